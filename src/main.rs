@@ -1,1 +1,68 @@
-fn main() {}
+//! The `torale` binary: parse, run, report one error, exit with one code.
+
+mod api;
+mod cli;
+mod commands;
+mod config;
+mod error;
+mod model;
+mod output;
+mod terminal;
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use error::{Error, Kind};
+use output::{Color, ColorChoice, Output};
+
+fn main() -> ExitCode {
+    let code = match cli::parse_args() {
+        Ok(invocation) => {
+            let output = Output::detect(invocation.globals.json, invocation.globals.color);
+            let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+            let result = commands::run(invocation.command, &invocation.globals, &output, &mut out);
+            match result.and_then(|()| out.flush().map_err(Error::from)) {
+                Ok(()) => 0,
+                Err(err) => {
+                    // On failure stdout stays empty: drop what was buffered instead of flushing it.
+                    let _ = out.into_parts();
+                    report(&err, &output)
+                }
+            }
+        }
+        Err(err) => {
+            let json = std::env::args_os().any(|arg| arg == "--json");
+            report(&err, &Output::detect(json, ColorChoice::Auto))
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Print an error on stderr (text or one JSON object) and return its exit code.
+fn report(err: &Error, output: &Output) -> u8 {
+    if err.kind == Kind::ClosedPipe {
+        return err.exit_code();
+    }
+    let mut stderr = io::stderr().lock();
+    if output.json {
+        let value = serde_json::json!({"error": {
+            "kind": err.kind.name(),
+            "message": err.message,
+            "status": err.status,
+            "exit_code": err.exit_code(),
+            "hints": err.hints,
+        }});
+        let _ = writeln!(stderr, "{value}");
+    } else {
+        let _ = writeln!(
+            stderr,
+            "{} {}",
+            output.paint_err(Color::Red, "Error:"),
+            err.message
+        );
+        for hint in &err.hints {
+            let _ = writeln!(stderr, "{} {hint}", output.paint_err(Color::Dim, "Hint:"));
+        }
+    }
+    err.exit_code()
+}

@@ -1,0 +1,328 @@
+//! `torale auth`: store, check and remove the API key.
+
+use std::io::{self, Read, Write};
+
+use serde_json::{json, Value};
+
+use crate::api::Client;
+use crate::cli::{AuthCommand, Globals};
+use crate::config::{normalize_url, ApiKey, Env, KeyArg, Settings, Source};
+use crate::error::{Error, Kind, Result};
+use crate::model::User;
+use crate::output::{stderr_line, Color, Output};
+use crate::terminal;
+
+pub const HELP: &str = "\
+Store, check and remove your API key
+
+Create a key at torale.ai under Settings > API Keys; it is shown only once.
+
+Usage: torale auth <COMMAND>
+
+Commands:
+  set-api-key  Verify a key and save it to ~/.torale/config.json
+  status       Show which key is in use, where it came from, and whose it is
+  whoami       Print your account as JSON
+  logout       Remove the saved key
+
+Examples:
+  torale auth set-api-key                       # paste the key at the hidden prompt
+  echo \"$TORALE_KEY\" | torale auth set-api-key  # or pipe it in
+  torale auth status
+";
+
+pub const SET_API_KEY_HELP: &str = "\
+Verify an API key and save it
+
+The key comes from --api-key or --api-key-file, else from standard input when it is not a
+terminal, else from a prompt that does not echo. It must look like sk_ followed by 20 to 100
+letters, digits, '_' or '-'. torale checks it with the server (GET /auth/me) and saves it only
+when the server accepts it. The file is written with mode 0600 in a 0700 directory; any other
+keys in it are kept.
+
+Usage: torale auth set-api-key [--api-url URL] [--no-verify]
+
+Options:
+      --api-url URL   Also save this API URL (for self-hosted servers)
+      --no-verify     Save without asking the server (offline set-up)
+
+Examples:
+  torale auth set-api-key
+  echo \"$TORALE_KEY\" | torale auth set-api-key
+  torale auth set-api-key --api-key-file ~/.secrets/torale --api-url http://localhost:8000
+";
+
+pub const STATUS_HELP: &str = "\
+Show which API key is in use and whether the server accepts it
+
+Prints the account the key belongs to, the key masked as sk_... plus its last five
+characters, where it came from (flag, environment or config file), and the API URL.
+Exits 0 only when the server accepts the key: 3 when no key is configured, 4 when it is
+refused, 10 when the server cannot be reached.
+
+Usage: torale auth status [--json]
+
+Example:
+  torale auth status
+  ✓ Authenticated as user@example.com
+  API Key: sk_...xyz89 (config file)
+  API URL: https://api.torale.ai
+";
+
+pub const WHOAMI_HELP: &str = "\
+Print your account (GET /auth/me) as JSON
+
+Usage: torale auth whoami
+
+Example:
+  torale auth whoami | jq -r .email
+";
+
+pub const LOGOUT_HELP: &str = "\
+Remove the saved API key from the config file
+
+Other settings in the file stay; a file left empty is removed. The key itself stays valid:
+revoke it at torale.ai under Settings > API Keys. A key in TORALE_API_KEY is still used
+after logout; torale warns when it is set.
+
+Usage: torale auth logout
+";
+
+/// The help of `torale auth SUB`; the group help for an empty `sub`.
+pub fn help(sub: &str) -> Option<&'static str> {
+    match sub {
+        "" => Some(HELP),
+        "set-api-key" | "login" => Some(SET_API_KEY_HELP),
+        "status" => Some(STATUS_HELP),
+        "whoami" => Some(WHOAMI_HELP),
+        "logout" => Some(LOGOUT_HELP),
+        _ => None,
+    }
+}
+
+pub fn run(
+    command: AuthCommand,
+    globals: &Globals,
+    env: &Env,
+    debug: bool,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if command == AuthCommand::Logout {
+        return logout(env, output, out);
+    }
+    let (settings, file) = super::load_settings(globals, env)?;
+    match command {
+        AuthCommand::SetApiKey { verify } => {
+            set_api_key(globals, &settings, file, verify, debug, output, out)
+        }
+        AuthCommand::Status => status(&settings, debug, output, out),
+        AuthCommand::Whoami => {
+            let key = settings.require_key()?;
+            let client = Client::new(&settings, key, debug);
+            let me = client
+                .me()
+                .map_err(|err| explain_auth_error(err, &settings))?;
+            output.json_value(out, &me)?;
+            Ok(())
+        }
+        AuthCommand::Logout => Ok(()),
+    }
+}
+
+fn set_api_key(
+    globals: &Globals,
+    settings: &Settings,
+    mut file: crate::config::ConfigFile,
+    verify: bool,
+    debug: bool,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let key = match (&globals.flags.api_key, &settings.api_key) {
+        (Some(_), Ok(Some((key, _)))) => key.clone(),
+        (Some(KeyArg::Value(_)), Err(err)) | (Some(KeyArg::File(_)), Err(err)) => {
+            return Err(err.clone())
+        }
+        _ => read_new_key()?,
+    };
+    let url_flag = match &globals.flags.api_url {
+        Some(url) => Some(
+            normalize_url(url).map_err(|why| Error::usage(format!("Invalid --api-url: {why}")))?,
+        ),
+        None => None,
+    };
+
+    let mut user = None;
+    if verify {
+        let client = Client::new(settings, Some(&key), debug);
+        let me = client.me().map_err(|err| {
+            let err = explain_auth_error(err, settings);
+            if err.kind == Kind::Network {
+                err.hint("To save the key without checking it, add --no-verify")
+            } else {
+                err
+            }
+        })?;
+        user = Some(me);
+    }
+
+    file.values
+        .insert("api_key".into(), Value::String(key.expose().to_string()));
+    if let Some(url) = &url_flag {
+        file.values
+            .insert("api_url".into(), Value::String(url.clone()));
+    }
+    file.save()?;
+
+    stderr_line(&format!(
+        "Saved API key {} to {}",
+        key.masked(),
+        file.path.display()
+    ));
+    if output.json {
+        let result = json!({
+            "api_key": key.masked(),
+            "api_url": settings.api_url,
+            "config_path": file.path.display().to_string(),
+            "verified": verify,
+            "user": user.clone().unwrap_or(Value::Null),
+        });
+        output.json_value(out, &result)?;
+    } else if let Some(me) = &user {
+        let email = User::decode(me)?
+            .email
+            .unwrap_or_else(|| "unknown account".into());
+        let mark = output.paint(Color::Green, "✓");
+        writeln!(
+            out,
+            "{mark} Authenticated as {}",
+            crate::output::sanitize(&email)
+        )?;
+    } else {
+        let mark = output.paint(Color::Green, "✓");
+        writeln!(out, "{mark} API key saved (not verified)")?;
+    }
+    Ok(())
+}
+
+/// A key from standard input when it is piped, else from a hidden prompt.
+fn read_new_key() -> Result<ApiKey> {
+    let raw = if terminal::stdin_is_terminal() {
+        terminal::read_hidden("Paste your API key (input is hidden): ")?
+    } else {
+        let mut buf = Vec::new();
+        io::stdin().lock().take(4096).read_to_end(&mut buf)?;
+        String::from_utf8_lossy(&buf).trim().to_string()
+    };
+    if raw.trim().is_empty() {
+        return Err(Error::usage("No API key given")
+            .hint("Paste it at the prompt, pipe it in (echo \"$KEY\" | torale auth set-api-key) or use --api-key-file"));
+    }
+    ApiKey::parse(&raw).map_err(|why| {
+        Error::usage(format!("Invalid API key: {why}"))
+            .hint("Real keys look like sk_ followed by 43 characters; copy it again from torale.ai")
+    })
+}
+
+fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let key = settings.require_key()?;
+    let source = match &settings.api_key {
+        Ok(Some((_, source))) => Some(source.clone()),
+        _ => None,
+    };
+    let client = Client::new(settings, key, debug);
+    let me = client.me().map_err(|err| {
+        let err = explain_auth_error(err, settings);
+        match (key, &source) {
+            (Some(key), Some(source)) if err.kind == Kind::Auth => err.hint(format!(
+                "Key {} from {source} was refused by {}",
+                key.masked(),
+                settings.api_url
+            )),
+            _ => err,
+        }
+    })?;
+    let user = User::decode(&me)?;
+    let key_text = match (key, &source) {
+        (Some(key), Some(source)) => format!("{} ({source})", key.masked()),
+        _ => "none sent (TORALE_NOAUTH)".to_string(),
+    };
+    if output.json {
+        let result = json!({
+            "authenticated": true,
+            "user": me,
+            "api_key": key.map(ApiKey::masked),
+            "api_key_source": source.as_ref().map(Source::name),
+            "api_url": settings.api_url,
+            "noauth": settings.noauth,
+        });
+        output.json_value(out, &result)?;
+        return Ok(());
+    }
+    let email = user.email.unwrap_or_else(|| "unknown account".into());
+    let mark = output.paint(Color::Green, "✓");
+    writeln!(
+        out,
+        "{mark} Authenticated as {}",
+        crate::output::sanitize(&email)
+    )?;
+    writeln!(out, "API Key: {key_text}")?;
+    writeln!(
+        out,
+        "API URL: {} ({})",
+        settings.api_url, settings.api_url_source
+    )?;
+    Ok(())
+}
+
+/// Give authentication failures the seed page's wording and a next step.
+pub fn explain_auth_error(err: Error, settings: &Settings) -> Error {
+    if err.kind != Kind::Auth {
+        return err;
+    }
+    let lower = err.message.to_ascii_lowercase();
+    if lower.contains("invalid api key") {
+        let mut fixed =
+            Error::new(Kind::Auth, "Invalid API key").with_status(err.status.unwrap_or(401));
+        fixed.hints = vec![
+            "Create a new key at torale.ai under Settings > API Keys, then run 'torale auth set-api-key'"
+                .into(),
+        ];
+        return fixed;
+    }
+    if settings.noauth && lower.contains("not authenticated") {
+        return err.hint(
+            "TORALE_NOAUTH=1 sends no key; this server still requires one for this route (legacy servers do for /auth)",
+        );
+    }
+    err
+}
+
+fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let mut file = super::load_file(env)?;
+    let removed = file.values.remove("api_key").is_some();
+    if removed {
+        file.save()?;
+    }
+    if env.api_key.is_some() {
+        stderr_line(&format!(
+            "{} TORALE_API_KEY is still set in the environment, so torale keeps using that key; unset it to stop",
+            output.paint_err(Color::Yellow, "Warning:")
+        ));
+    }
+    if output.json {
+        let result = json!({"removed": removed, "config_path": file.path.display().to_string()});
+        output.json_value(out, &result)?;
+    } else if removed {
+        let mark = output.paint(Color::Green, "✓");
+        writeln!(
+            out,
+            "{mark} Removed the API key from {}",
+            file.path.display()
+        )?;
+    } else {
+        stderr_line(&format!("No API key was stored in {}", file.path.display()));
+    }
+    Ok(())
+}

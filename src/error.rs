@@ -1,0 +1,188 @@
+//! Every way a command can fail, its message, and the exit code it maps to (the one table).
+
+use std::fmt;
+
+/// The kind of a failure; each kind has exactly one exit code and one JSON name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// A bug or an impossible state in the CLI itself.
+    Internal,
+    /// Bad command line: unknown flag, missing or invalid argument, refused prompt.
+    Usage,
+    /// No API key, or an unreadable, malformed or unwritable config file.
+    Config,
+    /// The server refused the credentials (401, 403).
+    Auth,
+    /// The object does not exist or is not the caller's (404).
+    NotFound,
+    /// The server rejected the request as invalid (400, 409, 422 and other 4xx).
+    Rejected,
+    /// Rate limited (429) after retries.
+    RateLimited,
+    /// A run was still pending when `--wait` timed out.
+    Pending,
+    /// Server error (5xx) or a malformed, oversized or unexpected response.
+    Server,
+    /// Connection refused, DNS, TLS or timeout.
+    Network,
+    /// The task run ended as failed or cancelled.
+    RunFailed,
+    /// Interrupted by the user (Ctrl-C).
+    Interrupted,
+    /// The reader of stdout went away (`torale task list | head -1`): a quiet success.
+    ClosedPipe,
+}
+
+impl Kind {
+    /// The process exit code for this kind (README: "Exit codes").
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Internal => 1,
+            Kind::Usage => 2,
+            Kind::Config => 3,
+            Kind::Auth => 4,
+            Kind::NotFound => 5,
+            Kind::Rejected => 6,
+            Kind::RateLimited => 7,
+            Kind::Pending => 8,
+            Kind::Server => 9,
+            Kind::Network => 10,
+            Kind::RunFailed => 11,
+            Kind::Interrupted => 130,
+            Kind::ClosedPipe => 0,
+        }
+    }
+
+    /// The `kind` field of a `--json` error object.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Internal => "internal",
+            Kind::Usage => "usage",
+            Kind::Config => "config",
+            Kind::Auth => "auth",
+            Kind::NotFound => "not_found",
+            Kind::Rejected => "rejected",
+            Kind::RateLimited => "rate_limited",
+            Kind::Pending => "pending",
+            Kind::Server => "server",
+            Kind::Network => "network",
+            Kind::RunFailed => "run_failed",
+            Kind::Interrupted => "interrupted",
+            Kind::ClosedPipe => "closed_pipe",
+        }
+    }
+
+    /// Map an HTTP error status to the kind a script should see.
+    pub fn from_status(status: u16) -> Kind {
+        match status {
+            401 | 403 => Kind::Auth,
+            404 => Kind::NotFound,
+            429 => Kind::RateLimited,
+            400..=499 => Kind::Rejected,
+            _ => Kind::Server,
+        }
+    }
+}
+
+/// The table printed by `torale help exit-codes` and kept in the README.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes
+
+torale exits with one of these codes, so scripts can branch on the outcome:
+
+   0  success (an empty list is success)
+   1  unexpected internal failure
+   2  usage: unknown flag, missing or invalid argument, refused prompt without --yes
+   3  configuration: no API key configured, unreadable or malformed config file
+   4  authentication or permission refused (HTTP 401, 403)
+   5  not found (HTTP 404)
+   6  request rejected by the server (HTTP 400, 409, 422)
+   7  rate limited (HTTP 429) after retries
+   8  still pending when --wait timed out
+   9  server error (HTTP 5xx, malformed or oversized response) after retries
+  10  network: connection refused, DNS, TLS, timeout
+  11  the task run failed or was cancelled (task execute --wait)
+  12  changes pending (reserved for task apply --dry-run --exit-code)
+ 130  interrupted (Ctrl-C)
+
+Example:
+  torale task execute \"$ID\" --wait
+  case $? in
+    0) echo \"run succeeded\" ;;
+    8) echo \"still running, check later\" ;;
+    11) echo \"run failed\" ;;
+    *) exit 1 ;;
+  esac
+";
+
+/// A failure: what went wrong, how to fix it, and how it ends the process.
+#[derive(Clone, Debug)]
+pub struct Error {
+    pub kind: Kind,
+    /// One line, starting with a capital letter, without a final period.
+    pub message: String,
+    /// The HTTP status behind the failure, when there was one.
+    pub status: Option<u16>,
+    /// Lines that tell the user what to do next.
+    pub hints: Vec<String>,
+}
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            status: None,
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::new(Kind::Usage, message)
+    }
+
+    pub fn config(message: impl Into<String>) -> Error {
+        Error::new(Kind::Config, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(Kind::Internal, message)
+    }
+
+    pub fn with_status(mut self, status: u16) -> Error {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Error {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// The error for a command that needs a key when none is configured.
+    pub fn no_api_key() -> Error {
+        Error::config("No API key configured")
+            .hint("Run 'torale auth set-api-key', or set TORALE_API_KEY, or pass --api-key-file")
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Error {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            return Error::new(Kind::ClosedPipe, "closed pipe");
+        }
+        Error::internal(format!("I/O error: {}", crate::config::io_reason(&err)))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

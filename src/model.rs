@@ -1,0 +1,241 @@
+//! The API's types as the CLI reads them. Both server generations decode: every field either
+//! generation may leave out is optional, and unknown fields are ignored.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Kind, Result};
+
+/// A task's lifecycle state; legacy servers only know active and inactive (paused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    Active,
+    Paused,
+    Completed,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Active => "active",
+            TaskState::Paused => "paused",
+            TaskState::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notification {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub address: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub name: Option<String>,
+    /// Current servers.
+    pub state: Option<String>,
+    /// Legacy (0.0.2) servers.
+    pub is_active: Option<bool>,
+    pub search_query: Option<String>,
+    pub condition_description: Option<String>,
+    pub notifications: Option<Vec<Notification>>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub next_run: Option<String>,
+    pub last_execution: Option<Execution>,
+    pub last_known_state: Option<Value>,
+    pub immediate_execution_error: Option<String>,
+    pub is_public: Option<bool>,
+    /// Legacy only.
+    pub schedule: Option<String>,
+    pub notify_behavior: Option<String>,
+    pub condition_met: Option<bool>,
+    pub last_notified_at: Option<String>,
+}
+
+impl Task {
+    pub fn decode(value: &Value) -> Result<Task> {
+        Task::deserialize(value).map_err(|err| malformed("task", &err))
+    }
+
+    pub fn decode_list(value: &Value) -> Result<Vec<Task>> {
+        Vec::<Task>::deserialize(value).map_err(|err| malformed("task list", &err))
+    }
+
+    /// The state whichever generation answered; `None` when the server sent neither field.
+    pub fn state(&self) -> Option<TaskState> {
+        match self.state.as_deref() {
+            Some("active") => Some(TaskState::Active),
+            Some("paused") => Some(TaskState::Paused),
+            Some("completed") => Some(TaskState::Completed),
+            _ => self.is_active.map(|active| {
+                if active {
+                    TaskState::Active
+                } else {
+                    TaskState::Paused
+                }
+            }),
+        }
+    }
+
+    /// Whether the object came from a legacy (0.0.2) server.
+    pub fn is_legacy(&self) -> bool {
+        self.state.is_none() && self.is_active.is_some()
+    }
+
+    pub fn state_label(&self) -> &str {
+        match (self.state(), &self.state) {
+            (Some(state), _) => state.as_str(),
+            (None, Some(other)) => other,
+            (None, None) => "-",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Source {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Execution {
+    pub id: String,
+    pub status: Option<String>,
+    pub result: Option<Value>,
+    pub error_message: Option<String>,
+    /// Current servers: non-null when the condition was met.
+    pub notification: Option<String>,
+    /// Legacy servers.
+    pub condition_met: Option<bool>,
+    pub change_summary: Option<String>,
+    pub grounding_sources: Option<Vec<Source>>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+/// How a run ended, or that it has not yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Waiting,
+    Succeeded,
+    Failed,
+}
+
+impl Execution {
+    pub fn decode(value: &Value) -> Result<Execution> {
+        Execution::deserialize(value).map_err(|err| malformed("execution", &err))
+    }
+
+    pub fn decode_list(value: &Value) -> Result<Vec<Execution>> {
+        Vec::<Execution>::deserialize(value).map_err(|err| malformed("execution list", &err))
+    }
+
+    pub fn status(&self) -> &str {
+        self.status.as_deref().unwrap_or("unknown")
+    }
+
+    /// `pending`, `running` and `retrying` are still waiting; `success` succeeded;
+    /// `failed`, `cancelled` and anything unknown count as failed.
+    pub fn run_status(&self) -> RunStatus {
+        match self.status() {
+            "pending" | "running" | "retrying" => RunStatus::Waiting,
+            "success" => RunStatus::Succeeded,
+            _ => RunStatus::Failed,
+        }
+    }
+
+    /// The notification text when the condition was met, whichever generation answered.
+    pub fn notification_text(&self) -> Option<String> {
+        if let Some(text) = &self.notification {
+            return Some(text.clone());
+        }
+        if self.condition_met == Some(true) {
+            let summary = self.change_summary.clone().or_else(|| {
+                self.result
+                    .as_ref()
+                    .and_then(|r| r.get("answer"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+            return Some(summary.unwrap_or_else(|| "condition met".to_string()));
+        }
+        None
+    }
+
+    pub fn source_urls(&self) -> Vec<&str> {
+        self.grounding_sources
+            .iter()
+            .flatten()
+            .filter_map(|s| s.url.as_deref())
+            .collect()
+    }
+}
+
+/// The account behind a key (`GET /auth/me`).
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub email: Option<String>,
+}
+
+impl User {
+    pub fn decode(value: &Value) -> Result<User> {
+        User::deserialize(value).map_err(|err| malformed("user", &err))
+    }
+}
+
+fn malformed(what: &str, err: &serde_json::Error) -> Error {
+    Error::new(
+        Kind::Server,
+        format!("Malformed response from the server: unexpected {what} shape ({err})"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_generations_decode() {
+        let head = json!({"id":"a","name":"n","state":"paused","notifications":[],"last_execution":null,"extra":1});
+        let legacy = json!({"id":"b","name":"n","is_active":false,"schedule":"0 9 * * *","condition_met":true});
+        assert_eq!(
+            Task::decode(&head).unwrap().state(),
+            Some(TaskState::Paused)
+        );
+        let old = Task::decode(&legacy).unwrap();
+        assert_eq!(old.state(), Some(TaskState::Paused));
+        assert!(old.is_legacy());
+        assert!(Task::decode(&json!({"name":"no id"})).is_err());
+    }
+
+    #[test]
+    fn notification_from_either_shape() {
+        let head =
+            json!({"id":"e","status":"success","notification":"Now","grounding_sources":null});
+        let legacy =
+            json!({"id":"e","status":"success","condition_met":true,"change_summary":"Changed"});
+        assert_eq!(
+            Execution::decode(&head)
+                .unwrap()
+                .notification_text()
+                .as_deref(),
+            Some("Now")
+        );
+        assert_eq!(
+            Execution::decode(&legacy)
+                .unwrap()
+                .notification_text()
+                .as_deref(),
+            Some("Changed")
+        );
+    }
+}

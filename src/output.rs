@@ -1,0 +1,412 @@
+//! Everything torale prints: tables, key/value blocks, JSON, colour, and safe server text.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde_json::Value;
+
+/// `--color auto|always|never`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How results are written to stdout and messages to stderr for one invocation.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// `--json`: results as the API's JSON, errors as one JSON object on stderr.
+    pub json: bool,
+    /// Pretty JSON and fitted tables: stdout is a terminal.
+    pub stdout_tty: bool,
+    pub stdout_color: bool,
+    pub stderr_color: bool,
+    /// Terminal width when stdout is a terminal; tables are fitted into it.
+    pub width: Option<usize>,
+}
+
+impl Output {
+    pub fn detect(json: bool, choice: ColorChoice) -> Output {
+        let stdout_tty = io::stdout().is_terminal();
+        let stderr_tty = io::stderr().is_terminal();
+        let env_allows = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let color = |tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && env_allows,
+        };
+        Output {
+            json,
+            stdout_tty,
+            stdout_color: color(stdout_tty),
+            stderr_color: color(stderr_tty),
+            width: if stdout_tty { terminal_width() } else { None },
+        }
+    }
+
+    /// Paint `text` for stdout when colour is on.
+    pub fn paint(&self, color: Color, text: &str) -> String {
+        paint(self.stdout_color, color, text)
+    }
+
+    /// Paint `text` for stderr when colour is on.
+    pub fn paint_err(&self, color: Color, text: &str) -> String {
+        paint(self.stderr_color, color, text)
+    }
+
+    /// Write a JSON value: pretty on a terminal, one line when piped.
+    pub fn json_value(&self, out: &mut dyn Write, value: &Value) -> io::Result<()> {
+        if self.stdout_tty {
+            serde_json::to_writer_pretty(&mut *out, value)?;
+        } else {
+            serde_json::to_writer(&mut *out, value)?;
+        }
+        out.write_all(b"\n")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    Green,
+    Red,
+    Yellow,
+    Dim,
+    Bold,
+}
+
+fn paint(on: bool, color: Color, text: &str) -> String {
+    if !on {
+        return text.to_string();
+    }
+    let code = match color {
+        Color::Green => "32",
+        Color::Red => "31",
+        Color::Yellow => "33",
+        Color::Dim => "2",
+        Color::Bold => "1",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Write one line to stderr; a closed stderr is not worth failing for.
+pub fn stderr_line(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(line.as_bytes());
+    let _ = err.write_all(b"\n");
+}
+
+/// Make server text safe for a terminal: control characters, escape sequences and
+/// bidirectional overrides are shown as visible escapes instead of acting on the terminal.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(' '),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Columns of text, aligned; on a terminal the widest flexible column is shortened to fit.
+pub struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    /// The column that may be shortened with `…` to fit the terminal.
+    flexible: Option<usize>,
+}
+
+impl Table {
+    pub fn new(headers: Vec<&'static str>) -> Table {
+        Table {
+            headers,
+            rows: Vec::new(),
+            flexible: None,
+        }
+    }
+
+    pub fn flexible(mut self, column: usize) -> Table {
+        self.flexible = Some(column);
+        self
+    }
+
+    /// Add a row; cells are sanitized here, so callers pass server text as it came.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells.iter().map(|c| sanitize(c)).collect());
+    }
+
+    pub fn write(&self, out: &mut dyn Write, output: &Output) -> io::Result<()> {
+        let columns = self.headers.len();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        if let (Some(total), Some(flex)) = (output.width, self.flexible) {
+            let used: usize = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
+            if used > total {
+                let others = used - widths[flex];
+                widths[flex] = total.saturating_sub(others).max(12).min(widths[flex]);
+            }
+        }
+        let mut line = String::new();
+        let mut emit = |cells: &[String], header: bool, out: &mut dyn Write| -> io::Result<()> {
+            line.clear();
+            for (i, cell) in cells.iter().enumerate().take(columns) {
+                let cell = fit(cell, widths[i]);
+                let last = i + 1 == columns;
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                let text = if header {
+                    output.paint(Color::Bold, &cell)
+                } else {
+                    cell
+                };
+                line.push_str(&text);
+                if !last {
+                    line.extend(std::iter::repeat_n(' ', pad + 2));
+                }
+            }
+            let trimmed = line.trim_end();
+            out.write_all(trimmed.as_bytes())?;
+            out.write_all(b"\n")
+        };
+        let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
+        emit(&headers, true, out)?;
+        for row in &self.rows {
+            emit(row, false, out)?;
+        }
+        Ok(())
+    }
+}
+
+fn fit(cell: &str, width: usize) -> String {
+    let count = cell.chars().count();
+    if count <= width {
+        return cell.to_string();
+    }
+    let mut short: String = cell.chars().take(width.saturating_sub(1)).collect();
+    short.push('…');
+    short
+}
+
+/// An aligned `key  value` block; values are sanitized.
+pub fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<()> {
+    let width = pairs
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (key, value) in pairs {
+        writeln!(out, "{key:<width$}  {}", sanitize(value))?;
+    }
+    Ok(())
+}
+
+/// `2026-04-21T08:15:02.418733Z` → `2026-04-21 08:15`; other text unchanged; `-` for none.
+pub fn short_time(value: Option<&str>) -> String {
+    match value {
+        None => "-".into(),
+        Some(t) if t.len() >= 16 && t.as_bytes().get(10) == Some(&b'T') => {
+            format!("{} {}", &t[..10], &t[11..16])
+        }
+        Some(t) => t.to_string(),
+    }
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 timestamp (any offset, optional fraction).
+pub fn parse_rfc3339(text: &str) -> Option<f64> {
+    let b = text.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut fraction = 0.0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        fraction = format!("0.{}", &frac[..digits]).parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') => {
+            let hours: i64 = rest.get(1..3)?.parse().ok()?;
+            let minutes: i64 = rest.get(4..6)?.parse().ok()?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(secs as f64 + fraction)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `42s`, `3m 05s`, `1h 02m` between two timestamps; `-` when either is missing.
+pub fn duration_between(start: Option<&str>, end: Option<&str>) -> String {
+    let (Some(start), Some(end)) = (start.and_then(parse_rfc3339), end.and_then(parse_rfc3339))
+    else {
+        return "-".into();
+    };
+    let secs = (end - start).max(0.0).round() as u64;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {:02}s", secs / 60, secs % 60),
+        _ => format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// The host of each URL, without `www.`, de-duplicated, comma-separated.
+pub fn source_domains(urls: &[&str]) -> String {
+    let mut hosts: Vec<String> = Vec::new();
+    for url in urls {
+        let rest = url.split_once("://").map_or(*url, |(_, r)| r);
+        let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
+        let host = host
+            .strip_prefix("www.")
+            .unwrap_or(host)
+            .to_ascii_lowercase();
+        if !host.is_empty() && !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts.join(", ")
+}
+
+#[cfg(target_os = "linux")]
+fn terminal_width() -> Option<usize> {
+    if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(cols);
+    }
+    #[repr(C)]
+    struct WinSize {
+        rows: u16,
+        cols: u16,
+        x: u16,
+        y: u16,
+    }
+    extern "C" {
+        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+    }
+    const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
+    let mut size = WinSize {
+        rows: 0,
+        cols: 0,
+        x: 0,
+        y: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) into the pointer we pass.
+    let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut size as *mut WinSize) };
+    (rc == 0 && size.cols > 0).then_some(size.cols as usize)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn terminal_width() -> Option<usize> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_neutralises_escapes() {
+        assert_eq!(sanitize("a\x1b[31mred"), "a\\x1b[31mred");
+        assert_eq!(sanitize("x\u{9b}y\u{202e}z"), "x\\x9by\\u{202e}z");
+        assert_eq!(sanitize("line\nnext\tend"), "line\\nnext end");
+        assert_eq!(sanitize("ünïcödé ✓"), "ünïcödé ✓");
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            parse_rfc3339("2026-04-21T08:15:02.5Z").map(|s| s.fract()),
+            Some(0.5)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-04-21T10:15:02+02:00"),
+            parse_rfc3339("2026-04-21T08:15:02Z")
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            duration_between(
+                Some("2026-04-21T08:16:02.530871Z"),
+                Some("2026-04-21T08:16:41.077204Z")
+            ),
+            "39s"
+        );
+        assert_eq!(
+            short_time(Some("2026-04-21T08:15:02.418733Z")),
+            "2026-04-21 08:15"
+        );
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(
+            source_domains(&[
+                "https://www.apple.com/newsroom/",
+                "https://apple.com/x",
+                "http://b.org:80"
+            ]),
+            "apple.com, b.org"
+        );
+    }
+
+    #[test]
+    fn table_fits_terminal_but_not_pipe() {
+        let mut table = Table::new(vec!["ID", "NAME"]).flexible(1);
+        table.row(vec!["1234".into(), "a very long name that goes on".into()]);
+        let mut output = Output {
+            json: false,
+            stdout_tty: true,
+            stdout_color: false,
+            stderr_color: false,
+            width: Some(20),
+        };
+        let mut buf = Vec::new();
+        table.write(&mut buf, &output).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text.lines().nth(1), Some("1234  a very long n…"), "{text}");
+        output.width = None;
+        let mut buf = Vec::new();
+        table.write(&mut buf, &output).unwrap();
+        assert!(String::from_utf8(buf).unwrap().contains("goes on"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Talking to a person at a terminal: the hidden key prompt and yes/no confirmations.
+
+use std::io::{self, IsTerminal, Read, Write};
+
+use crate::error::{Error, Kind, Result};
+
+pub fn stdin_is_terminal() -> bool {
+    io::stdin().is_terminal()
+}
+
+/// Ask a yes/no question on stderr and read the answer from the terminal; default no.
+pub fn confirm(question: &str) -> Result<bool> {
+    let mut err = io::stderr().lock();
+    write!(err, "{question} [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    if io::stdin().read_line(&mut answer)? == 0 {
+        let _ = writeln!(err);
+        return Ok(false);
+    }
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Read a secret from the terminal without echoing it. Ctrl-C ends with exit 130 and the
+/// terminal restored; Ctrl-D or an empty line gives an empty string.
+pub fn read_hidden(prompt: &str) -> Result<String> {
+    let mut err = io::stderr().lock();
+    write!(err, "{prompt}")?;
+    err.flush()?;
+    let line = raw::read_hidden_line();
+    let _ = writeln!(err);
+    line
+}
+
+#[cfg(target_os = "linux")]
+mod raw {
+    use super::*;
+
+    /// Linux `struct termios` (identical on glibc and musl for the common architectures).
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Termios {
+        iflag: u32,
+        oflag: u32,
+        cflag: u32,
+        lflag: u32,
+        line: u8,
+        cc: [u8; 32],
+        ispeed: u32,
+        ospeed: u32,
+    }
+
+    extern "C" {
+        fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
+        fn tcsetattr(fd: i32, action: i32, termios: *const Termios) -> i32;
+    }
+
+    const ISIG: u32 = 0o1;
+    const ICANON: u32 = 0o2;
+    const ECHO: u32 = 0o10;
+    const VTIME: usize = 5;
+    const VMIN: usize = 6;
+    const TCSANOW: i32 = 0;
+
+    /// Restores the saved terminal settings when dropped, whatever happened meanwhile.
+    struct Restore(Termios);
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: fd 0 and a termios struct previously filled by tcgetattr.
+            unsafe {
+                tcsetattr(0, TCSANOW, &self.0);
+            }
+        }
+    }
+
+    pub fn read_hidden_line() -> Result<String> {
+        let mut saved = Termios {
+            iflag: 0,
+            oflag: 0,
+            cflag: 0,
+            lflag: 0,
+            line: 0,
+            cc: [0; 32],
+            ispeed: 0,
+            ospeed: 0,
+        };
+        // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
+        if unsafe { tcgetattr(0, &mut saved) } != 0 {
+            return Err(
+                Error::usage("Cannot read the terminal settings for a hidden prompt")
+                    .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"),
+            );
+        }
+        let _restore = Restore(saved);
+        let mut raw = saved;
+        raw.lflag &= !(ECHO | ICANON | ISIG);
+        raw.cc[VMIN] = 1;
+        raw.cc[VTIME] = 0;
+        // SAFETY: fd 0 and a valid termios struct.
+        unsafe {
+            tcsetattr(0, TCSANOW, &raw);
+        }
+        let mut line = String::new();
+        let mut stdin = io::stdin().lock();
+        let mut byte = [0u8; 1];
+        loop {
+            if stdin.read(&mut byte)? == 0 {
+                break;
+            }
+            match byte[0] {
+                0x03 => return Err(Error::new(Kind::Interrupted, "Interrupted")),
+                0x04 | b'\r' | b'\n' => break,
+                0x7f | 0x08 => {
+                    line.pop();
+                }
+                0x15 => line.clear(),
+                b if (0x20..0x7f).contains(&b) => line.push(b as char),
+                _ => {}
+            }
+            if line.len() > 4096 {
+                break;
+            }
+        }
+        Ok(line)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod raw {
+    use super::*;
+
+    /// Without termios bindings for this platform the key is read as a plain line.
+    pub fn read_hidden_line() -> Result<String> {
+        let mut line = String::new();
+        io::stdin().read_line(&mut line)?;
+        let _ = Kind::Interrupted;
+        Ok(line.trim().to_string())
+    }
+}
