@@ -1,0 +1,143 @@
+//! The command line itself: help, version, usage errors, output discipline.
+
+mod support;
+
+use support::Sandbox;
+
+#[test]
+fn help_texts_are_snapshots() {
+    let sandbox = Sandbox::new();
+    for (args, name) in [
+        (&["--help"][..], "help.txt"),
+        (&["auth", "--help"][..], "auth-help.txt"),
+        (&["help", "exit-codes"][..], "exit-codes.txt"),
+        (&["task", "--help"][..], "task-help.txt"),
+        (&["task", "create", "--help"][..], "task-create-help.txt"),
+        (&["config", "--help"][..], "config-help.txt"),
+    ] {
+        let run = sandbox.torale(args).run();
+        run.ok();
+        assert!(run.stderr.is_empty(), "{run:?}");
+        support::snapshot(name, &run.stdout);
+    }
+}
+
+#[test]
+fn help_is_reachable_every_way() {
+    let sandbox = Sandbox::new();
+    let direct = sandbox.torale(&["task", "create", "-h"]).run();
+    let via_help = sandbox.torale(&["help", "task", "create"]).run();
+    // --help wins even over a bad flag on the same line.
+    let with_bad_flag = sandbox
+        .torale(&["task", "create", "--bogus", "--help"])
+        .run();
+    direct.ok().stdout_has("Usage: torale task create");
+    assert_eq!(direct.stdout, via_help.stdout);
+    assert_eq!(direct.stdout, with_bad_flag.stdout);
+    sandbox
+        .torale(&["help", "nonsense"])
+        .run()
+        .code(2)
+        .no_stdout()
+        .stderr_has("No help for 'nonsense'");
+}
+
+#[test]
+fn version_both_ways() {
+    let sandbox = Sandbox::new();
+    let expected = format!("torale {}\n", env!("CARGO_PKG_VERSION"));
+    sandbox.torale(&["--version"]).run().ok().stdout_is(&expected);
+    sandbox.torale(&["version"]).run().ok().stdout_is(&expected);
+}
+
+#[test]
+fn usage_errors_name_the_flag_and_point_at_help() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.torale(&["task", "list", "--bogus"]).run();
+    run.code(2)
+        .no_stdout()
+        .stderr_has("Error: Unknown option '--bogus'")
+        .stderr_has("See 'torale task list --help'");
+
+    sandbox
+        .torale(&["task", "list", "--limit"])
+        .run()
+        .code(2)
+        .stderr_has("Missing value for '--limit'");
+    sandbox
+        .torale(&["task", "list", "--limit=many"])
+        .run()
+        .code(2)
+        .stderr_has("Invalid value 'many' for '--limit'");
+    sandbox
+        .torale(&["task", "get", "../../etc"])
+        .run()
+        .code(2)
+        .stderr_has("Invalid task ID '../../etc'");
+    sandbox
+        .torale(&["frobnicate"])
+        .run()
+        .code(2)
+        .stderr_has("Unknown command 'frobnicate'");
+    sandbox
+        .torale(&["task", "create", "-q", "x", "-s", "0 9 * *"])
+        .run()
+        .code(2)
+        .stderr_has("Invalid --schedule '0 9 * *': expected 5 fields");
+    sandbox
+        .torale(&["task", "update", "85426056-2e6c-4c21-887d-701e6fe3eee3"])
+        .run()
+        .code(2)
+        .stderr_has("Nothing to update");
+    sandbox
+        .torale(&["--color", "purple", "config"])
+        .run()
+        .code(2)
+        .stderr_has("'purple'");
+    sandbox.torale(&[]).run().code(2).stderr_has("Missing command");
+}
+
+#[test]
+fn json_errors_are_one_object_on_stderr() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.torale(&["task", "list", "--json"]).run();
+    run.code(3).no_stdout();
+    let error = run.json_error();
+    assert_eq!(error["kind"], "config");
+    assert_eq!(error["exit_code"], 3);
+    assert_eq!(error["message"], "No API key configured");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+
+    let run = sandbox.torale(&["--json", "task", "get", "nope"]).run();
+    run.code(2);
+    assert_eq!(run.json_error()["kind"], "usage");
+}
+
+#[test]
+fn preview_says_what_to_do_instead() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .torale(&["task", "preview"])
+        .run()
+        .code(2)
+        .no_stdout()
+        .stderr_has("Error: Task preview is no longer offered by the Torale API")
+        .stderr_has("--paused")
+        .stderr_has("execute \"$ID\" --wait");
+}
+
+#[test]
+fn options_stand_before_or_after_the_command() {
+    let sandbox = Sandbox::new();
+    let before = sandbox
+        .torale(&["--api-url=http://127.0.0.1:1", "--timeout", "7", "--json", "config"])
+        .run();
+    let after = sandbox
+        .torale(&["config", "--json", "--timeout=7", "--api-url", "http://127.0.0.1:1"])
+        .run();
+    before.ok();
+    assert_eq!(before.stdout, after.stdout);
+    let value = before.json();
+    assert_eq!(value["api_url"]["value"], "http://127.0.0.1:1");
+    assert_eq!(value["timeout"]["value"], 7);
+}
