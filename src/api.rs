@@ -490,11 +490,15 @@ fn decode_reply(reply: &Reply, method: Method, url: &str) -> Result<Value> {
         });
     }
     let detail = error_message(&reply.body);
-    let kind = Kind::from_status(reply.status);
-    let message = match (kind, detail) {
-        (_, Some(detail)) if reply.status < 500 => detail,
-        (_, Some(detail)) => format!("Server error (HTTP {}): {detail}", reply.status),
-        (_, None) => format!("HTTP {} from {} {url}", reply.status, method.as_str()),
+    let kind = match Kind::from_status(reply.status) {
+        // The active-task cap shares 429 with the rate limiter but is a refusal, not a wait.
+        Kind::RateLimited if !is_rate_limit_body(&reply.body) => Kind::Rejected,
+        kind => kind,
+    };
+    let message = match detail {
+        Some(detail) if reply.status < 500 => detail,
+        Some(detail) => format!("Server error (HTTP {}): {detail}", reply.status),
+        None => format!("HTTP {} from {} {url}", reply.status, method.as_str()),
     };
     let mut error = Error::new(kind, message).with_status(reply.status);
     match reply.status {

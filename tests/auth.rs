@@ -52,7 +52,10 @@ fn piped_key_is_verified_then_saved_privately() {
     assert_eq!(mode(&sandbox.config_path()), 0o600);
     let config = sandbox.config_json();
     assert_eq!(config["api_key"], fake.key());
-    assert!(config.get("api_url").is_none(), "the URL is saved only when given");
+    assert!(
+        config.get("api_url").is_none(),
+        "the URL is saved only when given"
+    );
 }
 
 #[test]
@@ -101,7 +104,12 @@ fn a_rejected_key_saves_nothing_and_exits_4() {
 fn a_malformed_key_is_refused_before_anything_is_sent() {
     let fake = Fake::start(Generation::Head);
     let sandbox = Sandbox::new();
-    for bad in ["pk_live_123", "sk_short", "sk_has spaces in the middle of it!!", ""] {
+    for bad in [
+        "pk_live_123",
+        "sk_short",
+        "sk_has spaces in the middle of it!!",
+        "",
+    ] {
         sandbox
             .torale(&["auth", "set-api-key"])
             .env("TORALE_API_URL", &fake.url())
@@ -125,7 +133,13 @@ fn no_verify_saves_offline() {
     let sandbox = Sandbox::new();
     let key = "sk_offlineOfflineOfflineOfflineOfflineOffline1";
     sandbox
-        .torale(&["auth", "set-api-key", "--no-verify", "--api-url", &closed_port_url()])
+        .torale(&[
+            "auth",
+            "set-api-key",
+            "--no-verify",
+            "--api-url",
+            &closed_port_url(),
+        ])
         .stdin(key)
         .run()
         .ok()
@@ -171,7 +185,10 @@ fn status_with_a_valid_key() {
     ));
     assert!(run.stderr.is_empty(), "{run:?}");
 
-    let run = sandbox.torale(&["auth", "status", "--json"]).server(&fake).run();
+    let run = sandbox
+        .torale(&["auth", "status", "--json"])
+        .server(&fake)
+        .run();
     let value = run.ok().json();
     assert_eq!(value["authenticated"], true);
     assert_eq!(value["user"]["email"], "user@example.com");
@@ -291,9 +308,16 @@ fn key_precedence_is_flag_then_environment_then_file() {
         fake.url()
     ));
     let whoami = |cmd: support::Cmd| cmd.run().ok().json()["email"].clone();
-    assert_eq!(whoami(sandbox.torale(&["auth", "whoami"])), "file@example.com");
     assert_eq!(
-        whoami(sandbox.torale(&["auth", "whoami"]).env("TORALE_API_KEY", &env_key)),
+        whoami(sandbox.torale(&["auth", "whoami"])),
+        "file@example.com"
+    );
+    assert_eq!(
+        whoami(
+            sandbox
+                .torale(&["auth", "whoami"])
+                .env("TORALE_API_KEY", &env_key)
+        ),
         "env@example.com"
     );
     assert_eq!(
@@ -345,7 +369,9 @@ fn whoami_prints_the_server_object() {
 fn logout_removes_only_the_key() {
     let sandbox = Sandbox::new();
     let key = "sk_logoutLogoutLogoutLogoutLogoutLogoutLogou1";
-    sandbox.write_config(&format!("{{\"api_key\": \"{key}\", \"api_url\": \"http://x:1\"}}"));
+    sandbox.write_config(&format!(
+        "{{\"api_key\": \"{key}\", \"api_url\": \"http://x:1\"}}"
+    ));
     sandbox
         .torale(&["auth", "logout"])
         .run()

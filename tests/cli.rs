@@ -46,7 +46,11 @@ fn help_is_reachable_every_way() {
 fn version_both_ways() {
     let sandbox = Sandbox::new();
     let expected = format!("torale {}\n", env!("CARGO_PKG_VERSION"));
-    sandbox.torale(&["--version"]).run().ok().stdout_is(&expected);
+    sandbox
+        .torale(&["--version"])
+        .run()
+        .ok()
+        .stdout_is(&expected);
     sandbox.torale(&["version"]).run().ok().stdout_is(&expected);
 }
 
@@ -94,7 +98,11 @@ fn usage_errors_name_the_flag_and_point_at_help() {
         .run()
         .code(2)
         .stderr_has("'purple'");
-    sandbox.torale(&[]).run().code(2).stderr_has("Missing command");
+    sandbox
+        .torale(&[])
+        .run()
+        .code(2)
+        .stderr_has("Missing command");
 }
 
 #[test]
@@ -130,10 +138,22 @@ fn preview_says_what_to_do_instead() {
 fn options_stand_before_or_after_the_command() {
     let sandbox = Sandbox::new();
     let before = sandbox
-        .torale(&["--api-url=http://127.0.0.1:1", "--timeout", "7", "--json", "config"])
+        .torale(&[
+            "--api-url=http://127.0.0.1:1",
+            "--timeout",
+            "7",
+            "--json",
+            "config",
+        ])
         .run();
     let after = sandbox
-        .torale(&["config", "--json", "--timeout=7", "--api-url", "http://127.0.0.1:1"])
+        .torale(&[
+            "config",
+            "--json",
+            "--timeout=7",
+            "--api-url",
+            "http://127.0.0.1:1",
+        ])
         .run();
     before.ok();
     assert_eq!(before.stdout, after.stdout);

@@ -28,7 +28,10 @@ fn url_precedence_flag_env_file_default() {
 
     sandbox.write_config(r#"{"api_url": "http://file.example:1/"}"#);
     let s = settings(&sandbox, &[], &[]);
-    assert_eq!(s["api_url"]["value"], "http://file.example:1", "trailing slash dropped");
+    assert_eq!(
+        s["api_url"]["value"], "http://file.example:1",
+        "trailing slash dropped"
+    );
     assert_eq!(s["api_url"]["source"], "file");
 
     let s = settings(&sandbox, &[], &[("TORALE_API_URL", "http://env.example:2")]);
@@ -51,11 +54,21 @@ fn dev_modes_default_to_localhost_but_explicit_urls_win() {
     for var in ["TORALE_NOAUTH", "TORALE_DEV"] {
         let s = settings(&sandbox, &[], &[(var, "1")]);
         assert_eq!(s["api_url"]["value"], "http://localhost:8000", "{var}");
-        let s = settings(&sandbox, &[], &[(var, "1"), ("TORALE_API_URL", "http://e:5")]);
+        let s = settings(
+            &sandbox,
+            &[],
+            &[(var, "1"), ("TORALE_API_URL", "http://e:5")],
+        );
         assert_eq!(s["api_url"]["value"], "http://e:5", "{var}");
     }
-    assert_eq!(settings(&sandbox, &[], &[("TORALE_NOAUTH", "1")])["noauth"], true);
-    assert_eq!(settings(&sandbox, &[], &[("TORALE_NOAUTH", "0")])["noauth"], false);
+    assert_eq!(
+        settings(&sandbox, &[], &[("TORALE_NOAUTH", "1")])["noauth"],
+        true
+    );
+    assert_eq!(
+        settings(&sandbox, &[], &[("TORALE_NOAUTH", "0")])["noauth"],
+        false
+    );
 }
 
 #[test]
@@ -70,7 +83,10 @@ fn key_precedence_flag_env_file() {
     assert_eq!(s["api_key"]["source"], "file");
 
     let s = settings(&sandbox, &[], &[("TORALE_API_KEY", ENV_KEY)]);
-    assert_eq!(s["api_key"]["value"], "sk_...e6789A"[..6].to_string() + "6789A");
+    assert_eq!(
+        s["api_key"]["value"],
+        "sk_...e6789A"[..6].to_string() + "6789A"
+    );
     assert_eq!(s["api_key"]["source"], "environment");
 
     let key_file = sandbox.root.join("key.txt");
@@ -232,7 +248,11 @@ fn readable_config_gets_a_warning() {
         .stderr_has("mode 644")
         .stderr_has("chmod 600");
     set_mode(&sandbox.config_path(), 0o600);
-    sandbox.torale(&["config"]).run().ok().stderr_lacks("Warning");
+    sandbox
+        .torale(&["config"])
+        .run()
+        .ok()
+        .stderr_lacks("Warning");
 }
 
 #[test]
@@ -249,7 +269,10 @@ fn a_crash_mid_write_leaves_the_old_file_intact() {
     assert_ne!(run.code, 0, "{run:?}");
     assert_eq!(sandbox.read_config().unwrap(), original);
     // And the next run works and cleans nothing it should not.
-    sandbox.torale(&["config", "set", "timeout", "5"]).run().ok();
+    sandbox
+        .torale(&["config", "set", "timeout", "5"])
+        .run()
+        .ok();
     assert_eq!(sandbox.config_json()["extra"], true);
     assert_eq!(sandbox.config_json()["timeout"], 5);
 }

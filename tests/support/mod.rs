@@ -34,10 +34,8 @@ impl Sandbox {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
-        let root = std::env::temp_dir().join(format!(
-            "torale-test-{}-{n}-{nanos}",
-            std::process::id()
-        ));
+        let root =
+            std::env::temp_dir().join(format!("torale-test-{}-{n}-{nanos}", std::process::id()));
         let home = root.join("home");
         let config_dir = root.join("config");
         std::fs::create_dir_all(&home).unwrap();
@@ -207,7 +205,10 @@ impl Cmd {
         };
         for text in [&run.stdout, &run.stderr] {
             if let Some(leak) = find_full_key(text) {
-                panic!("a full API key ({}...) appears in the output of {run:?}", &leak[..8]);
+                panic!(
+                    "a full API key ({}...) appears in the output of {run:?}",
+                    &leak[..8]
+                );
             }
         }
         run
@@ -267,17 +268,26 @@ impl Run {
     }
 
     pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{self:?}");
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{self:?}"
+        );
         self
     }
 
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{self:?}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{self:?}"
+        );
         self
     }
 
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
-        assert!(!self.stderr.contains(needle), "stderr has {needle:?}:\n{self:?}");
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr has {needle:?}:\n{self:?}"
+        );
         self
     }
 
@@ -311,9 +321,15 @@ pub fn snapshot(name: &str, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("missing snapshot {}; run with UPDATE_SNAPSHOTS=1", path.display())
+        panic!(
+            "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
     });
-    assert_eq!(actual, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
+    assert_eq!(
+        actual, expected,
+        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)"
+    );
 }
 
 /// A well-formed key the fake server does not know.
