@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::{ApiKey, Settings};
 use crate::error::{Error, Kind, Result};
+use crate::model::Json;
 use crate::output::{sanitize, stderr_line};
 
 /// Responses larger than this are refused without being read into memory.
@@ -88,14 +89,14 @@ impl Client {
     // ---- account -------------------------------------------------------------------------
 
     /// `GET /auth/me`: the account the key belongs to.
-    pub fn me(&self) -> Result<Value> {
+    pub fn me(&self) -> Result<Json> {
         self.call(Method::Get, "/auth/me", &[], None)
     }
 
     // ---- tasks ---------------------------------------------------------------------------
 
     /// `GET /api/v1/tasks/` with a state filter both server generations understand.
-    pub fn list_tasks(&self, state: Option<&str>) -> Result<Value> {
+    pub fn list_tasks(&self, state: Option<&str>) -> Result<Json> {
         let mut query = Vec::new();
         if let Some(state) = state {
             query.push(("state", state.to_string()));
@@ -108,23 +109,23 @@ impl Client {
         self.call(Method::Get, "/api/v1/tasks/", &query, None)
     }
 
-    pub fn get_task(&self, id: &str) -> Result<Value> {
+    pub fn get_task(&self, id: &str) -> Result<Json> {
         self.call(Method::Get, &format!("/api/v1/tasks/{id}"), &[], None)
     }
 
-    pub fn create_task(&self, body: &Value) -> Result<Value> {
+    pub fn create_task(&self, body: &Value) -> Result<Json> {
         self.call(Method::Post, "/api/v1/tasks/", &[], Some(body))
     }
 
-    pub fn update_task(&self, id: &str, body: &Value) -> Result<Value> {
+    pub fn update_task(&self, id: &str, body: &Value) -> Result<Json> {
         self.call(Method::Put, &format!("/api/v1/tasks/{id}"), &[], Some(body))
     }
 
-    pub fn delete_task(&self, id: &str) -> Result<Value> {
+    pub fn delete_task(&self, id: &str) -> Result<Json> {
         self.call(Method::Delete, &format!("/api/v1/tasks/{id}"), &[], None)
     }
 
-    pub fn execute_task(&self, id: &str) -> Result<Value> {
+    pub fn execute_task(&self, id: &str) -> Result<Json> {
         self.call(
             Method::Post,
             &format!("/api/v1/tasks/{id}/execute"),
@@ -133,7 +134,7 @@ impl Client {
         )
     }
 
-    pub fn executions(&self, id: &str, limit: usize) -> Result<Value> {
+    pub fn executions(&self, id: &str, limit: usize) -> Result<Json> {
         let query = [("limit", limit.to_string())];
         self.call(
             Method::Get,
@@ -143,7 +144,7 @@ impl Client {
         )
     }
 
-    pub fn notifications(&self, id: &str, limit: usize) -> Result<Value> {
+    pub fn notifications(&self, id: &str, limit: usize) -> Result<Json> {
         let query = [("limit", limit.to_string())];
         self.call(
             Method::Get,
@@ -162,7 +163,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Value> {
+    ) -> Result<Json> {
         let mut url = format!("{}{}", self.base, path);
         if !query.is_empty() {
             let pairs: Vec<String> = query
@@ -179,7 +180,7 @@ impl Client {
             None => None,
         };
         let reply = self.with_retries(method, &url, body.as_deref())?;
-        decode_reply(&reply, method, &url)
+        decode_reply(reply, method, &url)
     }
 
     /// The retry policy, in one place: GET/PUT/DELETE on 429, 502, 503, 504 and connection
@@ -471,23 +472,26 @@ fn too_large(url: &str) -> Error {
     )
 }
 
-/// Turn a reply into its JSON value, or into the error its status and body describe.
-fn decode_reply(reply: &Reply, method: Method, url: &str) -> Result<Value> {
+/// Turn a reply into its JSON document, or into the error its status and body describe.
+fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
     if (200..300).contains(&reply.status) {
         if reply.status == 204 || reply.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
+            return Ok(Json::null());
         }
-        return serde_json::from_slice(&reply.body).map_err(|err| {
+        let status = reply.status;
+        let malformed = |why: String| {
             Error::new(
                 Kind::Server,
                 format!(
-                    "Malformed response from the server: not JSON ({} {url}: {})",
-                    method.as_str(),
-                    err
+                    "Malformed response from the server: {why} ({} {url})",
+                    method.as_str()
                 ),
             )
-            .with_status(reply.status)
-        });
+            .with_status(status)
+        };
+        let text =
+            String::from_utf8(reply.body).map_err(|_| malformed("not valid UTF-8".into()))?;
+        return Json::parse(text).map_err(|err| malformed(format!("not JSON: {err}")));
     }
     let detail = error_message(&reply.body);
     let kind = match Kind::from_status(reply.status) {

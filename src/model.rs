@@ -1,10 +1,82 @@
 //! The API's types as the CLI reads them. Both server generations decode: every field either
 //! generation may leave out is optional, and unknown fields are ignored.
 
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, Kind, Result};
+
+/// A JSON document exactly as the server sent it, checked to be valid. `--json` prints it
+/// as it is (the server's field order and values); commands decode the parts they need.
+#[derive(Debug)]
+pub struct Json(String);
+
+impl Json {
+    /// Check that `text` is one valid JSON document.
+    pub fn parse(text: String) -> std::result::Result<Json, serde_json::Error> {
+        serde_json::from_str::<IgnoredAny>(&text)?;
+        Ok(Json(text))
+    }
+
+    pub fn null() -> Json {
+        Json("null".into())
+    }
+
+    /// An array built from raw elements, each kept as it was.
+    pub fn array<'a>(items: impl IntoIterator<Item = &'a RawValue>) -> Json {
+        let mut text = String::from("[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(item.get());
+        }
+        text.push(']');
+        Json(text)
+    }
+
+    /// An array of whole documents.
+    pub fn array_of(docs: &[Json]) -> Json {
+        let mut text = String::from("[");
+        for (i, doc) in docs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&doc.0);
+        }
+        text.push(']');
+        Json(text)
+    }
+
+    /// One element of a larger document, as its own document.
+    pub fn from_raw(raw: &RawValue) -> Json {
+        Json(raw.get().to_string())
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// Decode into a typed value; a shape that does not fit is a malformed response.
+    pub fn decode<T: DeserializeOwned>(&self, what: &str) -> Result<T> {
+        decode_text(&self.0, what)
+    }
+
+    /// The elements of a JSON array, each as the server wrote it.
+    pub fn items(&self, what: &str) -> Result<Vec<&RawValue>> {
+        decode_borrowed(&self.0, what)
+    }
+}
+
+pub fn decode_text<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| malformed(what, &err))
+}
+
+fn decode_borrowed<'a>(text: &'a str, what: &str) -> Result<Vec<&'a RawValue>> {
+    serde_json::from_str(text).map_err(|err| malformed(what, &err))
+}
 
 /// A task's lifecycle state; legacy servers only know active and inactive (paused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,12 +130,8 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn decode(value: &Value) -> Result<Task> {
-        Task::deserialize(value).map_err(|err| malformed("task", &err))
-    }
-
-    pub fn decode_list(value: &Value) -> Result<Vec<Task>> {
-        Vec::<Task>::deserialize(value).map_err(|err| malformed("task list", &err))
+    pub fn decode(text: &str) -> Result<Task> {
+        decode_text(text, "task")
     }
 
     /// The state whichever generation answered; `None` when the server sent neither field.
@@ -130,12 +198,8 @@ pub enum RunStatus {
 }
 
 impl Execution {
-    pub fn decode(value: &Value) -> Result<Execution> {
-        Execution::deserialize(value).map_err(|err| malformed("execution", &err))
-    }
-
-    pub fn decode_list(value: &Value) -> Result<Vec<Execution>> {
-        Vec::<Execution>::deserialize(value).map_err(|err| malformed("execution list", &err))
+    pub fn decode(text: &str) -> Result<Execution> {
+        decode_text(text, "execution")
     }
 
     pub fn status(&self) -> &str {
@@ -186,8 +250,8 @@ pub struct User {
 }
 
 impl User {
-    pub fn decode(value: &Value) -> Result<User> {
-        User::deserialize(value).map_err(|err| malformed("user", &err))
+    pub fn decode(text: &str) -> Result<User> {
+        decode_text(text, "user")
     }
 }
 
@@ -204,17 +268,28 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn raw_documents_keep_their_text() {
+        let doc = Json::parse(r#"[{"b":1,"a":2}, {"z":null}]"#.into()).unwrap();
+        let items = doc.items("list").unwrap();
+        assert_eq!(Json::array(items).text(), r#"[{"b":1,"a":2},{"z":null}]"#);
+        assert!(Json::parse("{oops".into()).is_err());
+        assert!(doc.items("list").is_ok());
+        assert!(Json::parse("{}".into()).unwrap().items("list").is_err());
+    }
+
+    #[test]
     fn both_generations_decode() {
         let head = json!({"id":"a","name":"n","state":"paused","notifications":[],"last_execution":null,"extra":1});
         let legacy = json!({"id":"b","name":"n","is_active":false,"schedule":"0 9 * * *","condition_met":true});
         assert_eq!(
-            Task::decode(&head).unwrap().state(),
+            Task::decode(&head.to_string()).unwrap().state(),
             Some(TaskState::Paused)
         );
-        let old = Task::decode(&legacy).unwrap();
+        let old = Task::decode(&legacy.to_string()).unwrap();
         assert_eq!(old.state(), Some(TaskState::Paused));
         assert!(old.is_legacy());
-        assert!(Task::decode(&json!({"name":"no id"})).is_err());
+        assert!(Task::decode(r#"{"name":"no id"}"#).is_err());
+        assert_eq!(Task::decode("[1]").unwrap_err().exit_code(), 9);
     }
 
     #[test]
@@ -224,14 +299,14 @@ mod tests {
         let legacy =
             json!({"id":"e","status":"success","condition_met":true,"change_summary":"Changed"});
         assert_eq!(
-            Execution::decode(&head)
+            Execution::decode(&head.to_string())
                 .unwrap()
                 .notification_text()
                 .as_deref(),
             Some("Now")
         );
         assert_eq!(
-            Execution::decode(&legacy)
+            Execution::decode(&legacy.to_string())
                 .unwrap()
                 .notification_text()
                 .as_deref(),

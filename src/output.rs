@@ -56,14 +56,18 @@ impl Output {
         paint(self.stderr_color, color, text)
     }
 
-    /// Write a JSON value: pretty on a terminal, one line when piped.
+    /// Write a JSON value made by torale: pretty on a terminal, one line when piped.
     pub fn json_value(&self, out: &mut dyn Write, value: &Value) -> io::Result<()> {
-        if self.stdout_tty {
-            serde_json::to_writer_pretty(&mut *out, value)?;
-        } else {
-            serde_json::to_writer(&mut *out, value)?;
-        }
-        out.write_all(b"\n")
+        self.json_text(out, &value.to_string())
+    }
+
+    /// Write a server's JSON document as it is, only re-spaced: pretty on a terminal, one
+    /// line when piped.
+    pub fn json_text(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
+        let mut buf = String::with_capacity(text.len() + text.len() / 4);
+        reformat_json(text, self.stdout_tty, &mut buf);
+        buf.push('\n');
+        out.write_all(buf.as_bytes())
     }
 }
 
@@ -88,6 +92,84 @@ fn paint(on: bool, color: Color, text: &str) -> String {
         Color::Bold => "1",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Re-space valid JSON text without touching its content or order: compact, or indented by
+/// two spaces like serde_json's pretty printer. C1 controls and bidirectional overrides in
+/// strings are written as `\u` escapes, which keeps the value and the terminal safe.
+pub fn reformat_json(text: &str, pretty: bool, out: &mut String) {
+    let mut indent = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut String, indent: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(' ', indent * 2));
+    };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            match c {
+                _ if escaped => {
+                    escaped = false;
+                    out.push(c);
+                }
+                '\\' => {
+                    escaped = true;
+                    out.push(c);
+                }
+                '"' => {
+                    in_string = false;
+                    out.push(c);
+                }
+                '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                }
+                _ => out.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            ' ' | '\n' | '\r' | '\t' => {}
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(|n| n.is_ascii_whitespace()) {
+                    chars.next();
+                }
+                let close = if c == '{' { '}' } else { ']' };
+                if chars.peek() == Some(&close) {
+                    chars.next();
+                    out.push(close);
+                } else if pretty {
+                    indent += 1;
+                    newline(out, indent);
+                }
+            }
+            '}' | ']' => {
+                if pretty {
+                    indent = indent.saturating_sub(1);
+                    newline(out, indent);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                if pretty {
+                    newline(out, indent);
+                }
+            }
+            ':' => {
+                out.push(c);
+                if pretty {
+                    out.push(' ');
+                }
+            }
+            _ => out.push(c),
+        }
+    }
 }
 
 /// Write one line to stderr; a closed stderr is not worth failing for.
@@ -350,6 +432,25 @@ mod tests {
         assert_eq!(sanitize("x\u{9b}y\u{202e}z"), "x\\x9by\\u{202e}z");
         assert_eq!(sanitize("line\nnext\tend"), "line\\nnext end");
         assert_eq!(sanitize("ünïcödé ✓"), "ünïcödé ✓");
+    }
+
+    #[test]
+    fn json_is_respaced_not_reordered() {
+        let text = "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"a\": {}, \"e\": [ ] }";
+        let mut compact = String::new();
+        reformat_json(text, false, &mut compact);
+        assert_eq!(compact, r#"{"b":[1,{"x":"a, b: {c}\" ]"}],"a":{},"e":[]}"#);
+        let value: Value = serde_json::from_str(text).unwrap();
+        let mut pretty = String::new();
+        reformat_json(&value.to_string(), true, &mut pretty);
+        assert_eq!(pretty, serde_json::to_string_pretty(&value).unwrap());
+        let mut safe = String::new();
+        reformat_json("[\"\u{9b}31m\u{202e}\"]", false, &mut safe);
+        assert_eq!(safe, r#"["\u009b31m\u202e"]"#);
+        assert_eq!(
+            serde_json::from_str::<Value>(&safe).unwrap()[0],
+            "\u{9b}31m\u{202e}"
+        );
     }
 
     #[test]

@@ -289,8 +289,18 @@ fn json_output_is_the_servers_objects() {
 
         let listed = w.torale(&["task", "list", "--json"]).ok().json();
         assert_eq!(listed, Value::Array(w.fake.tasks()), "{generation:?}");
-        let got = w.torale(&["task", "get", &id, "--json"]).ok().json();
-        assert_eq!(got, w.fake.tasks()[0]);
+        let run = w.torale(&["task", "get", &id, "--json"]);
+        assert_eq!(run.ok().json(), w.fake.tasks()[0]);
+        // Byte for byte what the server sent, in its field order.
+        let raw = ureq::get(format!("{}/api/v1/tasks/{id}", w.fake.url()))
+            .header("Authorization", format!("Bearer {}", w.fake.key()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert_eq!(run.stdout, format!("{raw}\n"));
+        assert!(run.stdout.starts_with("{\"name\":"), "{}", run.stdout);
 
         let run = w.torale(&["task", "execute", &id, "--wait", "--json"]);
         let finished = run.ok().json();

@@ -123,7 +123,7 @@ pub fn run(
             let me = client
                 .me()
                 .map_err(|err| explain_auth_error(err, &settings))?;
-            output.json_value(out, &me)?;
+            output.json_text(out, me.text())?;
             Ok(())
         }
         AuthCommand::Logout => Ok(()),
@@ -186,11 +186,14 @@ fn set_api_key(
             "api_url": settings.api_url,
             "config_path": file.path.display().to_string(),
             "verified": verify,
-            "user": user.clone().unwrap_or(Value::Null),
+            "user": match &user {
+                Some(me) => me.decode::<Value>("user")?,
+                None => Value::Null,
+            },
         });
         output.json_value(out, &result)?;
     } else if let Some(me) = &user {
-        let email = User::decode(me)?
+        let email = User::decode(me.text())?
             .email
             .unwrap_or_else(|| "unknown account".into());
         let mark = output.paint(Color::Green, "✓");
@@ -243,7 +246,7 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
             _ => err,
         }
     })?;
-    let user = User::decode(&me)?;
+    let user = User::decode(me.text())?;
     let key_text = match (key, &source) {
         (Some(key), Some(source)) => format!("{} ({source})", key.masked()),
         _ => "none sent (TORALE_NOAUTH)".to_string(),
@@ -251,7 +254,7 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
     if output.json {
         let result = json!({
             "authenticated": true,
-            "user": me,
+            "user": me.decode::<Value>("user")?,
             "api_key": key.map(ApiKey::masked),
             "api_key_source": source.as_ref().map(Source::name),
             "api_url": settings.api_url,

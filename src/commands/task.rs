@@ -4,13 +4,14 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::api::Client;
 use crate::cli::{CreateArgs, StateFilter, TaskCommand, UpdateArgs};
 use crate::config::Settings;
 use crate::error::{Error, Kind, Result};
-use crate::model::{Execution, RunStatus, Task};
+use crate::model::{Execution, Json, RunStatus, Task};
 use crate::output::{
     duration_between, sanitize, short_time, source_domains, stderr_line, write_pairs, Color,
     Output, Table,
@@ -251,9 +252,9 @@ pub fn run(
                 .get_task(&id)
                 .map_err(|e| not_found(client, e, &id))?;
             if output.json {
-                output.json_value(out, &value)?;
+                output.json_text(out, value.text())?;
             } else {
-                write_task(&Task::decode(&value)?, out)?;
+                write_task(&Task::decode(value.text())?, out)?;
             }
             Ok(())
         }
@@ -283,23 +284,29 @@ pub fn run(
             status,
             notifications_only,
         } => {
-            let value = if notifications_only {
+            let doc = if notifications_only {
                 client.notifications(&id, limit)
             } else {
                 client.executions(&id, limit)
             }
             .map_err(|e| not_found(client, e, &id))?;
-            let mut items = as_array(value, "execution list")?;
+            let mut items = doc.items("execution list")?;
             if let Some(status) = &status {
-                items.retain(|item| item.get("status").and_then(Value::as_str) == Some(status));
+                let mut kept = Vec::with_capacity(items.len());
+                for item in items {
+                    if Execution::decode(item.get())?.status() == status {
+                        kept.push(item);
+                    }
+                }
+                items = kept;
             }
-            write_executions(items, false, output, out)
+            write_executions(&items, false, output, out)
         }
         TaskCommand::Notifications { id, limit } => {
-            let value = client
+            let doc = client
                 .notifications(&id, limit)
                 .map_err(|e| not_found(client, e, &id))?;
-            write_executions(as_array(value, "notification list")?, true, output, out)
+            write_executions(&doc.items("notification list")?, true, output, out)
         }
         TaskCommand::Preview => preview(),
     }
@@ -313,16 +320,6 @@ pub fn preview() -> Result<()> {
             .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
             .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1"),
     )
-}
-
-fn as_array(value: Value, what: &str) -> Result<Vec<Value>> {
-    match value {
-        Value::Array(items) => Ok(items),
-        _ => Err(Error::new(
-            Kind::Server,
-            format!("Malformed response from the server: expected a {what}"),
-        )),
-    }
 }
 
 /// Give a 404 the task's ID, and tell a bad key apart from a missing task: current servers
@@ -348,14 +345,14 @@ fn list(
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let value = client.list_tasks(state.map(StateFilter::as_str))?;
-    let mut items = as_array(value, "task list")?;
+    let doc = client.list_tasks(state.map(StateFilter::as_str))?;
+    let mut items = doc.items("task list")?;
     // Legacy servers have no `completed` and each generation ignores the other's filter, so
     // the filter is applied here as well.
     if let Some(state) = state {
         let mut kept = Vec::with_capacity(items.len());
         for item in items {
-            if Task::decode(&item)?.state().map(|s| s.as_str()) == Some(state.as_str()) {
+            if Task::decode(item.get())?.state().map(|s| s.as_str()) == Some(state.as_str()) {
                 kept.push(item);
             }
         }
@@ -365,7 +362,7 @@ fn list(
         items.truncate(limit);
     }
     if output.json {
-        output.json_value(out, &Value::Array(items))?;
+        output.json_text(out, Json::array(items).text())?;
         return Ok(());
     }
     if items.is_empty() {
@@ -377,7 +374,7 @@ fn list(
     ])
     .flexible(1);
     for item in &items {
-        let task = Task::decode(item)?;
+        let task = Task::decode(item.get())?;
         let next = match task.state() {
             Some(crate::model::TaskState::Active) => short_time(task.next_run.as_deref()),
             _ => "-".into(),
@@ -516,7 +513,8 @@ pub fn default_name(query: &str, taken: &[String]) -> String {
 
 fn task_names(client: &Client) -> Result<Vec<String>> {
     let value = client.list_tasks(None)?;
-    Ok(Task::decode_list(&value)?
+    Ok(value
+        .decode::<Vec<Task>>("task list")?
         .into_iter()
         .filter_map(|t| t.name)
         .collect())
@@ -589,11 +587,11 @@ fn create(client: &Client, args: CreateArgs, output: &Output, out: &mut dyn Writ
         }
     };
 
-    let mut task = Task::decode(&created)?;
+    let mut task = Task::decode(created.text())?;
     let mut created = created;
     if args.paused && task.is_legacy() && task.is_active == Some(true) {
         created = client.update_task(&task.id, &json!({"is_active": false}))?;
-        task = Task::decode(&created)?;
+        task = Task::decode(created.text())?;
     }
     if let Some(err) = &task.immediate_execution_error {
         stderr_line(&format!(
@@ -608,7 +606,7 @@ fn create(client: &Client, args: CreateArgs, output: &Output, out: &mut dyn Writ
         task.state_label()
     ));
     if output.json {
-        output.json_value(out, &created)?;
+        output.json_text(out, created.text())?;
     } else {
         writeln!(out, "{}", task.id)?;
     }
@@ -647,7 +645,10 @@ fn update(
     }
     if let Some(webhook) = &changes.webhook {
         // `notifications` replaces the whole list: keep everything but the old webhook.
-        let current = client.get_task(id).map_err(|e| not_found(client, e, id))?;
+        let current: Value = client
+            .get_task(id)
+            .map_err(|e| not_found(client, e, id))?
+            .decode("task")?;
         let mut list: Vec<Value> = current
             .get("notifications")
             .and_then(Value::as_array)
@@ -662,14 +663,14 @@ fn update(
     let value = client
         .update_task(id, &Value::Object(body))
         .map_err(|e| not_found(client, e, id))?;
-    let task = Task::decode(&value)?;
+    let task = Task::decode(value.text())?;
     stderr_line(&format!(
         "{} Updated task {}",
         output.paint_err(Color::Green, "✓"),
         task.id
     ));
     if output.json {
-        output.json_value(out, &value)?;
+        output.json_text(out, value.text())?;
     } else {
         write_task(&task, out)?;
     }
@@ -680,8 +681,8 @@ fn update(
 fn for_each_id(
     ids: &[String],
     verb: &str,
-    mut action: impl FnMut(&str) -> Result<Option<Value>>,
-) -> Result<Vec<Value>> {
+    mut action: impl FnMut(&str) -> Result<Option<Json>>,
+) -> Result<Vec<Json>> {
     let mut results = Vec::new();
     let mut failures: Vec<Error> = Vec::new();
     for id in ids {
@@ -734,7 +735,7 @@ fn set_state(
         let value = client
             .update_task(id, &body)
             .map_err(|e| not_found(client, e, id))?;
-        let task = Task::decode(&value)?;
+        let task = Task::decode(value.text())?;
         if task.state().map(|s| s.as_str()) != Some(state.as_str()) {
             let mut err = Error::new(
                 Kind::Rejected,
@@ -759,8 +760,8 @@ fn set_state(
     });
     // Report what succeeded even when others failed.
     if output.json {
-        if results.is_ok() {
-            output.json_value(out, &Value::Array(results.clone().unwrap_or_default()))?;
+        if let Ok(docs) = &results {
+            output.json_text(out, Json::array_of(docs).text())?;
         }
     } else {
         for line in &lines {
@@ -839,10 +840,10 @@ fn execute(
     let started = client
         .execute_task(id)
         .map_err(|e| not_found(client, e, id))?;
-    let run = Execution::decode(&started)?;
+    let run = Execution::decode(started.text())?;
     if !wait {
         if output.json {
-            output.json_value(out, &started)?;
+            output.json_text(out, started.text())?;
         } else {
             writeln!(out, "{}", run.id)?;
         }
@@ -850,7 +851,7 @@ fn execute(
     }
     let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
     let last = last.unwrap_or(started);
-    let finished = Execution::decode(&last)?;
+    let finished = Execution::decode(last.text())?;
     match status {
         RunStatus::Succeeded => {
             let outcome = match finished.notification_text() {
@@ -867,7 +868,7 @@ fn execute(
                 )
             ));
             if output.json {
-                output.json_value(out, &last)?;
+                output.json_text(out, last.text())?;
             } else {
                 writeln!(out, "{}", finished.id)?;
             }
@@ -907,25 +908,28 @@ fn wait_for_run(
     task_id: &str,
     run_id: &str,
     timeout: Duration,
-) -> Result<(Option<Value>, RunStatus)> {
+) -> Result<(Option<Json>, RunStatus)> {
     let start = Instant::now();
     let deadline = start + timeout;
     let progress = io::stderr().is_terminal();
-    let mut last: Option<Value> = None;
+    let mut last: Option<Json> = None;
     let mut delay = Duration::from_millis(250);
     loop {
         let now = Instant::now();
         let remaining = deadline.saturating_duration_since(now);
         std::thread::sleep(delay.min(remaining));
-        let value = client
+        let doc = client
             .executions(task_id, WAIT_PAGE)
             .map_err(|e| not_found(client, e, task_id))?;
-        let items = as_array(value, "execution list")?;
-        if let Some(item) = items
-            .into_iter()
-            .find(|item| item.get("id").and_then(Value::as_str) == Some(run_id))
-        {
-            let run = Execution::decode(&item)?;
+        let mut found = None;
+        for item in doc.items("execution list")? {
+            let run = Execution::decode(item.get())?;
+            if run.id == run_id {
+                found = Some((run, item));
+                break;
+            }
+        }
+        if let Some((run, item)) = found {
             let status = run.run_status();
             if progress {
                 let mut err = io::stderr().lock();
@@ -939,7 +943,7 @@ fn wait_for_run(
                     let _ = writeln!(err);
                 }
             }
-            last = Some(item);
+            last = Some(Json::from_raw(item));
             if status != RunStatus::Waiting {
                 return Ok((last, status));
             }
@@ -955,13 +959,13 @@ fn wait_for_run(
 }
 
 fn write_executions(
-    items: Vec<Value>,
+    items: &[&RawValue],
     notifications: bool,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     if output.json {
-        output.json_value(out, &Value::Array(items))?;
+        output.json_text(out, Json::array(items.iter().copied()).text())?;
         return Ok(());
     }
     if items.is_empty() {
@@ -972,7 +976,10 @@ fn write_executions(
         });
         return Ok(());
     }
-    let runs = Execution::decode_list(&Value::Array(items))?;
+    let runs = items
+        .iter()
+        .map(|item| Execution::decode(item.get()))
+        .collect::<Result<Vec<_>>>()?;
     let mut table = if notifications {
         Table::new(vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"]).flexible(2)
     } else {
