@@ -1,19 +1,11 @@
 //! The `torale` binary: parse, run, report one error, exit with one code.
 
-mod api;
-mod cli;
-mod commands;
-mod config;
-mod error;
-mod model;
-mod output;
-mod terminal;
-
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use error::{Error, Kind};
-use output::{Color, ColorChoice, Output};
+use torale::error::{Error, Kind};
+use torale::output::{Color, ColorChoice, Output};
+use torale::{cli, commands};
 
 fn main() -> ExitCode {
     let code = match cli::parse_args() {
