@@ -299,10 +299,10 @@ pub fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<
 pub fn short_time(value: Option<&str>) -> String {
     match value {
         None => "-".into(),
-        Some(t) if t.len() >= 16 && t.as_bytes().get(10) == Some(&b'T') => {
-            format!("{} {}", &t[..10], &t[11..16])
-        }
-        Some(t) => t.to_string(),
+        Some(t) => match (t.get(..10), t.get(10..11), t.get(11..16)) {
+            (Some(date), Some("T"), Some(time)) => format!("{date} {time}"),
+            _ => t.to_string(),
+        },
     }
 }
 
