@@ -147,6 +147,212 @@ pub enum TaskCommand {
 pub const DEFAULT_WAIT_TIMEOUT: u64 = 300;
 pub const DEFAULT_LOG_LIMIT: usize = 20;
 
+/// An option a command accepts.
+#[derive(Debug)]
+pub struct Opt {
+    pub long: &'static str,
+    pub short: Option<char>,
+    /// The name of its value in help (`None`: a switch without a value).
+    pub value: Option<&'static str>,
+}
+
+const fn switch(long: &'static str, short: Option<char>) -> Opt {
+    Opt {
+        long,
+        short,
+        value: None,
+    }
+}
+
+const fn valued(long: &'static str, short: Option<char>, value: &'static str) -> Opt {
+    Opt {
+        long,
+        short,
+        value: Some(value),
+    }
+}
+
+/// A command: the words that name it, its options and how many positional arguments it takes.
+#[derive(Debug)]
+pub struct Spec {
+    pub path: &'static str,
+    pub opts: &'static [Opt],
+    pub min_args: usize,
+    pub max_args: usize,
+    /// The positional arguments' name in messages, e.g. `ID`.
+    pub arg_name: &'static str,
+}
+
+const MANY: usize = usize::MAX;
+
+const fn spec(
+    path: &'static str,
+    opts: &'static [Opt],
+    min_args: usize,
+    max_args: usize,
+    arg_name: &'static str,
+) -> Spec {
+    Spec {
+        path,
+        opts,
+        min_args,
+        max_args,
+        arg_name,
+    }
+}
+
+/// Options every command accepts, before or after its name.
+pub const GLOBAL_OPTS: &[Opt] = &[
+    valued("api-key", None, "KEY"),
+    valued("api-key-file", None, "PATH"),
+    valued("api-url", None, "URL"),
+    valued("timeout", None, "SECS"),
+    switch("json", None),
+    valued("color", None, "WHEN"),
+    switch("no-color", None),
+    switch("debug", None),
+    switch("help", Some('h')),
+    switch("version", None),
+];
+
+const LIMIT: Opt = valued("limit", None, "N");
+
+/// Every command the parser knows. Completions are generated from this table too.
+pub const COMMANDS: &[Spec] = &[
+    spec("version", &[], 0, 0, ""),
+    spec("help", &[], 0, MANY, "COMMAND"),
+    spec("auth set-api-key", &[switch("no-verify", None)], 0, 0, ""),
+    spec("auth status", &[], 0, 0, ""),
+    spec("auth whoami", &[], 0, 0, ""),
+    spec("auth logout", &[], 0, 0, ""),
+    spec("config", &[], 0, 0, ""),
+    spec("config get", &[], 1, 1, "KEY"),
+    spec("config set", &[], 2, 2, "KEY VALUE"),
+    spec("config unset", &[], 1, 1, "KEY"),
+    spec("config path", &[], 0, 0, ""),
+    spec(
+        "task list",
+        &[
+            switch("active", None),
+            switch("paused", None),
+            switch("completed", None),
+            LIMIT,
+        ],
+        0,
+        0,
+        "",
+    ),
+    spec("task get", &[], 1, 1, "ID"),
+    spec(
+        "task create",
+        &[
+            valued("query", Some('q'), "Q"),
+            valued("condition", Some('c'), "C"),
+            valued("name", Some('n'), "N"),
+            valued("webhook", Some('w'), "URL"),
+            valued("email", None, "ADDR"),
+            switch("paused", None),
+            switch("run-immediately", None),
+            valued("schedule", Some('s'), "CRON"),
+            valued("notify-behavior", None, "B"),
+        ],
+        0,
+        0,
+        "",
+    ),
+    spec(
+        "task update",
+        &[
+            valued("name", Some('n'), "N"),
+            valued("query", Some('q'), "Q"),
+            valued("condition", Some('c'), "C"),
+            switch("active", None),
+            switch("inactive", None),
+            valued("webhook", Some('w'), "URL"),
+            switch("no-webhook", None),
+            valued("schedule", Some('s'), "CRON"),
+            valued("notify-behavior", None, "B"),
+        ],
+        1,
+        1,
+        "ID",
+    ),
+    spec("task pause", &[], 1, MANY, "ID"),
+    spec("task resume", &[], 1, MANY, "ID"),
+    spec("task complete", &[], 1, MANY, "ID"),
+    spec(
+        "task delete",
+        &[switch("yes", Some('y')), switch("ignore-not-found", None)],
+        1,
+        MANY,
+        "ID",
+    ),
+    spec(
+        "task execute",
+        &[switch("wait", None), valued("wait-timeout", None, "SECS")],
+        1,
+        1,
+        "ID",
+    ),
+    spec(
+        "task logs",
+        &[
+            LIMIT,
+            valued("status", None, "S"),
+            switch("notifications-only", None),
+        ],
+        1,
+        1,
+        "ID",
+    ),
+    spec("task notifications", &[LIMIT], 1, 1, "ID"),
+    spec("task preview", &[], 0, MANY, ""),
+];
+
+/// Other names for commands and options, accepted but not offered by completion.
+const ALIASES: &[(&str, &str)] = &[
+    ("tasks", "task"),
+    ("task ls", "task list"),
+    ("task show", "task get"),
+    ("task rm", "task delete"),
+    ("task run", "task execute"),
+    ("auth login", "auth set-api-key"),
+    ("config show", "config"),
+    ("config list", "config"),
+];
+
+/// The command named by `path`, if it is one.
+pub fn find_spec(path: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.path == path)
+}
+
+/// The next words after `path` (top level for ""), in table order.
+pub fn children(path: &str) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for spec in COMMANDS {
+        let rest = if path.is_empty() {
+            Some(spec.path)
+        } else {
+            spec.path
+                .strip_prefix(path)
+                .and_then(|r| r.strip_prefix(' '))
+        };
+        if let Some(name) = rest.and_then(|r| r.split(' ').next()) {
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+fn canonical(path: String) -> String {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == path)
+        .map_or(path, |(_, real)| real.to_string())
+}
+
 /// Parse the process's arguments.
 pub fn parse_args() -> Result<Invocation> {
     parse(std::env::args_os().skip(1))
@@ -168,7 +374,8 @@ where
     }
     let mut parser = Parser::from_args(args);
     let mut globals = Globals::default();
-    let command = parse_top(&mut parser, &mut globals)?;
+    let parsed = parse_line(&mut parser, &mut globals)?;
+    let command = build(parsed)?;
     Ok(Invocation { globals, command })
 }
 
@@ -191,35 +398,6 @@ fn early_exit(args: &[OsString]) -> Option<Command> {
         return None;
     }
     Some(Command::Help(commands::help_for(&words)))
-}
-
-fn parse_top(p: &mut Parser, g: &mut Globals) -> Result<Command> {
-    let top = "";
-    while let Some(owned) = next(p).map_err(|e| usage(e, top))? {
-        let arg = owned.view();
-        if global(&arg, p, g).map_err(|e| usage(e, top))? {
-            continue;
-        }
-        match arg {
-            Value(word) => {
-                let word = word.string().map_err(|e| usage(e, top))?;
-                return match word.as_str() {
-                    "auth" => parse_auth(p, g),
-                    "task" | "tasks" => parse_task(p, g),
-                    "config" => parse_config(p, g),
-                    "version" => {
-                        no_more(p, g, "version")?;
-                        Ok(Command::Version)
-                    }
-                    "help" => parse_help(p),
-                    other => Err(Error::usage(format!("Unknown command '{other}'"))
-                        .hint("See 'torale --help' for the commands")),
-                };
-            }
-            other => return Err(usage(other.unexpected(), top)),
-        }
-    }
-    Err(Error::usage("Missing command").hint("See 'torale --help' for the commands"))
 }
 
 /// An argument detached from the parser, so the parser can be used while it is inspected.
@@ -247,22 +425,30 @@ fn next(p: &mut Parser) -> std::result::Result<Option<OwnedArg>, lexopt::Error> 
     }))
 }
 
-/// Consume a global option; `Ok(false)` when `arg` is not one.
-fn global(
-    arg: &lexopt::Arg,
-    p: &mut Parser,
+fn find_opt(opts: &'static [Opt], arg: &lexopt::Arg) -> Option<&'static Opt> {
+    opts.iter().find(|o| match arg {
+        Long(name) => o.long == *name || (o.long == "color" && *name == "colour"),
+        Short(c) => o.short == Some(*c),
+        Value(_) => false,
+    })
+}
+
+/// Record a global option in `g`.
+fn apply_global(
+    opt: &Opt,
+    value: Option<String>,
     g: &mut Globals,
-) -> std::result::Result<bool, lexopt::Error> {
-    match arg {
-        Long("api-key") => g.flags.api_key = Some(KeyArg::Value(p.value()?.string()?)),
-        Long("api-key-file") => g.flags.api_key = Some(KeyArg::File(p.value()?.string()?)),
-        Long("api-url") => g.flags.api_url = Some(p.value()?.string()?),
-        Long("timeout") => g.flags.timeout = Some(p.value()?.string()?),
-        Long("json") => g.json = true,
-        Long("debug") => g.debug = true,
-        Long("no-color") => g.color = ColorChoice::Never,
-        Long("color") | Long("colour") => {
-            let value = p.value()?.string()?;
+) -> std::result::Result<(), lexopt::Error> {
+    let value = value.unwrap_or_default();
+    match opt.long {
+        "api-key" => g.flags.api_key = Some(KeyArg::Value(value)),
+        "api-key-file" => g.flags.api_key = Some(KeyArg::File(value)),
+        "api-url" => g.flags.api_url = Some(value),
+        "timeout" => g.flags.timeout = Some(value),
+        "json" => g.json = true,
+        "debug" => g.debug = true,
+        "no-color" => g.color = ColorChoice::Never,
+        "color" => {
             g.color = match value.as_str() {
                 "auto" => ColorChoice::Auto,
                 "always" => ColorChoice::Always,
@@ -273,11 +459,165 @@ fn global(
                             .into(),
                     ))
                 }
-            };
+            }
         }
-        _ => return Ok(false),
+        _ => {}
     }
-    Ok(true)
+    Ok(())
+}
+
+/// A command line matched against its [`Spec`]: the options given (in order) and the
+/// positional arguments.
+#[derive(Debug)]
+struct Parsed {
+    spec: &'static Spec,
+    opts: Vec<(&'static str, Option<String>)>,
+    args: Vec<String>,
+}
+
+impl Parsed {
+    fn has(&self, long: &str) -> bool {
+        self.opts.iter().any(|(name, _)| *name == long)
+    }
+
+    /// The value of the last occurrence of an option.
+    fn value(&self, long: &str) -> Option<String> {
+        self.opts
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == long)
+            .and_then(|(_, v)| v.clone())
+    }
+
+    /// Which of several exclusive switches came last.
+    fn last_of(&self, longs: &[&'static str]) -> Option<&'static str> {
+        self.opts
+            .iter()
+            .rev()
+            .find(|(name, _)| longs.contains(name))
+            .map(|(name, _)| *name)
+    }
+}
+
+/// Find the command (its words), then read its options and arguments.
+fn parse_line(p: &mut Parser, g: &mut Globals) -> Result<Parsed> {
+    let mut path = String::new();
+    let mut pending_word: Option<String> = None;
+    // The command's words; global options may stand between them.
+    while let Some(owned) = next(p).map_err(|e| usage(e, &path))? {
+        let arg = owned.view();
+        if let Value(word) = &arg {
+            let word = word.clone().string().map_err(|e| usage(e, &path))?;
+            let candidate = canonical(if path.is_empty() {
+                word.clone()
+            } else {
+                format!("{path} {word}")
+            });
+            if find_spec(&candidate).is_some() || !children(&candidate).is_empty() {
+                path = candidate;
+                if children(&path).is_empty() {
+                    break;
+                }
+                continue;
+            }
+            if find_spec(&path).is_some_and(|s| s.max_args > 0) {
+                pending_word = Some(word);
+                break;
+            }
+            let group = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path} ")
+            };
+            let help = if path.is_empty() {
+                "torale --help".to_string()
+            } else {
+                format!("torale {path} --help")
+            };
+            return Err(Error::usage(format!("Unknown {group}command '{word}'"))
+                .hint(format!("See '{help}' for the commands")));
+        }
+        match find_opt(GLOBAL_OPTS, &arg) {
+            Some(opt) => {
+                let value = match opt.value {
+                    Some(_) => Some(
+                        p.value()
+                            .and_then(|v| v.string())
+                            .map_err(|e| usage(e, &path))?,
+                    ),
+                    None => None,
+                };
+                apply_global(opt, value, g).map_err(|e| usage(e, &path))?;
+            }
+            None => return Err(usage(arg.unexpected(), &path)),
+        }
+    }
+    let Some(spec) = find_spec(&path) else {
+        return Err(if path.is_empty() {
+            Error::usage("Missing command").hint("See 'torale --help' for the commands")
+        } else {
+            Error::usage(format!("Missing {path} command"))
+                .hint(format!("See 'torale {path} --help'"))
+        });
+    };
+    let mut parsed = Parsed {
+        spec,
+        opts: Vec::new(),
+        args: pending_word.into_iter().collect(),
+    };
+    while let Some(owned) = next(p).map_err(|e| usage(e, &path))? {
+        let arg = owned.view();
+        if let Value(word) = arg {
+            parsed
+                .args
+                .push(word.string().map_err(|e| usage(e, &path))?);
+            continue;
+        }
+        let (opt, is_global) = match find_opt(spec.opts, &arg) {
+            Some(opt) => (opt, false),
+            None => match find_opt(GLOBAL_OPTS, &arg) {
+                Some(opt) => (opt, true),
+                None => return Err(usage(arg.unexpected(), &path)),
+            },
+        };
+        let value = match opt.value {
+            Some(_) => Some(
+                p.value()
+                    .and_then(|v| v.string())
+                    .map_err(|e| usage(e, &path))?,
+            ),
+            None => None,
+        };
+        if is_global {
+            apply_global(opt, value, g).map_err(|e| usage(e, &path))?;
+        } else {
+            parsed.opts.push((opt.long, value));
+        }
+    }
+    let count = parsed.args.len();
+    if count > spec.max_args {
+        let extra = &parsed.args[spec.max_args.min(count - 1)];
+        let mut err = see_help(
+            Error::usage(format!(
+                "Unexpected argument '{}'",
+                crate::output::sanitize(extra)
+            )),
+            &path,
+        );
+        if path == "task create" {
+            err = err.hint("Quote the question: torale task create -q \"When is ...?\"");
+        }
+        return Err(err);
+    }
+    if count < spec.min_args {
+        let what = if spec.arg_name == "ID" {
+            "task ID".to_string()
+        } else {
+            spec.arg_name.to_string()
+        };
+        return Err(see_help(Error::usage(format!("Missing {what}")), &path));
+    }
+    Ok(parsed)
 }
 
 /// Turn a lexopt error into a usage error that names the flag and points at the help.
@@ -317,40 +657,144 @@ fn see_help(err: Error, command: &str) -> Error {
     err.hint(format!("See 'torale {command}--help'"))
 }
 
-/// Accept only global options until the end of the line.
-fn no_more(p: &mut Parser, g: &mut Globals, command: &str) -> Result<()> {
-    while let Some(owned) = next(p).map_err(|e| usage(e, command))? {
-        let arg = owned.view();
-        if !global(&arg, p, g).map_err(|e| usage(e, command))? {
-            return Err(usage(arg.unexpected(), command));
+/// Build the command from a parsed line, checking values.
+fn build(parsed: Parsed) -> Result<Command> {
+    let path = parsed.spec.path;
+    let mut args = parsed.args.clone();
+    if path.starts_with("task ") && path != "task preview" {
+        for id in &args {
+            check_task_id(id, path)?;
         }
     }
-    Ok(())
+    let count = |flag: &str| -> Result<Option<usize>> {
+        match parsed.value(flag) {
+            Some(v) => parse_count(&v, &format!("--{flag}"), path).map(Some),
+            None => Ok(None),
+        }
+    };
+    let first = |args: &mut Vec<String>| {
+        if args.is_empty() {
+            String::new()
+        } else {
+            args.remove(0)
+        }
+    };
+    let command = match path {
+        "version" => Command::Version,
+        "help" => return help_command(&args),
+        "auth set-api-key" => Command::Auth(AuthCommand::SetApiKey {
+            verify: !parsed.has("no-verify"),
+        }),
+        "auth status" => Command::Auth(AuthCommand::Status),
+        "auth whoami" => Command::Auth(AuthCommand::Whoami),
+        "auth logout" => Command::Auth(AuthCommand::Logout),
+        "config" => Command::Config(ConfigCommand::Show),
+        "config get" => Command::Config(ConfigCommand::Get(first(&mut args))),
+        "config unset" => Command::Config(ConfigCommand::Unset(first(&mut args))),
+        "config set" => {
+            let key = first(&mut args);
+            Command::Config(ConfigCommand::Set(key, first(&mut args)))
+        }
+        "config path" => Command::Config(ConfigCommand::Path),
+        "task list" => Command::Task(TaskCommand::List {
+            state: parsed
+                .last_of(&["active", "paused", "completed"])
+                .map(|s| match s {
+                    "active" => StateFilter::Active,
+                    "paused" => StateFilter::Paused,
+                    _ => StateFilter::Completed,
+                }),
+            limit: count("limit")?,
+        }),
+        "task get" => Command::Task(TaskCommand::Get {
+            id: first(&mut args),
+        }),
+        "task create" => {
+            let query = match parsed.value("query") {
+                Some(q) if !q.trim().is_empty() => q,
+                Some(_) => return Err(see_help(Error::usage("The query (-q) is empty"), path)),
+                None => return Err(see_help(Error::usage("Missing --query (-q)"), path)),
+            };
+            let create = CreateArgs {
+                query,
+                condition: parsed.value("condition"),
+                name: parsed.value("name"),
+                webhook: parsed.value("webhook"),
+                email: parsed.value("email"),
+                paused: parsed.has("paused"),
+                run_immediately: parsed.has("run-immediately"),
+                schedule: parsed.value("schedule"),
+                notify_behavior: parsed.value("notify-behavior"),
+            };
+            check_create(&create, path)?;
+            Command::Task(TaskCommand::Create(create))
+        }
+        "task update" => {
+            let changes = UpdateArgs {
+                name: parsed.value("name"),
+                query: parsed.value("query"),
+                condition: parsed.value("condition"),
+                active: parsed
+                    .last_of(&["active", "inactive"])
+                    .map(|s| s == "active"),
+                webhook: match parsed.last_of(&["webhook", "no-webhook"]) {
+                    Some("webhook") => Some(parsed.value("webhook")),
+                    Some(_) => Some(None),
+                    None => None,
+                },
+                schedule: parsed.value("schedule"),
+                notify_behavior: parsed.value("notify-behavior"),
+            };
+            check_update(&changes, path)?;
+            if changes.is_empty() {
+                return Err(see_help(
+                    Error::usage("Nothing to update: give at least one field to change"),
+                    path,
+                ));
+            }
+            Command::Task(TaskCommand::Update {
+                id: first(&mut args),
+                changes,
+            })
+        }
+        "task pause" | "task resume" | "task complete" => Command::Task(TaskCommand::SetState {
+            ids: args,
+            state: match path {
+                "task pause" => StateFilter::Paused,
+                "task resume" => StateFilter::Active,
+                _ => StateFilter::Completed,
+            },
+        }),
+        "task delete" => Command::Task(TaskCommand::Delete {
+            ids: args,
+            yes: parsed.has("yes"),
+            ignore_not_found: parsed.has("ignore-not-found"),
+        }),
+        "task execute" => Command::Task(TaskCommand::Execute {
+            id: first(&mut args),
+            wait: parsed.has("wait") || parsed.has("wait-timeout"),
+            wait_timeout: count("wait-timeout")?.map_or(DEFAULT_WAIT_TIMEOUT, |n| n as u64),
+        }),
+        "task logs" => Command::Task(TaskCommand::Logs {
+            id: first(&mut args),
+            limit: count("limit")?.unwrap_or(DEFAULT_LOG_LIMIT),
+            status: match parsed.value("status") {
+                Some(s) => Some(check_status(&s, path)?),
+                None => None,
+            },
+            notifications_only: parsed.has("notifications-only"),
+        }),
+        "task notifications" => Command::Task(TaskCommand::Notifications {
+            id: first(&mut args),
+            limit: count("limit")?.unwrap_or(DEFAULT_LOG_LIMIT),
+        }),
+        "task preview" => Command::Task(TaskCommand::Preview),
+        other => return Err(Error::internal(format!("No handler for '{other}'"))),
+    };
+    Ok(command)
 }
 
-/// The next word naming a subcommand, skipping global options.
-fn subcommand(p: &mut Parser, g: &mut Globals, group: &str) -> Result<Option<String>> {
-    while let Some(owned) = next(p).map_err(|e| usage(e, group))? {
-        let arg = owned.view();
-        if global(&arg, p, g).map_err(|e| usage(e, group))? {
-            continue;
-        }
-        return match arg {
-            Value(word) => Ok(Some(word.string().map_err(|e| usage(e, group))?)),
-            other => Err(usage(other.unexpected(), group)),
-        };
-    }
-    Ok(None)
-}
-
-fn parse_help(p: &mut Parser) -> Result<Command> {
-    let mut words = Vec::new();
-    while let Some(owned) = next(p).map_err(|e| usage(e, "help"))? {
-        let arg = owned.view();
-        if let Value(word) = arg {
-            words.push(word.string().map_err(|e| usage(e, "help"))?);
-        }
-    }
+fn help_command(words: &[String]) -> Result<Command> {
     if words.first().map(String::as_str) == Some("exit-codes") {
         return Ok(Command::Help(crate::error::EXIT_CODES_HELP));
     }
@@ -360,294 +804,6 @@ fn parse_help(p: &mut Parser) -> Result<Command> {
             .hint("See 'torale --help' for the commands"));
     }
     Ok(Command::Help(commands::help_for(&words)))
-}
-
-fn parse_auth(p: &mut Parser, g: &mut Globals) -> Result<Command> {
-    let Some(word) = subcommand(p, g, "auth")? else {
-        return Err(Error::usage("Missing auth command").hint("See 'torale auth --help'"));
-    };
-    let command = match word.as_str() {
-        "set-api-key" | "login" => {
-            let path = "auth set-api-key";
-            let mut verify = true;
-            while let Some(owned) = next(p).map_err(|e| usage(e, path))? {
-                let arg = owned.view();
-                if global(&arg, p, g).map_err(|e| usage(e, path))? {
-                    continue;
-                }
-                match arg {
-                    Long("no-verify") => verify = false,
-                    other => return Err(usage(other.unexpected(), path)),
-                }
-            }
-            AuthCommand::SetApiKey { verify }
-        }
-        "status" => {
-            no_more(p, g, "auth status")?;
-            AuthCommand::Status
-        }
-        "whoami" => {
-            no_more(p, g, "auth whoami")?;
-            AuthCommand::Whoami
-        }
-        "logout" => {
-            no_more(p, g, "auth logout")?;
-            AuthCommand::Logout
-        }
-        other => {
-            return Err(Error::usage(format!("Unknown auth command '{other}'"))
-                .hint("See 'torale auth --help'"))
-        }
-    };
-    Ok(Command::Auth(command))
-}
-
-fn parse_config(p: &mut Parser, g: &mut Globals) -> Result<Command> {
-    let Some(word) = subcommand(p, g, "config")? else {
-        return Ok(Command::Config(ConfigCommand::Show));
-    };
-    let path = match word.as_str() {
-        "get" => "config get",
-        "set" => "config set",
-        "unset" => "config unset",
-        "path" => "config path",
-        "show" | "list" => "config",
-        other => {
-            return Err(Error::usage(format!("Unknown config command '{other}'"))
-                .hint("See 'torale config --help'"))
-        }
-    };
-    let values = positionals(p, g, path)?;
-    let expected = match path {
-        "config get" | "config unset" => 1,
-        "config set" => 2,
-        _ => 0,
-    };
-    if values.len() != expected {
-        let what = match expected {
-            0 => "no arguments".to_string(),
-            1 => "one KEY".to_string(),
-            _ => "KEY and VALUE".to_string(),
-        };
-        return Err(see_help(
-            Error::usage(format!("'torale {path}' takes {what}")),
-            path,
-        ));
-    }
-    let mut values = values.into_iter();
-    let mut next = || values.next().unwrap_or_default();
-    let command = match path {
-        "config get" => ConfigCommand::Get(next()),
-        "config unset" => ConfigCommand::Unset(next()),
-        "config set" => {
-            let key = next();
-            ConfigCommand::Set(key, next())
-        }
-        "config path" => ConfigCommand::Path,
-        _ => ConfigCommand::Show,
-    };
-    Ok(Command::Config(command))
-}
-
-/// Collect positional words (global options allowed in between, `--` ends options).
-fn positionals(p: &mut Parser, g: &mut Globals, path: &str) -> Result<Vec<String>> {
-    let mut values = Vec::new();
-    while let Some(owned) = next(p).map_err(|e| usage(e, path))? {
-        let arg = owned.view();
-        if global(&arg, p, g).map_err(|e| usage(e, path))? {
-            continue;
-        }
-        match arg {
-            Value(v) => values.push(v.string().map_err(|e| usage(e, path))?),
-            other => return Err(usage(other.unexpected(), path)),
-        }
-    }
-    Ok(values)
-}
-
-fn parse_task(p: &mut Parser, g: &mut Globals) -> Result<Command> {
-    let Some(word) = subcommand(p, g, "task")? else {
-        return Err(Error::usage("Missing task command").hint("See 'torale task --help'"));
-    };
-    let name = match word.as_str() {
-        "ls" => "list",
-        "show" => "get",
-        "rm" => "delete",
-        "run" => "execute",
-        other => other,
-    };
-    let path = match name {
-        "list" => "task list",
-        "get" => "task get",
-        "create" => "task create",
-        "update" => "task update",
-        "pause" => "task pause",
-        "resume" => "task resume",
-        "complete" => "task complete",
-        "delete" => "task delete",
-        "execute" => "task execute",
-        "logs" => "task logs",
-        "notifications" => "task notifications",
-        "preview" => return Ok(Command::Task(TaskCommand::Preview)),
-        other => {
-            return Err(Error::usage(format!("Unknown task command '{other}'"))
-                .hint("See 'torale task --help'"))
-        }
-    };
-    let mut ids: Vec<String> = Vec::new();
-    let mut state: Option<StateFilter> = None;
-    let mut limit: Option<usize> = None;
-    let mut create = CreateArgs::default();
-    let mut query: Option<String> = None;
-    let mut changes = UpdateArgs::default();
-    let mut yes = false;
-    let mut ignore_not_found = false;
-    let mut wait = false;
-    let mut wait_timeout: Option<u64> = None;
-    let mut status: Option<String> = None;
-    let mut notifications_only = false;
-
-    let err = |e: lexopt::Error| usage(e, path);
-    while let Some(owned) = next(p).map_err(err)? {
-        let arg = owned.view();
-        if global(&arg, p, g).map_err(err)? {
-            continue;
-        }
-        let text =
-            |p: &mut Parser| -> Result<String> { p.value().map_err(err)?.string().map_err(err) };
-        match (name, &arg) {
-            (_, Value(v)) => ids.push(v.clone().string().map_err(err)?),
-            ("list", Long("active")) => state = Some(StateFilter::Active),
-            ("list", Long("paused")) => state = Some(StateFilter::Paused),
-            ("list", Long("completed")) => state = Some(StateFilter::Completed),
-            ("list" | "logs" | "notifications", Long("limit")) => {
-                let value = text(p)?;
-                limit = Some(parse_count(&value, "--limit", path)?);
-            }
-            ("create", Short('q') | Long("query")) => query = Some(text(p)?),
-            ("create", Short('c') | Long("condition")) => create.condition = Some(text(p)?),
-            ("create", Short('n') | Long("name")) => create.name = Some(text(p)?),
-            ("create", Short('w') | Long("webhook")) => create.webhook = Some(text(p)?),
-            ("create", Long("email")) => create.email = Some(text(p)?),
-            ("create", Long("paused")) => create.paused = true,
-            ("create", Long("run-immediately")) => create.run_immediately = true,
-            ("create", Short('s') | Long("schedule")) => create.schedule = Some(text(p)?),
-            ("create", Long("notify-behavior")) => create.notify_behavior = Some(text(p)?),
-            ("update", Short('n') | Long("name")) => changes.name = Some(text(p)?),
-            ("update", Short('q') | Long("query")) => changes.query = Some(text(p)?),
-            ("update", Short('c') | Long("condition")) => changes.condition = Some(text(p)?),
-            ("update", Long("active")) => changes.active = Some(true),
-            ("update", Long("inactive") | Long("paused")) => changes.active = Some(false),
-            ("update", Short('w') | Long("webhook")) => changes.webhook = Some(Some(text(p)?)),
-            ("update", Long("no-webhook")) => changes.webhook = Some(None),
-            ("update", Short('s') | Long("schedule")) => changes.schedule = Some(text(p)?),
-            ("update", Long("notify-behavior")) => changes.notify_behavior = Some(text(p)?),
-            ("delete", Short('y') | Long("yes")) => yes = true,
-            ("delete", Long("ignore-not-found")) => ignore_not_found = true,
-            ("execute", Long("wait")) => wait = true,
-            ("execute", Long("wait-timeout")) => {
-                let value = text(p)?;
-                wait = true;
-                wait_timeout = Some(parse_count(&value, "--wait-timeout", path)? as u64);
-            }
-            ("logs", Long("status")) => status = Some(text(p)?),
-            ("logs", Long("notifications-only")) => notifications_only = true,
-            _ => return Err(usage(arg.unexpected(), path)),
-        }
-    }
-
-    for id in &ids {
-        check_task_id(id, path)?;
-    }
-    let one_id = |ids: &mut Vec<String>| -> Result<String> {
-        match ids.len() {
-            1 => Ok(ids.remove(0)),
-            0 => Err(see_help(Error::usage("Missing task ID"), path)),
-            _ => Err(see_help(
-                Error::usage(format!("'torale {path}' takes one task ID")),
-                path,
-            )),
-        }
-    };
-    let some_ids = |ids: Vec<String>| -> Result<Vec<String>> {
-        if ids.is_empty() {
-            Err(see_help(Error::usage("Missing task ID"), path))
-        } else {
-            Ok(ids)
-        }
-    };
-    let command = match name {
-        "list" => {
-            if !ids.is_empty() {
-                return Err(see_help(
-                    Error::usage(format!("Unexpected argument '{}'", ids[0])),
-                    path,
-                ));
-            }
-            TaskCommand::List { state, limit }
-        }
-        "get" => TaskCommand::Get {
-            id: one_id(&mut ids)?,
-        },
-        "create" => {
-            if let Some(extra) = ids.first() {
-                return Err(
-                    see_help(Error::usage(format!("Unexpected argument '{extra}'")), path)
-                        .hint("Quote the question: torale task create -q \"When is ...?\""),
-                );
-            }
-            create.query = match query {
-                Some(q) if !q.trim().is_empty() => q,
-                Some(_) => return Err(see_help(Error::usage("The query (-q) is empty"), path)),
-                None => return Err(see_help(Error::usage("Missing --query (-q)"), path)),
-            };
-            check_create(&create, path)?;
-            TaskCommand::Create(create)
-        }
-        "update" => {
-            let id = one_id(&mut ids)?;
-            check_update(&changes, path)?;
-            if changes.is_empty() {
-                return Err(see_help(
-                    Error::usage("Nothing to update: give at least one field to change"),
-                    path,
-                ));
-            }
-            TaskCommand::Update { id, changes }
-        }
-        "pause" | "resume" | "complete" => TaskCommand::SetState {
-            ids: some_ids(ids)?,
-            state: match name {
-                "pause" => StateFilter::Paused,
-                "resume" => StateFilter::Active,
-                _ => StateFilter::Completed,
-            },
-        },
-        "delete" => TaskCommand::Delete {
-            ids: some_ids(ids)?,
-            yes,
-            ignore_not_found,
-        },
-        "execute" => TaskCommand::Execute {
-            id: one_id(&mut ids)?,
-            wait,
-            wait_timeout: wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT),
-        },
-        "logs" => TaskCommand::Logs {
-            id: one_id(&mut ids)?,
-            limit: limit.unwrap_or(DEFAULT_LOG_LIMIT),
-            status: match status {
-                Some(s) => Some(check_status(&s, path)?),
-                None => None,
-            },
-            notifications_only,
-        },
-        _ => TaskCommand::Notifications {
-            id: one_id(&mut ids)?,
-            limit: limit.unwrap_or(DEFAULT_LOG_LIMIT),
-        },
-    };
-    Ok(Command::Task(command))
 }
 
 fn parse_count(value: &str, flag: &str, path: &str) -> Result<usize> {
@@ -920,6 +1076,28 @@ mod tests {
             c.command,
             Command::Config(ConfigCommand::Set("api_url".into(), "--weird".into()))
         );
+    }
+
+    #[test]
+    fn every_command_in_the_table_has_help() {
+        for spec in COMMANDS {
+            let words: Vec<&str> = spec.path.split(' ').collect();
+            assert!(commands::is_known(&words), "no help for {}", spec.path);
+            if words.len() == 2 {
+                assert_ne!(
+                    commands::help_for(&words),
+                    commands::help_for(&words[..1]),
+                    "{} shows only its group's help",
+                    spec.path
+                );
+            }
+        }
+        assert_eq!(
+            children(""),
+            vec!["version", "help", "auth", "config", "task"]
+        );
+        assert!(children("task").contains(&"create"));
+        assert!(children("task create").is_empty());
     }
 
     #[test]
