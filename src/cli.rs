@@ -33,6 +33,8 @@ pub enum Command {
     Auth(AuthCommand),
     Task(TaskCommand),
     Config(ConfigCommand),
+    /// `completion SHELL`
+    Completion(String),
 }
 
 #[derive(Debug, PartialEq)]
@@ -307,6 +309,7 @@ pub const COMMANDS: &[Spec] = &[
     ),
     spec("task notifications", &[LIMIT], 1, 1, "ID"),
     spec("task preview", &[], 0, MANY, ""),
+    spec("completion", &[], 1, 1, "SHELL (bash, zsh or fish)"),
 ];
 
 /// Other names for commands and options, accepted but not offered by completion.
@@ -789,6 +792,7 @@ fn build(parsed: Parsed) -> Result<Command> {
             limit: count("limit")?.unwrap_or(DEFAULT_LOG_LIMIT),
         }),
         "task preview" => Command::Task(TaskCommand::Preview),
+        "completion" => Command::Completion(first(&mut args)),
         other => return Err(Error::internal(format!("No handler for '{other}'"))),
     };
     Ok(command)
@@ -1094,7 +1098,7 @@ mod tests {
         }
         assert_eq!(
             children(""),
-            vec!["version", "help", "auth", "config", "task"]
+            vec!["version", "help", "auth", "config", "task", "completion"]
         );
         assert!(children("task").contains(&"create"));
         assert!(children("task create").is_empty());

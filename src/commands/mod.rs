@@ -1,6 +1,7 @@
 //! Command dispatch and the help tree: which help text belongs to which command.
 
 pub mod auth;
+pub mod completion;
 pub mod config;
 pub mod task;
 
@@ -21,11 +22,12 @@ when it is met. torale manages those monitoring tasks from scripts, CI jobs and 
 Usage: torale [OPTIONS] <COMMAND>
 
 Commands:
-  auth      Store, check and remove your API key
-  task      Create, list, run and delete monitoring tasks
-  config    Show and change settings
-  help      Help for a command; 'torale help exit-codes' for the exit codes
-  version   Print the version
+  auth        Store, check and remove your API key
+  task        Create, list, run and delete monitoring tasks
+  config      Show and change settings
+  completion  Print a shell completion script (bash, zsh, fish)
+  help        Help for a command; 'torale help exit-codes' for the exit codes
+  version     Print the version
 
 Options (before or after the command):
       --api-key KEY        API key (other users can see it in `ps`; prefer the next one)
@@ -58,7 +60,7 @@ pub fn help_for(words: &[&str]) -> &'static str {
     let group = words.iter().position(|w| {
         matches!(
             *w,
-            "auth" | "task" | "tasks" | "config" | "help" | "version" | "exit-codes"
+            "auth" | "task" | "tasks" | "config" | "completion" | "help" | "version" | "exit-codes"
         )
     });
     let Some(at) = group else {
@@ -69,6 +71,7 @@ pub fn help_for(words: &[&str]) -> &'static str {
         "auth" => auth::help(sub).unwrap_or(auth::HELP),
         "task" | "tasks" => task::help(sub).unwrap_or(task::HELP),
         "config" => config::help(sub).unwrap_or(config::HELP),
+        "completion" => completion::HELP,
         "exit-codes" => crate::error::EXIT_CODES_HELP,
         "help" if sub == "exit-codes" => crate::error::EXIT_CODES_HELP,
         "help" if !sub.is_empty() => help_for(&words[at + 1..]),
@@ -83,7 +86,7 @@ pub fn is_known(words: &[&str]) -> bool {
         Some("auth") => auth::help(sub).is_some(),
         Some("task" | "tasks") => task::help(sub).is_some(),
         Some("config") => config::help(sub).is_some(),
-        Some("help" | "version") => true,
+        Some("help" | "version" | "completion") => true,
         _ => false,
     }
 }
@@ -107,6 +110,7 @@ pub fn run(
             Ok(())
         }
         Command::Config(cmd) => config::run(cmd, globals, &env, output, out),
+        Command::Completion(shell) => completion::run(&shell, out),
         Command::Auth(cmd) => auth::run(cmd, globals, &env, debug, output, out),
         Command::Task(crate::cli::TaskCommand::Preview) => task::preview(),
         Command::Task(cmd) => {
