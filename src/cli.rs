@@ -35,6 +35,20 @@ pub enum Command {
     Config(ConfigCommand),
     /// `completion SHELL`
     Completion(String),
+    Templates(TemplatesCommand),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum TemplatesCommand {
+    List { category: Option<String> },
+    Get { id: String },
+}
+
+#[derive(Debug, PartialEq)]
+pub enum KeysCommand {
+    List,
+    Create { name: String },
+    Revoke { id: String, yes: bool },
 }
 
 #[derive(Debug, PartialEq)]
@@ -43,6 +57,7 @@ pub enum AuthCommand {
     Status,
     Whoami,
     Logout,
+    Keys(KeysCommand),
 }
 
 #[derive(Debug, PartialEq)]
@@ -74,7 +89,9 @@ impl StateFilter {
 
 #[derive(Debug, Default, PartialEq)]
 pub struct CreateArgs {
+    /// Empty when the query comes from `--from-template`.
     pub query: String,
+    pub from_template: Option<String>,
     pub condition: Option<String>,
     pub name: Option<String>,
     pub webhook: Option<String>,
@@ -227,6 +244,15 @@ pub const COMMANDS: &[Spec] = &[
     spec("auth status", &[], 0, 0, ""),
     spec("auth whoami", &[], 0, 0, ""),
     spec("auth logout", &[], 0, 0, ""),
+    spec("auth keys list", &[], 0, 0, ""),
+    spec("auth keys create", &[], 1, 1, "NAME"),
+    spec(
+        "auth keys revoke",
+        &[switch("yes", Some('y'))],
+        1,
+        1,
+        "KEY_ID",
+    ),
     spec("config", &[], 0, 0, ""),
     spec("config get", &[], 1, 1, "KEY"),
     spec("config set", &[], 2, 2, "KEY VALUE"),
@@ -257,6 +283,7 @@ pub const COMMANDS: &[Spec] = &[
             switch("run-immediately", None),
             valued("schedule", Some('s'), "CRON"),
             valued("notify-behavior", None, "B"),
+            valued("from-template", None, "ID"),
         ],
         0,
         0,
@@ -309,6 +336,8 @@ pub const COMMANDS: &[Spec] = &[
     ),
     spec("task notifications", &[LIMIT], 1, 1, "ID"),
     spec("task preview", &[], 0, MANY, ""),
+    spec("templates list", &[valued("category", None, "C")], 0, 0, ""),
+    spec("templates get", &[], 1, 1, "TEMPLATE_ID"),
     spec("completion", &[], 1, 1, "SHELL (bash, zsh or fish)"),
 ];
 
@@ -322,6 +351,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("auth login", "auth set-api-key"),
     ("config show", "config"),
     ("config list", "config"),
+    ("template", "templates"),
+    ("templates ls", "templates list"),
+    ("auth keys ls", "auth keys list"),
 ];
 
 /// The command named by `path`, if it is one.
@@ -691,6 +723,30 @@ fn build(parsed: Parsed) -> Result<Command> {
         "auth status" => Command::Auth(AuthCommand::Status),
         "auth whoami" => Command::Auth(AuthCommand::Whoami),
         "auth logout" => Command::Auth(AuthCommand::Logout),
+        "auth keys list" => Command::Auth(AuthCommand::Keys(KeysCommand::List)),
+        "auth keys create" => {
+            let name = first(&mut args);
+            if name.trim().is_empty() {
+                return Err(see_help(Error::usage("The key name is empty"), path));
+            }
+            Command::Auth(AuthCommand::Keys(KeysCommand::Create { name }))
+        }
+        "auth keys revoke" => {
+            let id = first(&mut args);
+            check_uuid(&id, "key ID", path)?;
+            Command::Auth(AuthCommand::Keys(KeysCommand::Revoke {
+                id,
+                yes: parsed.has("yes"),
+            }))
+        }
+        "templates list" => Command::Templates(TemplatesCommand::List {
+            category: parsed.value("category"),
+        }),
+        "templates get" => {
+            let id = first(&mut args);
+            check_uuid(&id, "template ID", path)?;
+            Command::Templates(TemplatesCommand::Get { id })
+        }
         "config" => Command::Config(ConfigCommand::Show),
         "config get" => Command::Config(ConfigCommand::Get(first(&mut args))),
         "config unset" => Command::Config(ConfigCommand::Unset(first(&mut args))),
@@ -713,13 +769,27 @@ fn build(parsed: Parsed) -> Result<Command> {
             id: first(&mut args),
         }),
         "task create" => {
-            let query = match parsed.value("query") {
-                Some(q) if !q.trim().is_empty() => q,
-                Some(_) => return Err(see_help(Error::usage("The query (-q) is empty"), path)),
-                None => return Err(see_help(Error::usage("Missing --query (-q)"), path)),
+            let from_template = parsed.value("from-template");
+            let query = match (parsed.value("query"), &from_template) {
+                (Some(q), _) if !q.trim().is_empty() => q,
+                (Some(_), _) => {
+                    return Err(see_help(Error::usage("The query (-q) is empty"), path))
+                }
+                (None, Some(_)) => String::new(),
+                (None, None) => {
+                    return Err(see_help(
+                        Error::usage("Missing --query (-q)")
+                            .hint("Or start from a template: --from-template ID"),
+                        path,
+                    ))
+                }
             };
+            if let Some(id) = &from_template {
+                check_uuid(id, "template ID", path)?;
+            }
             let create = CreateArgs {
                 query,
+                from_template,
                 condition: parsed.value("condition"),
                 name: parsed.value("name"),
                 webhook: parsed.value("webhook"),
@@ -824,13 +894,17 @@ fn parse_count(value: &str, flag: &str, path: &str) -> Result<usize> {
 
 /// Task IDs are UUIDs; checking locally keeps bad input out of the URL path.
 pub fn check_task_id(id: &str, path: &str) -> Result<()> {
+    check_uuid(id, "task ID", path)
+}
+
+fn check_uuid(id: &str, what: &str, path: &str) -> Result<()> {
     if is_uuid(id) {
         return Ok(());
     }
     let shown: String = crate::output::sanitize(id).chars().take(60).collect();
     Err(see_help(
         Error::usage(format!(
-            "Invalid task ID '{shown}': expected a UUID such as 85426056-2e6c-4c21-887d-701e6fe3eee3"
+            "Invalid {what} '{shown}': expected a UUID such as 85426056-2e6c-4c21-887d-701e6fe3eee3"
         )),
         path,
     ))

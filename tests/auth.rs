@@ -446,3 +446,138 @@ fn plain_http_to_a_remote_host_warns_and_proxies_are_honoured() {
         .ok()
         .stderr_lacks("Warning");
 }
+
+#[test]
+fn keys_list_marks_the_key_in_use() {
+    let fake = Fake::start(Generation::Head);
+    let sandbox = Sandbox::new();
+    let run = sandbox
+        .torale(&["auth", "keys", "list"])
+        .server(&fake)
+        .run();
+    let prefix = format!("{}...", &fake.key()[..15]);
+    run.ok()
+        .stdout_has("ID")
+        .stdout_has("PREFIX")
+        .stdout_has("*  ")
+        .stdout_has(&prefix)
+        .stdout_has("yes");
+    let listed = sandbox
+        .torale(&["auth", "keys", "list", "--json"])
+        .server(&fake)
+        .run()
+        .ok()
+        .json();
+    assert_eq!(listed[0]["key_prefix"], prefix.as_str());
+    assert_eq!(listed[0]["is_active"], true);
+}
+
+#[test]
+fn keys_create_explains_the_one_active_key_rule() {
+    // The current server refuses a second active key.
+    let fake = Fake::start(Generation::Head);
+    let sandbox = Sandbox::new();
+    sandbox
+        .torale(&["auth", "keys", "create", "CI key"])
+        .server(&fake)
+        .run()
+        .code(6)
+        .no_stdout()
+        .stderr_has("Error: You already have an active API key")
+        .stderr_has("one active key per account");
+}
+
+#[test]
+fn keys_create_prints_the_new_key_once_and_revoke_ends_it() {
+    // Legacy servers allow several keys.
+    let fake = Fake::start(Generation::Legacy);
+    let sandbox = Sandbox::new();
+    let run = sandbox
+        .torale(&["auth", "keys", "create", "CI key"])
+        .server(&fake)
+        .key_on_stdout()
+        .run();
+    run.ok()
+        .stderr_has("Created API key 'CI key'")
+        .stderr_has("shown only once");
+    let new_key = run.stdout.trim().to_string();
+    assert_eq!(run.stdout, format!("{new_key}\n"), "nothing else on stdout");
+    assert!(
+        new_key.starts_with("sk_") && new_key.len() == 46,
+        "{new_key}"
+    );
+    assert!(!run.stderr.contains(&new_key));
+
+    // The new key works.
+    sandbox
+        .torale(&["auth", "whoami", "--api-key", &new_key])
+        .env("TORALE_API_URL", &fake.url())
+        .run()
+        .ok();
+
+    // Find its ID and revoke it with the original key.
+    let listed = sandbox
+        .torale(&["auth", "keys", "list", "--json"])
+        .server(&fake)
+        .run()
+        .ok()
+        .json();
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "CI key")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox
+        .torale(&["auth", "keys", "revoke", &id])
+        .server(&fake)
+        .run()
+        .code(2)
+        .stderr_has("Refusing to revoke without confirmation");
+    sandbox
+        .torale(&["auth", "keys", "revoke", &id, "--yes"])
+        .server(&fake)
+        .run()
+        .ok()
+        .stdout_has("✓ Revoked API key 'CI key'")
+        .stderr_lacks("Warning");
+    sandbox
+        .torale(&["auth", "whoami", "--api-key", &new_key])
+        .env("TORALE_API_URL", &fake.url())
+        .run()
+        .code(4)
+        .stderr_has("Invalid API key");
+}
+
+#[test]
+fn revoking_the_key_in_use_warns() {
+    let fake = Fake::start(Generation::Head);
+    let sandbox = Sandbox::new();
+    let listed = sandbox
+        .torale(&["auth", "keys", "list", "--json"])
+        .server(&fake)
+        .run()
+        .ok()
+        .json();
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    sandbox
+        .torale(&["auth", "keys", "revoke", &id, "-y"])
+        .server(&fake)
+        .run()
+        .ok()
+        .stderr_has("is the key torale is using");
+    sandbox
+        .torale(&["auth", "status"])
+        .server(&fake)
+        .run()
+        .code(4);
+    sandbox
+        .torale(&["auth", "keys", "revoke", "not-a-uuid", "-y"])
+        .server(&fake)
+        .run()
+        .code(2)
+        .stderr_has("Invalid key ID");
+}

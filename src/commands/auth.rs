@@ -2,14 +2,15 @@
 
 use std::io::{self, Read, Write};
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::Client;
-use crate::cli::{AuthCommand, Globals};
+use crate::api::{Client, Method};
+use crate::cli::{AuthCommand, Globals, KeysCommand};
 use crate::config::{normalize_url, ApiKey, Env, KeyArg, Settings, Source};
 use crate::error::{Error, Kind, Result};
 use crate::model::User;
-use crate::output::{stderr_line, Color, Output};
+use crate::output::{sanitize, short_time, stderr_line, Color, Output, Table};
 use crate::terminal;
 
 pub const HELP: &str = "\
@@ -24,6 +25,7 @@ Commands:
   status       Show which key is in use, where it came from, and whose it is
   whoami       Print your account as JSON
   logout       Remove the saved key
+  keys         List, create and revoke your account's API keys
 
 Examples:
   torale auth set-api-key                       # paste the key at the hidden prompt
@@ -78,6 +80,28 @@ Example:
   torale auth whoami | jq -r .email
 ";
 
+pub const KEYS_HELP: &str = "\
+List, create and revoke your account's API keys
+
+Usage: torale auth keys <COMMAND>
+
+Commands:
+  list                 Every key: ID, prefix, name, created, last used, active; the key
+                       in use is marked with *
+  create NAME          Create a key and print it on stdout, once; store it right away
+  revoke KEY_ID [-y]   Revoke a key (asks first; warns when it is the key in use)
+
+The current Torale API allows one active key per account: creating a second one is refused
+until the first is revoked, and revoking the key torale uses ends its access. To rotate a
+key, create the new one at torale.ai (Settings > API Keys), switch to it, then revoke the old
+one with 'torale auth keys revoke'.
+
+Examples:
+  torale auth keys list
+  NEW=$(torale auth keys create \"CI key\")
+  torale auth keys revoke 1c6b5f0e-3f7a-4d8e-9a0b-2c4d6e8f0a1b --yes
+";
+
 pub const LOGOUT_HELP: &str = "\
 Remove the saved API key from the config file
 
@@ -96,6 +120,7 @@ pub fn help(sub: &str) -> Option<&'static str> {
         "status" => Some(STATUS_HELP),
         "whoami" => Some(WHOAMI_HELP),
         "logout" => Some(LOGOUT_HELP),
+        "keys" => Some(KEYS_HELP),
         _ => None,
     }
 }
@@ -127,6 +152,167 @@ pub fn run(
             Ok(())
         }
         AuthCommand::Logout => Ok(()),
+        AuthCommand::Keys(cmd) => {
+            let key = settings.require_key()?;
+            let client = Client::new(&settings, key, debug);
+            keys(cmd, &client, key, output, out).map_err(|err| explain_auth_error(err, &settings))
+        }
+    }
+}
+
+/// An API key as `GET /auth/api-keys` lists it.
+#[derive(Debug, Deserialize)]
+struct KeyInfo {
+    id: String,
+    key_prefix: Option<String>,
+    name: Option<String>,
+    created_at: Option<String>,
+    last_used_at: Option<String>,
+    is_active: Option<bool>,
+}
+
+/// Whether `info` describes `key`: the server keeps the first 15 characters plus `...`.
+fn is_key_in_use(info: &KeyInfo, key: Option<&ApiKey>) -> bool {
+    match (key, &info.key_prefix) {
+        (Some(key), Some(prefix)) => key
+            .expose()
+            .get(..15)
+            .is_some_and(|head| prefix.as_str() == format!("{head}...")),
+        _ => false,
+    }
+}
+
+fn keys(
+    command: KeysCommand,
+    client: &Client,
+    key: Option<&ApiKey>,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match command {
+        KeysCommand::List => {
+            let doc = client.call(Method::Get, "/auth/api-keys", &[], None)?;
+            if output.json {
+                output.json_text(out, doc.text())?;
+                return Ok(());
+            }
+            let list: Vec<KeyInfo> = doc.decode("API key list")?;
+            let mut table = Table::new(vec![
+                "",
+                "ID",
+                "PREFIX",
+                "NAME",
+                "CREATED",
+                "LAST USED",
+                "ACTIVE",
+            ])
+            .flexible(3);
+            for info in &list {
+                table.row(vec![
+                    if is_key_in_use(info, key) { "*" } else { "" }.into(),
+                    info.id.clone(),
+                    info.key_prefix.clone().unwrap_or_default(),
+                    info.name.clone().unwrap_or_default(),
+                    short_time(info.created_at.as_deref()),
+                    short_time(info.last_used_at.as_deref()),
+                    match info.is_active {
+                        Some(true) => "yes",
+                        Some(false) => "revoked",
+                        None => "-",
+                    }
+                    .into(),
+                ]);
+            }
+            table.write(out, output)?;
+            Ok(())
+        }
+        KeysCommand::Create { name } => {
+            let doc = client
+                .call(Method::Post, "/auth/api-keys", &[], Some(&json!({ "name": name })))
+                .map_err(|err| {
+                    if err.status == Some(400) && err.message.contains("already have an active API key") {
+                        err.hint("The Torale API allows one active key per account. Create the new key at torale.ai (Settings > API Keys), switch to it, then revoke the old one with 'torale auth keys revoke'")
+                    } else {
+                        err
+                    }
+                })?;
+            #[derive(Deserialize)]
+            struct Created {
+                key: String,
+                key_info: Option<KeyInfo>,
+            }
+            let created: Created = doc.decode("new API key")?;
+            let prefix = created
+                .key_info
+                .as_ref()
+                .and_then(|i| i.key_prefix.clone())
+                .unwrap_or_else(|| crate::config::mask_key(&created.key));
+            stderr_line(&format!(
+                "{} Created API key '{}' ({prefix}); it is shown only once: store it now",
+                output.paint_err(Color::Green, "✓"),
+                sanitize(&name)
+            ));
+            if output.json {
+                output.json_text(out, doc.text())?;
+            } else {
+                writeln!(out, "{}", created.key)?;
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id, yes } => {
+            let list: Vec<KeyInfo> = client
+                .call(Method::Get, "/auth/api-keys", &[], None)?
+                .decode("API key list")?;
+            let target = list.iter().find(|info| info.id == id);
+            let in_use = target.is_some_and(|info| is_key_in_use(info, key));
+            let label = target
+                .map(|info| {
+                    format!(
+                        "'{}' ({})",
+                        sanitize(info.name.as_deref().unwrap_or("")),
+                        info.key_prefix.as_deref().unwrap_or("?")
+                    )
+                })
+                .unwrap_or_else(|| id.clone());
+            if in_use {
+                stderr_line(&format!(
+                    "{} {label} is the key torale is using: after this, torale can no longer reach the API with it",
+                    output.paint_err(Color::Yellow, "Warning:")
+                ));
+            }
+            if !yes {
+                if !terminal::stdin_is_terminal() {
+                    return Err(Error::usage(
+                        "Refusing to revoke without confirmation: standard input is not a terminal",
+                    )
+                    .hint("Add --yes (-y) to revoke without asking"));
+                }
+                if !terminal::confirm(&format!("Revoke API key {label}?"))? {
+                    return Err(Error::usage("Not revoked: not confirmed"));
+                }
+            }
+            let doc = client
+                .call(Method::Delete, &format!("/auth/api-keys/{id}"), &[], None)
+                .map_err(|err| match err.kind {
+                    Kind::NotFound => Error::new(Kind::NotFound, format!("API key {id} not found"))
+                        .with_status(404)
+                        .hint("List your keys with 'torale auth keys list'"),
+                    Kind::Server => {
+                        err.hint("The key may still be active; check with 'torale auth keys list'")
+                    }
+                    _ => err,
+                })?;
+            if output.json {
+                output.json_text(out, doc.text())?;
+            } else {
+                writeln!(
+                    out,
+                    "{} Revoked API key {label}",
+                    output.paint(Color::Green, "✓")
+                )?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod completion;
 pub mod config;
 pub mod task;
+pub mod templates;
 
 use std::io::Write;
 
@@ -25,6 +26,7 @@ Commands:
   auth        Store, check and remove your API key
   task        Create, list, run and delete monitoring tasks
   config      Show and change settings
+  templates   List and show task templates
   completion  Print a shell completion script (bash, zsh, fish)
   help        Help for a command; 'torale help exit-codes' for the exit codes
   version     Print the version
@@ -54,15 +56,24 @@ Examples:
 Exit codes: 'torale help exit-codes'.
 ";
 
+/// The first words of commands, and their aliases.
+const GROUPS: &[&str] = &[
+    "auth",
+    "task",
+    "tasks",
+    "config",
+    "templates",
+    "template",
+    "completion",
+    "help",
+    "version",
+    "exit-codes",
+];
+
 /// The help text for a command path such as `["task", "create"]`; unknown words fall back
 /// to the nearest known parent.
 pub fn help_for(words: &[&str]) -> &'static str {
-    let group = words.iter().position(|w| {
-        matches!(
-            *w,
-            "auth" | "task" | "tasks" | "config" | "completion" | "help" | "version" | "exit-codes"
-        )
-    });
+    let group = words.iter().position(|w| GROUPS.contains(w));
     let Some(at) = group else {
         return TOP_HELP;
     };
@@ -72,6 +83,7 @@ pub fn help_for(words: &[&str]) -> &'static str {
         "task" | "tasks" => task::help(sub).unwrap_or(task::HELP),
         "config" => config::help(sub).unwrap_or(config::HELP),
         "completion" => completion::HELP,
+        "templates" | "template" => templates::help(sub).unwrap_or(templates::HELP),
         "exit-codes" => crate::error::EXIT_CODES_HELP,
         "help" if sub == "exit-codes" => crate::error::EXIT_CODES_HELP,
         "help" if !sub.is_empty() => help_for(&words[at + 1..]),
@@ -86,6 +98,7 @@ pub fn is_known(words: &[&str]) -> bool {
         Some("auth") => auth::help(sub).is_some(),
         Some("task" | "tasks") => task::help(sub).is_some(),
         Some("config") => config::help(sub).is_some(),
+        Some("templates" | "template") => templates::help(sub).is_some(),
         Some("help" | "version" | "completion") => true,
         _ => false,
     }
@@ -111,6 +124,13 @@ pub fn run(
         }
         Command::Config(cmd) => config::run(cmd, globals, &env, output, out),
         Command::Completion(shell) => completion::run(&shell, out),
+        Command::Templates(cmd) => {
+            // Templates need no key; one is sent when configured.
+            let (settings, _file) = load_settings(globals, &env)?;
+            let key = settings.require_key().ok().flatten();
+            let client = Client::new(&settings, key, debug);
+            templates::run(cmd, &client, output, out)
+        }
         Command::Auth(cmd) => auth::run(cmd, globals, &env, debug, output, out),
         Command::Task(crate::cli::TaskCommand::Preview) => task::preview(),
         Command::Task(cmd) => {

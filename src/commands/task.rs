@@ -77,7 +77,7 @@ Create a monitoring task and print its ID
 
 Without --name the name is derived from the query and made unique among your tasks.
 
-Usage: torale task create -q QUERY [OPTIONS]
+Usage: torale task create (-q QUERY | --from-template ID) [OPTIONS]
 
 Options:
   -q, --query Q              What to search for (required)
@@ -89,6 +89,8 @@ Options:
       --run-immediately      Start a first run right away (current servers)
   -s, --schedule CRON        5-field cron schedule (legacy servers) [default: 0 9 * * *]
       --notify-behavior B    once, always or track_state (legacy servers)
+      --from-template ID     Start from a template: its query, condition and name
+                             (options given here win)
 
 Examples:
   torale task create -q \"When will Apple release the iPhone 18?\" \\
@@ -520,7 +522,31 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
         .collect())
 }
 
-fn create(client: &Client, args: CreateArgs, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn create(
+    client: &Client,
+    mut args: CreateArgs,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    // A template fills in what the command line leaves out; the name derives from its name.
+    let mut name_source = args.query.clone();
+    if let Some(id) = &args.from_template {
+        let template: super::templates::Template =
+            super::templates::get(client, id)?.decode("template")?;
+        if args.query.is_empty() {
+            args.query = template.search_query.clone().unwrap_or_default();
+        }
+        if args.condition.is_none() {
+            args.condition = template.condition_description.clone();
+        }
+        name_source = template.name.clone().unwrap_or_else(|| args.query.clone());
+        if args.query.trim().is_empty() {
+            return Err(Error::new(
+                Kind::Server,
+                format!("Template {id} has no search query"),
+            ));
+        }
+    }
     let mut notifications = Vec::new();
     if let Some(url) = &args.webhook {
         notifications.push(json!({"type": "webhook", "url": url, "method": "POST"}));
@@ -558,7 +584,7 @@ fn create(client: &Client, args: CreateArgs, output: &Output, out: &mut dyn Writ
                     Some(names) => names,
                     None => task_names(client)?,
                 };
-                default_name(&args.query, &names)
+                default_name(&name_source, &names)
             }
         };
         body["name"] = json!(name);

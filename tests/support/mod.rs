@@ -60,6 +60,7 @@ impl Sandbox {
             ],
             stdin: Vec::new(),
             file_limit: None,
+            key_on_stdout: false,
         }
     }
 
@@ -109,6 +110,8 @@ pub struct Cmd {
     /// `Some(crash)`: run under `ulimit -f 0`; `crash` leaves SIGXFSZ fatal, else writes fail
     /// with EFBIG as on a full disk.
     file_limit: Option<bool>,
+    /// The command's job is to print a new key on stdout (`auth keys create`).
+    key_on_stdout: bool,
 }
 
 impl Cmd {
@@ -121,6 +124,13 @@ impl Cmd {
     pub fn server(self, fake: &fake::Fake) -> Cmd {
         self.env("TORALE_API_URL", &fake.url())
             .env("TORALE_API_KEY", &fake.key())
+    }
+
+    /// Allow a full key on stdout, for the one command whose result is a new key; stderr is
+    /// still checked.
+    pub fn key_on_stdout(mut self) -> Cmd {
+        self.key_on_stdout = true;
+        self
     }
 
     /// Run under `ulimit -f 0`: the first byte written to a file kills the process.
@@ -203,7 +213,12 @@ impl Cmd {
             elapsed: started.elapsed(),
             args: self.args,
         };
-        for text in [&run.stdout, &run.stderr] {
+        let checked: Vec<&String> = if self.key_on_stdout {
+            vec![&run.stderr]
+        } else {
+            vec![&run.stdout, &run.stderr]
+        };
+        for text in checked {
             if let Some(leak) = find_full_key(text) {
                 panic!(
                     "a full API key ({}...) appears in the output of {run:?}",

@@ -1,0 +1,113 @@
+//! `torale templates`: the ready-made task templates (no key needed).
+
+use std::io::Write;
+
+use serde::Deserialize;
+
+use crate::api::{Client, Method};
+use crate::cli::TemplatesCommand;
+use crate::error::{Error, Kind, Result};
+use crate::model::Json;
+use crate::output::{write_pairs, Output, Table};
+
+pub const HELP: &str = "\
+List and show task templates
+
+Templates are ready-made questions and conditions; start a task from one with
+'torale task create --from-template ID'. No API key is needed.
+
+Usage: torale templates <COMMAND>
+
+Commands:
+  list [--category C]   Templates, by category then name
+  get TEMPLATE_ID       One template
+
+Examples:
+  torale templates list --category \"Product Launches\"
+  torale task create --from-template 5b3e0f62-7d1c-4c3a-9a43-2f0c8e0b6a11
+";
+
+pub fn help(sub: &str) -> Option<&'static str> {
+    matches!(sub, "" | "list" | "ls" | "get").then_some(HELP)
+}
+
+/// A template as the CLI reads it; other fields are ignored.
+#[derive(Debug, Deserialize)]
+pub struct Template {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub search_query: Option<String>,
+    pub condition_description: Option<String>,
+}
+
+pub fn run(
+    command: TemplatesCommand,
+    client: &Client,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match command {
+        TemplatesCommand::List { category } => {
+            let query: Vec<(&str, String)> =
+                category.map(|c| ("category", c)).into_iter().collect();
+            let doc = client.call(Method::Get, "/api/v1/templates/", &query, None)?;
+            if output.json {
+                output.json_text(out, doc.text())?;
+                return Ok(());
+            }
+            let templates: Vec<Template> = doc.decode("template list")?;
+            if templates.is_empty() {
+                crate::output::stderr_line("No templates");
+                return Ok(());
+            }
+            let mut table = Table::new(vec!["ID", "CATEGORY", "NAME", "QUERY"]).flexible(3);
+            for t in templates {
+                table.row(vec![
+                    t.id,
+                    t.category.unwrap_or_default(),
+                    t.name.unwrap_or_default(),
+                    t.search_query.unwrap_or_default(),
+                ]);
+            }
+            table.write(out, output)?;
+            Ok(())
+        }
+        TemplatesCommand::Get { id } => {
+            let doc = get(client, &id)?;
+            if output.json {
+                output.json_text(out, doc.text())?;
+                return Ok(());
+            }
+            let t: Template = doc.decode("template")?;
+            write_pairs(
+                out,
+                &[
+                    ("ID", t.id),
+                    ("Name", t.name.unwrap_or_default()),
+                    ("Category", t.category.unwrap_or_default()),
+                    ("Description", t.description.unwrap_or_default()),
+                    ("Query", t.search_query.unwrap_or_default()),
+                    ("Condition", t.condition_description.unwrap_or_default()),
+                ],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// `GET /api/v1/templates/{id}`, with the ID in a 404's message.
+pub fn get(client: &Client, id: &str) -> Result<Json> {
+    client
+        .call(Method::Get, &format!("/api/v1/templates/{id}"), &[], None)
+        .map_err(|err| {
+            if err.kind == Kind::NotFound {
+                Error::new(Kind::NotFound, format!("Template {id} not found"))
+                    .with_status(404)
+                    .hint("List the templates with 'torale templates list'")
+            } else {
+                err
+            }
+        })
+}
