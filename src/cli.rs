@@ -8,7 +8,7 @@ use lexopt::Parser;
 use crate::commands;
 use crate::config::{Flags, KeyArg};
 use crate::error::{Error, Result};
-use crate::output::ColorChoice;
+use crate::output::{ColorChoice, Selection};
 
 /// Options accepted anywhere on the line, before or after the command.
 #[derive(Clone, Debug, Default)]
@@ -17,6 +17,8 @@ pub struct Globals {
     pub json: bool,
     pub color: ColorChoice,
     pub debug: bool,
+    /// `--field`/`--format`.
+    pub selection: Option<Selection>,
 }
 
 #[derive(Debug)]
@@ -227,6 +229,8 @@ pub const GLOBAL_OPTS: &[Opt] = &[
     valued("api-url", None, "URL"),
     valued("timeout", None, "SECS"),
     switch("json", None),
+    valued("field", None, "NAME"),
+    valued("format", None, "TEMPLATE"),
     valued("color", None, "WHEN"),
     switch("no-color", None),
     switch("debug", None),
@@ -481,6 +485,25 @@ fn apply_global(
         "api-url" => g.flags.api_url = Some(value),
         "timeout" => g.flags.timeout = Some(value),
         "json" => g.json = true,
+        "field" => match &mut g.selection {
+            None => g.selection = Some(Selection::Fields(vec![value])),
+            Some(Selection::Fields(fields)) => fields.push(value),
+            Some(Selection::Format(_)) => {
+                return Err(lexopt::Error::Custom(
+                    "use either --field or --format, not both".into(),
+                ))
+            }
+        },
+        "format" => {
+            if matches!(g.selection, Some(Selection::Fields(_))) {
+                return Err(lexopt::Error::Custom(
+                    "use either --field or --format, not both".into(),
+                ));
+            }
+            let selection = Selection::parse_format(&value)
+                .map_err(|why| lexopt::Error::Custom(format!("invalid --format: {why}").into()))?;
+            g.selection = Some(selection);
+        }
         "debug" => g.debug = true,
         "no-color" => g.color = ColorChoice::Never,
         "color" => {

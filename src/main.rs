@@ -10,7 +10,8 @@ use torale::{cli, commands};
 fn main() -> ExitCode {
     let code = match cli::parse_args() {
         Ok(invocation) => {
-            let output = Output::detect(invocation.globals.json, invocation.globals.color);
+            let globals = &invocation.globals;
+            let output = Output::detect(globals.json, globals.color, globals.selection.clone());
             let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
             let result = commands::run(invocation.command, &invocation.globals, &output, &mut out);
             match result.and_then(|()| out.flush().map_err(Error::from)) {
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let json = std::env::args_os().any(|arg| arg == "--json");
-            report(&err, &Output::detect(json, ColorChoice::Auto))
+            report(&err, &Output::detect(json, ColorChoice::Auto, None))
         }
     };
     ExitCode::from(code)
@@ -36,7 +37,7 @@ fn report(err: &Error, output: &Output) -> u8 {
         return err.exit_code();
     }
     let mut stderr = io::stderr().lock();
-    if output.json {
+    if output.json_errors {
         let value = serde_json::json!({"error": {
             "kind": err.kind.name(),
             "message": err.message,

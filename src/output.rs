@@ -16,8 +16,12 @@ pub enum ColorChoice {
 /// How results are written to stdout and messages to stderr for one invocation.
 #[derive(Clone, Debug)]
 pub struct Output {
-    /// `--json`: results as the API's JSON, errors as one JSON object on stderr.
+    /// Results as the API's JSON (`--json`, `--field`, `--format`).
     pub json: bool,
+    /// Errors as one JSON object on stderr (`--json` only).
+    pub json_errors: bool,
+    /// `--field`/`--format`: print chosen fields of the JSON result, one line per item.
+    pub selection: Option<Selection>,
     /// Pretty JSON and fitted tables: stdout is a terminal.
     pub stdout_tty: bool,
     pub stdout_color: bool,
@@ -27,7 +31,7 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn detect(json: bool, choice: ColorChoice) -> Output {
+    pub fn detect(json: bool, choice: ColorChoice, selection: Option<Selection>) -> Output {
         let stdout_tty = io::stdout().is_terminal();
         let stderr_tty = io::stderr().is_terminal();
         let env_allows = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -38,7 +42,9 @@ impl Output {
             ColorChoice::Auto => tty && env_allows,
         };
         Output {
-            json,
+            json: json || selection.is_some(),
+            json_errors: json,
+            selection,
             stdout_tty,
             stdout_color: color(stdout_tty),
             stderr_color: color(stderr_tty),
@@ -64,6 +70,9 @@ impl Output {
     /// Write a server's JSON document as it is, only re-spaced: pretty on a terminal, one
     /// line when piped.
     pub fn json_text(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
+        if let Some(selection) = &self.selection {
+            return selection.write(out, text);
+        }
         let mut buf = String::with_capacity(text.len() + text.len() / 4);
         reformat_json(text, self.stdout_tty, &mut buf);
         buf.push('\n');
@@ -92,6 +101,131 @@ fn paint(on: bool, color: Color, text: &str) -> String {
         Color::Bold => "1",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// `--field NAME` (repeatable) or `--format TEMPLATE`: chosen fields of a JSON result, one
+/// line per item of a list (or one line for an object), for images without `jq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Values of these fields, tab-separated.
+    Fields(Vec<String>),
+    /// A template such as `{id}\t{name}`: `{path}` is replaced by the value at `path`.
+    Format(Vec<Piece>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    Field(String),
+}
+
+impl Selection {
+    /// Parse a `--format` template: `{a.b}` fields, `{{`/`}}` braces, `\t` `\n` `\\` escapes.
+    pub fn parse_format(template: &str) -> Result<Selection, String> {
+        let mut pieces = Vec::new();
+        let mut text = String::new();
+        let mut chars = template.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('t') => text.push('\t'),
+                    Some('n') => text.push('\n'),
+                    Some('\\') => text.push('\\'),
+                    Some(other) => {
+                        text.push('\\');
+                        text.push(other);
+                    }
+                    None => text.push('\\'),
+                },
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(format!("unclosed '{{' in '{template}'")),
+                        }
+                    }
+                    if name.trim().is_empty() {
+                        return Err("empty field name '{}'".into());
+                    }
+                    if !text.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut text)));
+                    }
+                    pieces.push(Piece::Field(name.trim().to_string()));
+                }
+                '}' => return Err(format!("unmatched '}}' in '{template}' (write '}}}}')")),
+                c => text.push(c),
+            }
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        Ok(Selection::Format(pieces))
+    }
+
+    fn line(&self, item: &Value) -> String {
+        match self {
+            Selection::Fields(fields) => fields
+                .iter()
+                .map(|f| field_text(lookup(item, f)))
+                .collect::<Vec<_>>()
+                .join("\t"),
+            Selection::Format(pieces) => pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) => t.clone(),
+                    Piece::Field(f) => field_text(lookup(item, f)),
+                })
+                .collect(),
+        }
+    }
+
+    /// Write the selected fields of a JSON document.
+    pub fn write(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
+        let value: Value = serde_json::from_str(text).map_err(io::Error::other)?;
+        let mut buf = String::new();
+        match &value {
+            Value::Array(items) => {
+                for item in items {
+                    buf.push_str(&self.line(item));
+                    buf.push('\n');
+                }
+            }
+            other => {
+                buf.push_str(&self.line(other));
+                buf.push('\n');
+            }
+        }
+        out.write_all(buf.as_bytes())
+    }
+}
+
+/// The value at a dotted path (`last_execution.status`, `notifications.0.type`).
+fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |v, key| match v {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// A field as text on one line: strings as they are (control characters escaped), numbers
+/// and booleans as JSON, null or missing as empty, objects and arrays as compact JSON.
+fn field_text(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => sanitize(s),
+        Some(other) => other.to_string(),
+    }
 }
 
 /// Re-space valid JSON text without touching its content or order: compact, or indented by
@@ -435,6 +569,24 @@ mod tests {
     }
 
     #[test]
+    fn selections() {
+        let doc = r#"[{"id":"a","name":"x\ty","n":1,"last":{"s":"ok"},"tags":["p"]},{"id":"b","name":null}]"#;
+        let mut out = Vec::new();
+        let fields = Selection::Fields(vec!["id".into(), "name".into(), "last.s".into()]);
+        fields.write(&mut out, doc).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "a\tx y\tok\nb\t\t\n");
+        let mut out = Vec::new();
+        let format = Selection::parse_format("{id}={n} {tags.0} {{x}}\\t.").unwrap();
+        format
+            .write(&mut out, r#"{"id":"a","n":1,"tags":["p"]}"#)
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "a=1 p {x}\t.\n");
+        assert!(Selection::parse_format("{id").is_err());
+        assert!(Selection::parse_format("id}").is_err());
+        assert!(Selection::parse_format("{}").is_err());
+    }
+
+    #[test]
     fn json_is_respaced_not_reordered() {
         let text = "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"a\": {}, \"e\": [ ] }";
         let mut compact = String::new();
@@ -496,6 +648,8 @@ mod tests {
         table.row(vec!["1234".into(), "a very long name that goes on".into()]);
         let mut output = Output {
             json: false,
+            json_errors: false,
+            selection: None,
             stdout_tty: true,
             stdout_color: false,
             stderr_color: false,

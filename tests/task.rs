@@ -631,3 +631,47 @@ fn tasks_owned_by_someone_else_are_not_found() {
     w.torale(&["task", "execute", &id]).code(5);
     assert_eq!(w.fake.tasks().len(), 1);
 }
+
+#[test]
+fn fields_and_formats_for_images_without_jq() {
+    let w = World::new(Generation::Head);
+    let a = w
+        .fake
+        .seed_task(&w.fake.key(), json!({"name": "first", "state": "paused"}));
+    let b = w
+        .fake
+        .seed_task(&w.fake.key(), json!({"name": "second\tone"}));
+    // Newest first, as the server lists them.
+    w.torale(&["task", "list", "--field", "id", "--field", "state"])
+        .ok()
+        .stdout_is(&format!("{b}\tactive\n{a}\tpaused\n"));
+    w.torale(&[
+        "task",
+        "list",
+        "--format",
+        "{name}: {state} ({last_execution.status})",
+    ])
+    .ok()
+    .stdout_is("second one: active ()\nfirst: paused ()\n");
+    w.torale(&["task", "get", &a, "--format", "{id}\\t{name}"])
+        .ok()
+        .stdout_is(&format!("{a}\tfirst\n"));
+    w.torale(&["auth", "whoami", "--field", "email"])
+        .ok()
+        .stdout_is("user@example.com\n");
+    w.torale(&["task", "list", "--field", "id", "--format", "{id}"])
+        .code(2)
+        .stderr_has("Use either --field or --format");
+    w.torale(&["task", "list", "--format", "{id"])
+        .code(2)
+        .stderr_has("Invalid --format: unclosed '{'");
+    // Errors stay plain text unless --json is asked for.
+    let run = w.torale(&[
+        "task",
+        "get",
+        "00000000-0000-4000-8000-000000000000",
+        "--field",
+        "id",
+    ]);
+    run.code(5).no_stdout().stderr_has("Error: Task ");
+}
