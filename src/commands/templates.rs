@@ -27,8 +27,34 @@ Examples:
   torale task create --from-template 5b3e0f62-7d1c-4c3a-9a43-2f0c8e0b6a11
 ";
 
+const LIST_HELP: &str = "\
+List task templates, by category then name
+
+Usage: torale templates list [--category C]
+
+Options:
+      --category C   Only templates in this category (exact name)
+
+Example:
+  torale templates list --category \"Product Launches\" --field id --field name
+";
+
+const GET_HELP: &str = "\
+Show one task template: name, category, description, query and condition
+
+Usage: torale templates get TEMPLATE_ID
+
+Example:
+  torale templates get 5b3e0f62-7d1c-4c3a-9a43-2f0c8e0b6a11
+";
+
 pub fn help(sub: &str) -> Option<&'static str> {
-    matches!(sub, "" | "list" | "ls" | "get").then_some(HELP)
+    match sub {
+        "" => Some(HELP),
+        "list" | "ls" => Some(LIST_HELP),
+        "get" => Some(GET_HELP),
+        _ => None,
+    }
 }
 
 /// A template as the CLI reads it; other fields are ignored.
