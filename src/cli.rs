@@ -1195,7 +1195,15 @@ mod tests {
         }
         assert_eq!(
             children(""),
-            vec!["version", "help", "auth", "config", "task", "completion"]
+            vec![
+                "version",
+                "help",
+                "auth",
+                "config",
+                "task",
+                "templates",
+                "completion"
+            ]
         );
         assert!(children("task").contains(&"create"));
         assert!(children("task create").is_empty());
