@@ -162,6 +162,13 @@ pub enum TaskCommand {
         id: String,
         limit: usize,
     },
+    Apply {
+        file: String,
+        dry_run: bool,
+        exit_code: bool,
+        prune: bool,
+        yes: bool,
+    },
     Preview,
 }
 
@@ -339,6 +346,19 @@ pub const COMMANDS: &[Spec] = &[
         "ID",
     ),
     spec("task notifications", &[LIMIT], 1, 1, "ID"),
+    spec(
+        "task apply",
+        &[
+            valued("file", Some('f'), "FILE"),
+            switch("dry-run", None),
+            switch("exit-code", None),
+            switch("prune", None),
+            switch("yes", Some('y')),
+        ],
+        0,
+        0,
+        "",
+    ),
     spec("task preview", &[], 0, MANY, ""),
     spec("templates list", &[valued("category", None, "C")], 0, 0, ""),
     spec("templates get", &[], 1, 1, "TEMPLATE_ID"),
@@ -884,6 +904,24 @@ fn build(parsed: Parsed) -> Result<Command> {
             id: first(&mut args),
             limit: count("limit")?.unwrap_or(DEFAULT_LOG_LIMIT),
         }),
+        "task apply" => {
+            let Some(file) = parsed.value("file") else {
+                return Err(see_help(Error::usage("Missing --file (-f)"), path));
+            };
+            if parsed.has("exit-code") && !parsed.has("dry-run") {
+                return Err(see_help(
+                    Error::usage("--exit-code goes with --dry-run"),
+                    path,
+                ));
+            }
+            Command::Task(TaskCommand::Apply {
+                file,
+                dry_run: parsed.has("dry-run"),
+                exit_code: parsed.has("exit-code"),
+                prune: parsed.has("prune"),
+                yes: parsed.has("yes"),
+            })
+        }
         "task preview" => Command::Task(TaskCommand::Preview),
         "completion" => Command::Completion(first(&mut args)),
         other => return Err(Error::internal(format!("No handler for '{other}'"))),

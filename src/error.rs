@@ -27,6 +27,8 @@ pub enum Kind {
     Network,
     /// The task run ended as failed or cancelled.
     RunFailed,
+    /// `task apply --dry-run --exit-code` found changes to make (not a failure).
+    ChangesPending,
     /// Interrupted by the user (Ctrl-C).
     Interrupted,
     /// The reader of stdout went away (`torale task list | head -1`): a quiet success.
@@ -48,6 +50,7 @@ impl Kind {
             Kind::Server => 9,
             Kind::Network => 10,
             Kind::RunFailed => 11,
+            Kind::ChangesPending => 12,
             Kind::Interrupted => 130,
             Kind::ClosedPipe => 0,
         }
@@ -67,6 +70,7 @@ impl Kind {
             Kind::Server => "server",
             Kind::Network => "network",
             Kind::RunFailed => "run_failed",
+            Kind::ChangesPending => "changes_pending",
             Kind::Interrupted => "interrupted",
             Kind::ClosedPipe => "closed_pipe",
         }
@@ -102,7 +106,7 @@ torale exits with one of these codes, so scripts can branch on the outcome:
    9  server error (HTTP 5xx, malformed or oversized response) after retries
   10  network: connection refused, DNS, TLS, timeout
   11  the task run failed or was cancelled (task execute --wait)
-  12  changes pending (reserved for task apply --dry-run --exit-code)
+  12  changes pending (task apply --dry-run --exit-code)
  130  interrupted (Ctrl-C)
 
 Example:

@@ -16,6 +16,11 @@ fn main() -> ExitCode {
             let result = commands::run(invocation.command, &invocation.globals, &output, &mut out);
             match result.and_then(|()| out.flush().map_err(Error::from)) {
                 Ok(()) => 0,
+                // A drift check's plan is its result: it is printed, and the code says "changes".
+                Err(err) if err.kind == Kind::ChangesPending => match out.flush() {
+                    Ok(()) => err.exit_code(),
+                    Err(io) => report(&Error::from(io), &output),
+                },
                 Err(err) => {
                     // On failure stdout stays empty: drop what was buffered instead of flushing it.
                     let _ = out.into_parts();
@@ -33,7 +38,7 @@ fn main() -> ExitCode {
 
 /// Print an error on stderr (text or one JSON object) and return its exit code.
 fn report(err: &Error, output: &Output) -> u8 {
-    if err.kind == Kind::ClosedPipe {
+    if err.kind == Kind::ClosedPipe || (err.kind == Kind::ChangesPending && !output.json_errors) {
         return err.exit_code();
     }
     let mut stderr = io::stderr().lock();

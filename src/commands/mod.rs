@@ -1,5 +1,6 @@
 //! Command dispatch and the help tree: which help text belongs to which command.
 
+pub mod apply;
 pub mod auth;
 pub mod completion;
 pub mod config;

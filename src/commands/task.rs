@@ -38,6 +38,7 @@ Commands:
   execute        Run a task now; --wait for the outcome
   logs           Show a task's runs
   notifications  Show the runs whose condition was met
+  apply          Make your tasks match a file (declarative, for GitOps)
   preview        (no longer offered by the API; see 'torale task preview')
 
 Examples:
@@ -231,6 +232,7 @@ pub fn help(sub: &str) -> Option<&'static str> {
         "logs" => LOGS_HELP,
         "notifications" => NOTIFICATIONS_HELP,
         "preview" => PREVIEW_HELP,
+        "apply" => super::apply::HELP,
         _ => return None,
     })
 }
@@ -310,6 +312,24 @@ pub fn run(
                 .map_err(|e| not_found(client, e, &id))?;
             write_executions(&doc.items("notification list")?, true, output, out)
         }
+        TaskCommand::Apply {
+            file,
+            dry_run,
+            exit_code,
+            prune,
+            yes,
+        } => super::apply::run(
+            client,
+            super::apply::Options {
+                file,
+                dry_run,
+                exit_code,
+                prune,
+                yes,
+            },
+            output,
+            out,
+        ),
         TaskCommand::Preview => preview(),
     }
 }
@@ -554,18 +574,13 @@ fn create(
     if let Some(address) = &args.email {
         notifications.push(json!({"type": "email", "address": address}));
     }
-    // One body for both generations: the current server ignores the legacy fields and the
-    // legacy server ignores `state`. A legacy task is always created active, because one
-    // created inactive can later be neither resumed nor deleted; it is paused afterwards.
-    let mut body = json!({
-        "search_query": args.query,
-        "condition_description": args.condition.clone().unwrap_or_else(|| args.query.clone()),
-        "state": if args.paused { "paused" } else { "active" },
-        "is_active": true,
-        "schedule": args.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE),
-        "config": {},
-        "notifications": notifications,
-    });
+    let mut body = create_body(
+        &args.query,
+        args.condition.as_deref(),
+        if args.paused { "paused" } else { "active" },
+        args.schedule.as_deref(),
+        notifications,
+    );
     if let Some(behavior) = &args.notify_behavior {
         body["notify_behavior"] = json!(behavior);
     }
@@ -613,12 +628,7 @@ fn create(
         }
     };
 
-    let mut task = Task::decode(created.text())?;
-    let mut created = created;
-    if args.paused && task.is_legacy() && task.is_active == Some(true) {
-        created = client.update_task(&task.id, &json!({"is_active": false}))?;
-        task = Task::decode(created.text())?;
-    }
+    let (created, task) = pause_legacy_create(client, created, args.paused)?;
     if let Some(err) = &task.immediate_execution_error {
         stderr_line(&format!(
             "Warning: the first run could not start: {}",
@@ -637,6 +647,39 @@ fn create(
         writeln!(out, "{}", task.id)?;
     }
     Ok(())
+}
+
+/// One create body for both generations: the current server ignores the legacy fields
+/// (`is_active`, `schedule`, `config`) and the legacy server ignores `state`. A legacy task is
+/// always created active, because one created inactive can later be neither resumed nor
+/// deleted; [`pause_legacy_create`] pauses it afterwards.
+pub fn create_body(
+    query: &str,
+    condition: Option<&str>,
+    state: &str,
+    schedule: Option<&str>,
+    notifications: Vec<Value>,
+) -> Value {
+    json!({
+        "search_query": query,
+        "condition_description": condition.unwrap_or(query),
+        "state": state,
+        "is_active": true,
+        "schedule": schedule.unwrap_or(DEFAULT_SCHEDULE),
+        "config": {},
+        "notifications": notifications,
+    })
+}
+
+/// After a create meant to be paused: a legacy server made the task active, so pause it now.
+pub fn pause_legacy_create(client: &Client, created: Json, paused: bool) -> Result<(Json, Task)> {
+    let task = Task::decode(created.text())?;
+    if paused && task.is_legacy() && task.is_active == Some(true) {
+        let updated = client.update_task(&task.id, &json!({"is_active": false}))?;
+        let task = Task::decode(updated.text())?;
+        return Ok((updated, task));
+    }
+    Ok((created, task))
 }
 
 fn update(
