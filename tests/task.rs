@@ -248,6 +248,28 @@ fn a_taken_explicit_name_is_a_clear_rejection() {
 }
 
 #[test]
+fn legacy_only_options_warn_on_the_current_server() {
+    let w = World::new(Generation::Head);
+    w.torale(&["task", "create", "-q", QUERY, "-s", "0 8 * * 1"])
+        .ok()
+        .stderr_has("Warning: this server ignores --schedule");
+    let w = World::new(Generation::Legacy);
+    let run = w.torale(&[
+        "task",
+        "create",
+        "-q",
+        QUERY,
+        "-s",
+        "0 8 * * 1",
+        "--notify-behavior",
+        "always",
+    ]);
+    run.ok().stderr_lacks("Warning");
+    assert_eq!(w.fake.tasks()[0]["schedule"], "0 8 * * 1");
+    assert_eq!(w.fake.tasks()[0]["notify_behavior"], "always");
+}
+
+#[test]
 fn paused_create_never_leaves_a_legacy_task_unscheduled() {
     // Legacy: a task created inactive can later be neither resumed nor deleted, so torale
     // creates it active and then pauses it.

@@ -629,6 +629,11 @@ fn create(
     };
 
     let (created, task) = pause_legacy_create(client, created, args.paused)?;
+    warn_legacy_only(
+        &task,
+        args.schedule.is_some(),
+        args.notify_behavior.is_some(),
+    );
     if let Some(err) = &task.immediate_execution_error {
         stderr_line(&format!(
             "Warning: the first run could not start: {}",
@@ -647,6 +652,23 @@ fn create(
         writeln!(out, "{}", task.id)?;
     }
     Ok(())
+}
+
+/// Current servers accept and ignore the legacy-only options; say so instead of pretending.
+fn warn_legacy_only(task: &Task, schedule: bool, notify_behavior: bool) {
+    if task.is_legacy() || task.state.is_none() {
+        return;
+    }
+    for (given, flag) in [
+        (schedule, "--schedule"),
+        (notify_behavior, "--notify-behavior"),
+    ] {
+        if given {
+            stderr_line(&format!(
+                "Warning: this server ignores {flag}; it applies to legacy (0.0.2) servers only"
+            ));
+        }
+    }
 }
 
 /// One create body for both generations: the current server ignores the legacy fields
@@ -733,6 +755,11 @@ fn update(
         .update_task(id, &Value::Object(body))
         .map_err(|e| not_found(client, e, id))?;
     let task = Task::decode(value.text())?;
+    warn_legacy_only(
+        &task,
+        changes.schedule.is_some(),
+        changes.notify_behavior.is_some(),
+    );
     stderr_line(&format!(
         "{} Updated task {}",
         output.paint_err(Color::Green, "✓"),
