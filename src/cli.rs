@@ -997,17 +997,11 @@ fn check_create(args: &CreateArgs, path: &str) -> Result<()> {
             ));
         }
     }
-    if let Some(cron) = &args.schedule {
-        check_cron(cron).map_err(|why| {
-            see_help(
-                Error::usage(format!("Invalid --schedule '{cron}': {why}")),
-                path,
-            )
-        })?;
-    }
-    if let Some(b) = &args.notify_behavior {
-        check_notify_behavior(b, path)?;
-    }
+    check_legacy_options(
+        args.schedule.as_deref(),
+        args.notify_behavior.as_deref(),
+        path,
+    )?;
     if let Some(name) = &args.name {
         if name.trim().is_empty() {
             return Err(see_help(
@@ -1019,11 +1013,13 @@ fn check_create(args: &CreateArgs, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_update(changes: &UpdateArgs, path: &str) -> Result<()> {
-    if let Some(Some(url)) = &changes.webhook {
-        check_webhook(url, path)?;
-    }
-    if let Some(cron) = &changes.schedule {
+/// `--schedule` (a 5-field cron) and `--notify-behavior`, which only legacy servers use.
+fn check_legacy_options(
+    schedule: Option<&str>,
+    notify_behavior: Option<&str>,
+    path: &str,
+) -> Result<()> {
+    if let Some(cron) = schedule {
         check_cron(cron).map_err(|why| {
             see_help(
                 Error::usage(format!("Invalid --schedule '{cron}': {why}")),
@@ -1031,9 +1027,21 @@ fn check_update(changes: &UpdateArgs, path: &str) -> Result<()> {
             )
         })?;
     }
-    if let Some(b) = &changes.notify_behavior {
-        check_notify_behavior(b, path)?;
+    match notify_behavior {
+        Some(b) => check_notify_behavior(b, path),
+        None => Ok(()),
     }
+}
+
+fn check_update(changes: &UpdateArgs, path: &str) -> Result<()> {
+    if let Some(Some(url)) = &changes.webhook {
+        check_webhook(url, path)?;
+    }
+    check_legacy_options(
+        changes.schedule.as_deref(),
+        changes.notify_behavior.as_deref(),
+        path,
+    )?;
     for (flag, value) in [("--name", &changes.name), ("--query", &changes.query)] {
         if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
             return Err(see_help(

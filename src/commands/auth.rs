@@ -379,15 +379,7 @@ fn set_api_key(
         });
         output.json_value(out, &result)?;
     } else if let Some(me) = &user {
-        let email = User::decode(me.text())?
-            .email
-            .unwrap_or_else(|| "unknown account".into());
-        let mark = output.paint(Color::Green, "✓");
-        writeln!(
-            out,
-            "{mark} Authenticated as {}",
-            crate::output::sanitize(&email)
-        )?;
+        write_authenticated(out, output, User::decode(me.text())?)?;
     } else {
         let mark = output.paint(Color::Green, "✓");
         writeln!(out, "{mark} API key saved (not verified)")?;
@@ -449,13 +441,7 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
         output.json_value(out, &result)?;
         return Ok(());
     }
-    let email = user.email.unwrap_or_else(|| "unknown account".into());
-    let mark = output.paint(Color::Green, "✓");
-    writeln!(
-        out,
-        "{mark} Authenticated as {}",
-        crate::output::sanitize(&email)
-    )?;
+    write_authenticated(out, output, user)?;
     writeln!(out, "API Key: {key_text}")?;
     writeln!(
         out,
@@ -463,6 +449,13 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
         settings.api_url, settings.api_url_source
     )?;
     Ok(())
+}
+
+/// `✓ Authenticated as EMAIL`, the line the product page promises.
+fn write_authenticated(out: &mut dyn Write, output: &Output, user: User) -> io::Result<()> {
+    let email = user.email.unwrap_or_else(|| "unknown account".into());
+    let mark = output.paint(Color::Green, "✓");
+    writeln!(out, "{mark} Authenticated as {}", sanitize(&email))
 }
 
 /// Give authentication failures the seed page's wording and a next step.
