@@ -64,7 +64,7 @@ fn bash_completes_commands_and_options() {
     );
     assert_eq!(
         bash_complete(&path, &["torale", "--json", "auth", ""]),
-        "set-api-key status whoami logout"
+        "set-api-key status whoami logout keys"
     );
     assert_eq!(
         bash_complete(&path, &["torale", "--color", ""]),
