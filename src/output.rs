@@ -73,10 +73,37 @@ impl Output {
         if let Some(selection) = &self.selection {
             return selection.write(out, text);
         }
-        let mut buf = String::with_capacity(text.len() + text.len() / 4);
-        reformat_json(text, self.stdout_tty, &mut buf);
-        buf.push('\n');
-        out.write_all(buf.as_bytes())
+        write_json(out, text, self.stdout_tty, 0)?;
+        out.write_all(b"\n")
+    }
+
+    /// Write JSON documents as one array, without first joining them in memory.
+    pub fn json_array<'a>(
+        &self,
+        out: &mut dyn Write,
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> io::Result<()> {
+        if self.selection.is_some() {
+            let joined: Vec<&str> = items.into_iter().collect();
+            return self.json_text(out, &format!("[{}]", joined.join(",")));
+        }
+        let pretty = self.stdout_tty;
+        let mut empty = true;
+        out.write_all(b"[")?;
+        for item in items {
+            if !empty {
+                out.write_all(b",")?;
+            }
+            if pretty {
+                out.write_all(b"\n  ")?;
+            }
+            write_json(out, item, pretty, 1)?;
+            empty = false;
+        }
+        if pretty && !empty {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(b"]\n")
     }
 }
 
@@ -228,82 +255,100 @@ fn field_text(value: Option<&Value>) -> String {
     }
 }
 
-/// Re-space valid JSON text without touching its content or order: compact, or indented by
-/// two spaces like serde_json's pretty printer. C1 controls and bidirectional overrides in
-/// strings are written as `\u` escapes, which keeps the value and the terminal safe.
-pub fn reformat_json(text: &str, pretty: bool, out: &mut String) {
-    let mut indent = 0usize;
+/// Write valid JSON text re-spaced, without touching its content or order: compact, or
+/// indented by two spaces like serde_json's pretty printer, starting at `indent` levels. C1
+/// controls and bidirectional overrides inside strings are written as `\u` escapes, which
+/// keeps the value and the terminal safe. Runs of unchanged bytes are written in one piece,
+/// so compact input passes through at memory speed.
+pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) -> io::Result<()> {
+    let b = text.as_bytes();
+    let mut indent = indent;
+    let mut start = 0;
+    let mut i = 0;
     let mut in_string = false;
     let mut escaped = false;
-    let newline = |out: &mut String, indent: usize| {
-        out.push('\n');
-        out.extend(std::iter::repeat_n(' ', indent * 2));
+    let newline = |out: &mut dyn Write, indent: usize| -> io::Result<()> {
+        out.write_all(b"\n")?;
+        for _ in 0..indent {
+            out.write_all(b"  ")?;
+        }
+        Ok(())
     };
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    while i < b.len() {
+        let c = b[i];
         if in_string {
-            match c {
-                _ if escaped => {
-                    escaped = false;
-                    out.push(c);
+            // Multi-byte sequences that act on a terminal: C1 controls (C2 80..9F) and the
+            // bidirectional overrides U+202A..U+202E (E2 80 AA..AE), U+2066..U+2069 (E2 81 A6..A9).
+            let special = match (c, b.get(i + 1), b.get(i + 2)) {
+                (0xC2, Some(&n), _) if (0x80..=0x9F).contains(&n) => Some((2, u32::from(n))),
+                (0xE2, Some(0x80), Some(&n)) if (0xAA..=0xAE).contains(&n) => {
+                    Some((3, 0x2000 + u32::from(n - 0x80)))
                 }
-                '\\' => {
-                    escaped = true;
-                    out.push(c);
+                (0xE2, Some(0x81), Some(&n)) if (0xA6..=0xA9).contains(&n) => {
+                    Some((3, 0x2040 + u32::from(n - 0x80)))
                 }
-                '"' => {
-                    in_string = false;
-                    out.push(c);
-                }
-                '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                }
-                _ => out.push(c),
+                _ => None,
+            };
+            if let Some((len, code)) = special.filter(|_| !escaped) {
+                out.write_all(&b[start..i])?;
+                write!(out, "\\u{code:04x}")?;
+                i += len;
+                start = i;
+                continue;
             }
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            i += 1;
             continue;
         }
         match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
+            b'"' => in_string = true,
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                out.write_all(&b[start..i])?;
+                start = i + 1;
             }
-            ' ' | '\n' | '\r' | '\t' => {}
-            '{' | '[' => {
-                out.push(c);
-                while chars.peek().is_some_and(|n| n.is_ascii_whitespace()) {
-                    chars.next();
+            b'{' | b'[' => {
+                out.write_all(&b[start..=i])?;
+                let close = if c == b'{' { b'}' } else { b']' };
+                let mut next = i + 1;
+                while b.get(next).is_some_and(u8::is_ascii_whitespace) {
+                    next += 1;
                 }
-                let close = if c == '{' { '}' } else { ']' };
-                if chars.peek() == Some(&close) {
-                    chars.next();
-                    out.push(close);
+                if b.get(next) == Some(&close) {
+                    out.write_all(&[close])?;
+                    i = next;
                 } else if pretty {
                     indent += 1;
-                    newline(out, indent);
+                    newline(out, indent)?;
                 }
+                start = i + 1;
             }
-            '}' | ']' => {
-                if pretty {
-                    indent = indent.saturating_sub(1);
-                    newline(out, indent);
-                }
-                out.push(c);
+            b'}' | b']' if pretty => {
+                out.write_all(&b[start..i])?;
+                indent = indent.saturating_sub(1);
+                newline(out, indent)?;
+                start = i;
             }
-            ',' => {
-                out.push(c);
-                if pretty {
-                    newline(out, indent);
-                }
+            b',' if pretty => {
+                out.write_all(&b[start..=i])?;
+                newline(out, indent)?;
+                start = i + 1;
             }
-            ':' => {
-                out.push(c);
-                if pretty {
-                    out.push(' ');
-                }
+            b':' if pretty => {
+                out.write_all(&b[start..=i])?;
+                out.write_all(b" ")?;
+                start = i + 1;
             }
-            _ => out.push(c),
+            _ => {}
         }
+        i += 1;
     }
+    out.write_all(&b[start..])
 }
 
 /// Write one line to stderr; a closed stderr is not worth failing for.
@@ -589,20 +634,51 @@ mod tests {
     #[test]
     fn json_is_respaced_not_reordered() {
         let text = "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"a\": {}, \"e\": [ ] }";
-        let mut compact = String::new();
-        reformat_json(text, false, &mut compact);
+        let render = |text: &str, pretty: bool| {
+            let mut buf = Vec::new();
+            write_json(&mut buf, text, pretty, 0).unwrap();
+            String::from_utf8(buf).unwrap()
+        };
+        let compact = render(text, false);
         assert_eq!(compact, r#"{"b":[1,{"x":"a, b: {c}\" ]"}],"a":{},"e":[]}"#);
         let value: Value = serde_json::from_str(text).unwrap();
-        let mut pretty = String::new();
-        reformat_json(&value.to_string(), true, &mut pretty);
+        let pretty = render(&value.to_string(), true);
         assert_eq!(pretty, serde_json::to_string_pretty(&value).unwrap());
-        let mut safe = String::new();
-        reformat_json("[\"\u{9b}31m\u{202e}\"]", false, &mut safe);
-        assert_eq!(safe, r#"["\u009b31m\u202e"]"#);
+        // Already pretty input comes out the same; compact input of pretty text too.
+        assert_eq!(render(&pretty, true), pretty);
+        assert_eq!(render(&pretty, false), value.to_string());
+        let safe = render("[\"\u{9b}31m\u{202e}\\\"\u{2066}\"]", false);
+        assert_eq!(safe, r#"["\u009b31m\u202e\"\u2066"]"#);
         assert_eq!(
             serde_json::from_str::<Value>(&safe).unwrap()[0],
-            "\u{9b}31m\u{202e}"
+            "\u{9b}31m\u{202e}\"\u{2066}"
         );
+    }
+
+    #[test]
+    fn arrays_stream_like_serde_pretty_and_compact() {
+        let items = [r#"{"a":[1,2],"b":{}}"#, r#"{"c":"x"}"#];
+        let value: Value = serde_json::from_str(&format!("[{}]", items.join(","))).unwrap();
+        let mut output = Output {
+            json: true,
+            json_errors: false,
+            selection: None,
+            stdout_tty: true,
+            stdout_color: false,
+            stderr_color: false,
+            width: None,
+        };
+        let mut buf = Vec::new();
+        output.json_array(&mut buf, items).unwrap();
+        let expected = serde_json::to_string_pretty(&value).unwrap() + "\n";
+        assert_eq!(String::from_utf8(buf).unwrap(), expected);
+        output.stdout_tty = false;
+        let mut buf = Vec::new();
+        output.json_array(&mut buf, items).unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap(), format!("{value}\n"));
+        let mut buf = Vec::new();
+        output.json_array(&mut buf, []).unwrap();
+        assert_eq!(buf, b"[]\n");
     }
 
     #[test]

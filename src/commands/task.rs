@@ -384,7 +384,12 @@ fn list(
         items.truncate(limit);
     }
     if output.json {
-        output.json_text(out, Json::array(items).text())?;
+        if state.is_none() && limit.is_none() {
+            // The server's document as it came: no copy of a possibly large list.
+            output.json_text(out, doc.text())?;
+        } else {
+            output.json_array(out, items.iter().map(|item| item.get()))?;
+        }
         return Ok(());
     }
     if items.is_empty() {
@@ -857,7 +862,7 @@ fn set_state(
     // Report what succeeded even when others failed.
     if output.json {
         if let Ok(docs) = &results {
-            output.json_text(out, Json::array_of(docs).text())?;
+            output.json_array(out, docs.iter().map(Json::text))?;
         }
     } else {
         for line in &lines {
@@ -1061,7 +1066,7 @@ fn write_executions(
     out: &mut dyn Write,
 ) -> Result<()> {
     if output.json {
-        output.json_text(out, Json::array(items.iter().copied()).text())?;
+        output.json_array(out, items.iter().map(|item| item.get()))?;
         return Ok(());
     }
     if items.is_empty() {
