@@ -351,6 +351,14 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
     out.write_all(&b[start..])
 }
 
+/// [`write_json`] into a string, for callers that want the text itself.
+pub fn reformat_json(text: &str, pretty: bool, out: &mut String) {
+    let mut buf = Vec::with_capacity(text.len());
+    // Writing into a Vec cannot fail.
+    let _ = write_json(&mut buf, text, pretty, 0);
+    out.push_str(&String::from_utf8_lossy(&buf));
+}
+
 /// Write one line to stderr; a closed stderr is not worth failing for.
 pub fn stderr_line(line: &str) {
     let mut err = io::stderr().lock();
