@@ -4,18 +4,41 @@ CARGO ?= cargo
 RELEASE := target/release/torale
 FAKE := target/release/examples/fake-torale
 
-.PHONY: all build test demo fake lint clean
+.PHONY: all build test demo fake lint clean fuzz static size bench
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
 
-# Format check, lints as errors, then every unit and integration test.
+# Format check, lints as errors, the static binary (for the scratch-image test in
+# tests/static_binary.rs, which says why it skips when the binary could not be built), then
+# every unit and integration test.
 test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	sh tests/build-static.sh || echo "static: no static binary; the scratch-image test will skip"
 	$(CARGO) test --locked
+
+# A fully static x86-64 Linux binary in dist/torale, with dist/SHA256SUMS: musl when that
+# target is installed or rustup can add it, else glibc with crt-static (STATIC_LIBC=gnu).
+static:
+	sh tests/build-static.sh
+
+# Where the static binary's bytes go: sections, crates, largest symbols.
+size: static
+	sh tests/size.sh
+
+# Speed and memory of dist/torale beside `true`, `curl -s` and the Python CLI's recorded
+# numbers, on loopback against the fake API: one table. Installs hyperfine, GNU time and curl
+# from Debian's packages when they are missing.
+APT_INSTALL := sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$@"' apt-install
+bench: static
+	@command -v hyperfine >/dev/null 2>&1 || $(APT_INSTALL) hyperfine
+	@test -x /usr/bin/time || $(APT_INSTALL) time
+	@command -v curl >/dev/null 2>&1 || $(APT_INSTALL) curl
+	$(CARGO) build --release --locked --example fake-torale
+	sh tests/bench.sh dist/torale $(FAKE)
 
 # Builds the CLI and the fake Torale API, then walks through the main job on loopback.
 demo:
@@ -25,6 +48,19 @@ demo:
 # The fake Torale API in the foreground, for trying commands by hand (Ctrl-C stops it).
 fake:
 	$(CARGO) run --release --locked --example fake-torale -- $(ARGS)
+
+# The cargo-fuzz targets in fuzz/, one after another, FUZZ_SECONDS each (nightly toolchain;
+# installs cargo-fuzz from crates.io when it is missing). New inputs go to fuzz/corpus/,
+# crashes to fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := cli_args config_file error_body retry_after task_json
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$target && \
+	  $(CARGO) +nightly fuzz run $$target corpus/$$target seeds/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -25,6 +25,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -34,13 +35,14 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
     }
 
     /// Whether repeating the request is harmless once the server may have seen it.
     fn idempotent(self) -> bool {
-        self != Method::Post
+        !matches!(self, Method::Post | Method::Patch)
     }
 }
 
@@ -58,6 +60,17 @@ struct Reply {
     body: Vec<u8>,
     retry_after: Option<Duration>,
     location: Option<String>,
+    /// A key is configured but was not sent, because a redirect led away from its origin.
+    key_withheld: bool,
+    /// Response headers, names in lower case (for `torale api -i`).
+    headers: Vec<(String, String)>,
+}
+
+/// A response of any status, for `torale api`.
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Client {
@@ -70,9 +83,57 @@ impl Client {
             .timeout_global(Some(settings.timeout))
             .user_agent(concat!("torale/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(root_certs())
+                    .build(),
+            )
             .build();
+        // The resolver answers literals and `localhost` itself and needs no NSS modules, so the
+        // static binary resolves names in an image that holds nothing else.
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            crate::resolve::HostResolver,
+        );
+
+        /// The built-in root certificates, or the PEM bundle `SSL_CERT_FILE` names (in its place,
+        /// as OpenSSL and curl read it). An unreadable or empty bundle is reported and the
+        /// built-in roots are used.
+        fn root_certs() -> ureq::tls::RootCerts {
+            use ureq::tls::{parse_pem, PemItem, RootCerts};
+            let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
+                return RootCerts::WebPki;
+            };
+            let shown = std::path::Path::new(&path).display().to_string();
+            let certs: Vec<_> = match std::fs::read(&path) {
+                Ok(pem) => parse_pem(&pem)
+                    .map_while(|item| item.ok())
+                    .filter_map(|item| match item {
+                        PemItem::Certificate(cert) => Some(cert),
+                        _ => None,
+                    })
+                    .collect(),
+                Err(e) => {
+                    stderr_line(&format!(
+                        "Warning: cannot read SSL_CERT_FILE {}: {e}; using the built-in root certificates",
+                        sanitize(&shown)
+                    ));
+                    return RootCerts::WebPki;
+                }
+            };
+            if certs.is_empty() {
+                stderr_line(&format!(
+                    "Warning: no PEM certificates in SSL_CERT_FILE {}; using the built-in root certificates",
+                    sanitize(&shown)
+                ));
+                return RootCerts::WebPki;
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+
         let client = Client {
-            agent: ureq::Agent::new_with_config(config),
+            agent,
             base: settings.api_url.clone(),
             key: key.cloned(),
             debug,
@@ -179,8 +240,40 @@ impl Client {
             ),
             None => None,
         };
-        let reply = self.with_retries(method, &url, body.as_deref())?;
-        decode_reply(reply, method, &url)
+        self.with_retries(method, &url, body.as_deref())
+            .and_then(|reply| decode_reply(reply, method, &url))
+            .map_err(|err| self.redact_error(err))
+    }
+
+    /// Any method on any path of the API (`torale api`): the same retries, redirect rules and
+    /// redaction as every command, and the response whatever its status.
+    pub fn raw(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<RawReply> {
+        let url = format!("{}{}", self.base, path);
+        let reply = self
+            .with_retries(method, &url, body)
+            .map_err(|err| self.redact_error(err))?;
+        Ok(RawReply {
+            status: reply.status,
+            headers: reply.headers,
+            body: reply.body,
+        })
+    }
+
+    /// `text` with every occurrence of the key replaced by its masked form: servers and
+    /// proxies may echo the key back (error details, headers, redirect URLs).
+    fn redact(&self, text: &str) -> String {
+        match &self.key {
+            Some(key) => text.replace(key.expose(), &key.masked()),
+            None => text.to_string(),
+        }
+    }
+
+    fn redact_error(&self, mut err: Error) -> Error {
+        err.message = self.redact(&err.message);
+        for hint in &mut err.hints {
+            *hint = self.redact(hint);
+        }
+        err
     }
 
     /// The retry policy, in one place: GET/PUT/DELETE on 429, 502, 503, 504 and connection
@@ -209,11 +302,11 @@ impl Client {
                 return outcome.map_err(|failure| failure.error);
             }
             let wait = backoff(attempt, wait_hint);
-            stderr_line(&format!(
-                "{why}; retrying in {:.1}s (attempt {} of {MAX_ATTEMPTS})",
+            stderr_line(&self.redact(&format!(
+                "{why}; waiting {:.1}s before attempt {} of {MAX_ATTEMPTS}",
                 wait.as_secs_f64(),
                 attempt + 1
-            ));
+            )));
             std::thread::sleep(wait);
             attempt += 1;
         }
@@ -231,42 +324,25 @@ impl Client {
         let mut method = method;
         let mut body = body;
         let mut url = url.to_string();
+        // Once a chain of redirects has left the configured origin, the key stays behind for
+        // the rest of it, even if the chain comes back.
+        let mut left_home = false;
         for _ in 0..=MAX_REDIRECTS {
-            let send_key = origin(&url) == home;
-            let reply = self.exchange(method, &url, body, send_key)?;
+            let send_key = !left_home && origin(&url) == home;
+            let mut reply = self.exchange(method, &url, body, send_key)?;
             if !matches!(reply.status, 301 | 302 | 303 | 307 | 308) {
+                reply.key_withheld = self.key.is_some() && !send_key;
                 return Ok(reply);
             }
-            let Some(location) = reply.location.as_deref() else {
-                return Err(Failure::fatal(Error::new(
-                    Kind::Server,
-                    format!(
-                        "Server answered HTTP {} without a Location ({url})",
-                        reply.status
-                    ),
-                )));
-            };
-            let next = resolve_location(&url, location);
-            if url.starts_with("https://") && next.starts_with("http://") {
-                return Err(Failure::fatal(
-                    Error::new(
-                        Kind::Server,
-                        format!(
-                            "Refusing redirect from https to plain http ({})",
-                            sanitize(&next)
-                        ),
-                    )
-                    .with_status(reply.status)
-                    .hint(
-                        "Check --api-url; the server or a proxy in front of it downgrades to http",
-                    ),
-                ));
-            }
-            if origin(&next) != home && self.key.is_some() {
-                stderr_line(&format!(
-                    "Warning: redirected to another origin ({}); the API key is not sent there",
-                    sanitize(&next)
-                ));
+            let next = redirect_target(&url, reply.status, reply.location.as_deref())
+                .map_err(Failure::fatal)?;
+            if origin(&next) != home && !left_home {
+                left_home = true;
+                if self.key.is_some() {
+                    stderr_line(&self.redact(&format!(
+                        "Warning: redirected to another origin ({next}); the API key is not sent there"
+                    )));
+                }
             }
             if reply.status == 303 {
                 method = Method::Get;
@@ -274,10 +350,11 @@ impl Client {
             }
             url = next;
         }
-        Err(Failure::fatal(Error::new(
-            Kind::Server,
-            format!("Too many redirects ({url})"),
-        )))
+        Err(Failure::fatal(
+            Error::new(Kind::Server, format!("Too many redirects ({url})")).hint(format!(
+                "torale follows at most {MAX_REDIRECTS} redirects; check --api-url"
+            )),
+        ))
     }
 
     /// One HTTP exchange, with the `--debug` trace.
@@ -302,7 +379,7 @@ impl Client {
             builder = builder.header("Content-Type", "application/json");
         }
         if self.debug {
-            stderr_line(&format!("> {} {url}", method.as_str()));
+            stderr_line(&self.redact(&format!("> {} {url}", method.as_str())));
             if let Some(key) = auth {
                 stderr_line(&format!("> Authorization: Bearer {}", key.masked()));
             }
@@ -327,6 +404,13 @@ impl Client {
                 .map(str::to_string)
         };
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
+        let header_list: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                (name.as_str().to_string(), self.redact(&value))
+            })
+            .collect();
         let location = header("location");
         if self.debug {
             stderr_line(&format!(
@@ -335,7 +419,7 @@ impl Client {
             ));
             for (name, value) in headers {
                 let value = String::from_utf8_lossy(value.as_bytes());
-                stderr_line(&format!("< {name}: {}", sanitize(&value)));
+                stderr_line(&format!("< {name}: {}", sanitize(&self.redact(&value))));
             }
         }
         let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
@@ -352,11 +436,16 @@ impl Client {
         if bytes.len() as u64 > MAX_BODY {
             return Err(Failure::fatal(too_large(url)));
         }
+        if let Some(key) = &self.key {
+            bytes = mask_secret(bytes, key.expose().as_bytes(), key.masked().as_bytes());
+        }
         Ok(Reply {
             status,
             body: bytes,
             retry_after,
             location,
+            key_withheld: false,
+            headers: header_list,
         })
     }
 }
@@ -392,8 +481,7 @@ impl Failure {
             E::Timeout(which) => {
                 let before_send = matches!(which, ureq::Timeout::Resolve | ureq::Timeout::Connect);
                 Failure {
-                    error: Error::new(Kind::Network, format!("Request timed out ({url})"))
-                        .hint("Raise the limit with --timeout SECS or TORALE_TIMEOUT"),
+                    error: timed_out(url),
                     retryable: before_send,
                     reached_server: !before_send,
                 }
@@ -437,9 +525,19 @@ impl Failure {
 
     fn from_io(err: std::io::Error, url: &str) -> Failure {
         use std::io::ErrorKind as K;
+        // Reading the body reports ureq's own errors (a timeout above all) wrapped in io.
+        if err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            if let Some(Ok(inner)) = err.into_inner().map(|e| e.downcast::<ureq::Error>()) {
+                return Failure::from_ureq(*inner, url);
+            }
+            return Failure::fatal(Error::new(Kind::Network, format!("Network error ({url})")));
+        }
+        if matches!(err.kind(), K::TimedOut | K::WouldBlock) {
+            // The whole command is bounded by --timeout: a timed-out request is not repeated.
+            return Failure::fatal(timed_out(url));
+        }
         let (message, reached_server) = match err.kind() {
             K::ConnectionRefused => (format!("Connection refused ({url})"), false),
-            K::TimedOut | K::WouldBlock => (format!("Request timed out ({url})"), true),
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
                 (format!("Connection closed by the server ({url})"), true)
             }
@@ -462,6 +560,75 @@ impl Failure {
     }
 }
 
+fn timed_out(url: &str) -> Error {
+    Error::new(Kind::Network, format!("Request timed out ({url})"))
+        .hint("Raise the limit with --timeout SECS or TORALE_TIMEOUT")
+}
+
+/// `body` with every occurrence of `secret` replaced by `masked`.
+fn mask_secret(body: Vec<u8>, secret: &[u8], masked: &[u8]) -> Vec<u8> {
+    let found = |at: usize| body[at..].starts_with(secret);
+    let Some(first) = (0..body.len()).find(|&at| found(at)) else {
+        return body;
+    };
+    let mut out = Vec::with_capacity(body.len());
+    out.extend_from_slice(&body[..first]);
+    let mut at = first;
+    while at < body.len() {
+        if found(at) {
+            out.extend_from_slice(masked);
+            at += secret.len();
+        } else {
+            out.push(body[at]);
+            at += 1;
+        }
+    }
+    out
+}
+
+/// Where a redirect from `current` leads, or why torale will not follow it: no `Location`,
+/// a location that is not a plain http(s) URL, or a downgrade from https to http.
+fn redirect_target(
+    current: &str,
+    status: u16,
+    location: Option<&str>,
+) -> std::result::Result<String, Error> {
+    let refuse = |message: String| Error::new(Kind::Server, message).with_status(status);
+    let Some(location) = location.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Err(refuse(format!(
+            "Server answered HTTP {status} without a Location ({current})"
+        )));
+    };
+    if location
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(refuse(format!(
+            "Refusing redirect to a malformed location ({})",
+            sanitize(location)
+        )));
+    }
+    let next = resolve_location(current, location);
+    if ureq::http::Uri::try_from(next.as_str()).is_err() {
+        return Err(refuse(format!(
+            "Refusing redirect to a malformed location ({})",
+            sanitize(location)
+        )));
+    }
+    if !(next.starts_with("http://") || next.starts_with("https://")) {
+        return Err(refuse(format!("Refusing redirect to {}", sanitize(&next)))
+            .hint("torale follows redirects to http:// and https:// URLs only"));
+    }
+    if current.starts_with("https://") && next.starts_with("http://") {
+        return Err(refuse(format!(
+            "Refusing redirect from https to plain http ({})",
+            sanitize(&next)
+        ))
+        .hint("Check --api-url; the server or a proxy in front of it downgrades to http"));
+    }
+    Ok(next)
+}
+
 fn too_large(url: &str) -> Error {
     Error::new(
         Kind::Server,
@@ -470,6 +637,22 @@ fn too_large(url: &str) -> Error {
             MAX_BODY / (1024 * 1024)
         ),
     )
+}
+
+/// The error a non-2xx response stands for, as every command reports it.
+pub fn status_error(status: u16, body: &[u8], method: Method, url: &str) -> Error {
+    let reply = Reply {
+        status,
+        body: body.to_vec(),
+        retry_after: None,
+        location: None,
+        key_withheld: false,
+        headers: Vec::new(),
+    };
+    match decode_reply(reply, method, url) {
+        Err(err) => err,
+        Ok(_) => Error::internal(format!("HTTP {status} is not an error")),
+    }
 }
 
 /// Turn a reply into its JSON document, or into the error its status and body describe.
@@ -491,6 +674,11 @@ fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
         };
         let text =
             String::from_utf8(reply.body).map_err(|_| malformed("not valid UTF-8".into()))?;
+        if let Some(page) = html_page(&text) {
+            return Err(malformed(format!("{page} instead of JSON")).hint(
+                "A proxy or captive portal answered instead of the API; check --api-url and the proxy settings",
+            ));
+        }
         return Json::parse(text).map_err(|err| malformed(format!("not JSON: {err}")));
     }
     let detail = error_message(&reply.body);
@@ -505,6 +693,11 @@ fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
         None => format!("HTTP {} from {} {url}", reply.status, method.as_str()),
     };
     let mut error = Error::new(kind, message).with_status(reply.status);
+    if reply.key_withheld && matches!(reply.status, 401 | 403) {
+        error = error.hint(
+            "The API key was not sent after a redirect to another origin; set --api-url to the server that answers",
+        );
+    }
     match reply.status {
         401 => error = error.hint("Check the key with 'torale auth status'; create a new one at torale.ai under Settings > API Keys"),
         403 => error = error.hint("The server refused these credentials; check 'torale auth status'"),
@@ -517,7 +710,12 @@ fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
 }
 
 /// One readable line from any error body: `detail` string, `detail` list, `error`, or text.
+/// `None` when the body says nothing.
 pub fn error_message(body: &[u8]) -> Option<String> {
+    error_text(body).filter(|text| !text.trim().is_empty())
+}
+
+fn error_text(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
@@ -549,19 +747,8 @@ pub fn error_message(body: &[u8]) -> Option<String> {
             return Some(sanitize(s));
         }
     }
-    let lower = text.to_ascii_lowercase();
-    if lower.starts_with("<!doctype") || lower.starts_with("<html") {
-        let title = lower
-            .find("<title>")
-            .and_then(|start| {
-                let rest = &text[start + 7..];
-                rest.find('<').map(|end| rest[..end].trim().to_string())
-            })
-            .filter(|t| !t.is_empty());
-        return Some(match title {
-            Some(title) => format!("HTML page \"{}\" (a proxy in the way?)", sanitize(&title)),
-            None => "HTML page instead of JSON (a proxy in the way?)".to_string(),
-        });
+    if let Some(page) = html_page(text) {
+        return Some(format!("{page} (a proxy in the way?)"));
     }
     let first_line = text.lines().next().unwrap_or("");
     let mut line: String = first_line.chars().take(200).collect();
@@ -569,6 +756,41 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         line.push('…');
     }
     Some(sanitize(&line))
+}
+
+/// `HTML page "<title>"` when `text` is an HTML document rather than an API answer.
+fn html_page(text: &str) -> Option<String> {
+    let text = text.trim_start();
+    let head: String = text
+        .chars()
+        .take(9)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if !(head.starts_with("<!doctype") || head.starts_with("<html")) {
+        return None;
+    }
+    // Byte offsets found in the lower-cased copy are valid in `text`: ASCII lower-casing
+    // keeps every character's length.
+    let lower = text.to_ascii_lowercase();
+    let title = lower
+        .find("<title")
+        .and_then(|start| lower[start..].find('>').map(|end| start + end + 1))
+        .and_then(|start| {
+            let rest = &text[start..];
+            rest.find('<').map(|end| rest[..end].trim())
+        })
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let mut title: String = t.chars().take(100).collect();
+            if t.chars().count() > 100 {
+                title.push('…');
+            }
+            title
+        });
+    Some(match title {
+        Some(title) => format!("HTML page \"{}\"", sanitize(&title)),
+        None => "HTML page".to_string(),
+    })
 }
 
 /// A 422 entry `{"loc":["body","name"],"msg":"Field required"}` as `name: Field required`.
@@ -601,11 +823,15 @@ fn validation_item(item: &Value) -> String {
     }
 }
 
-/// HEAD's rate limiter answers `{"error": ...}`; its active-task cap answers `{"detail": ...}`
-/// with the same 429, and that one must not be retried.
+/// HEAD's rate limiter answers `{"error": ...}`; its active-task cap answers
+/// `{"detail": "Maximum of 50 active tasks reached. ..."}` with the same 429, and that one
+/// must not be retried. Any other 429 (a proxy's, say) is a rate limit.
 fn is_rate_limit_body(body: &[u8]) -> bool {
     match serde_json::from_slice::<Value>(body) {
-        Ok(value) => value.get("detail").is_none(),
+        Ok(value) => !value
+            .get("detail")
+            .and_then(Value::as_str)
+            .is_some_and(|detail| detail.to_ascii_lowercase().contains("active task")),
         Err(_) => true,
     }
 }
@@ -667,7 +893,7 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     }
 }
 
-fn percent_encode(value: &str) -> String {
+pub fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -705,8 +931,15 @@ fn origin(url: &str) -> String {
 
 /// The absolute URL a `Location` header points to.
 fn resolve_location(current: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
+    if let Some((scheme, rest)) = location.split_once("://") {
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if is_scheme {
+            // `HTTP://` is `http://`: the scheme decides the downgrade check and the origin.
+            return format!("{}://{rest}", scheme.to_ascii_lowercase());
+        }
     }
     let (scheme, rest) = current.split_once("://").unwrap_or(("http", current));
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -811,7 +1044,65 @@ mod tests {
     }
 
     #[test]
+    fn redirects_torale_refuses() {
+        let refused = |current: &str, location: Option<&str>| {
+            redirect_target(current, 302, location).unwrap_err().message
+        };
+        // Never from https down to http, however the scheme is spelled.
+        for location in ["http://api.example/x", "HTTP://api.example/x"] {
+            assert!(
+                refused("https://api.example/a", Some(location))
+                    .starts_with("Refusing redirect from https to plain http"),
+                "{location}"
+            );
+        }
+        assert_eq!(
+            redirect_target("http://h:1/a", 307, Some("HTTPS://h:2/b")).unwrap(),
+            "https://h:2/b"
+        );
+        assert!(refused("https://h/a", None).contains("without a Location"));
+        assert!(refused("https://h/a", Some("ftp://h/a")).starts_with("Refusing redirect to"));
+        assert!(refused("https://h/a", Some("/x\u{1b}[2J")).contains("\\x1b[2J"));
+        assert!(refused("https://h/a", Some("http://[::1/x")).contains("malformed location"));
+        // A URL in the query does not make a relative location absolute.
+        assert_eq!(
+            redirect_target("https://h/a/b", 302, Some("/next?to=http://evil/")).unwrap(),
+            "https://h/next?to=http://evil/"
+        );
+    }
+
+    #[test]
+    fn echoed_secrets_are_masked_in_bodies() {
+        let key = b"sk_0123456789abcdefghijklmnop";
+        let body = [&b"{\"a\":\""[..], key, b"\",\"b\":\"", key, b"\"}"].concat();
+        assert_eq!(
+            mask_secret(body, key, b"sk_...lmnop"),
+            b"{\"a\":\"sk_...lmnop\",\"b\":\"sk_...lmnop\"}"
+        );
+        assert_eq!(mask_secret(b"sk_0123".to_vec(), key, b"x"), b"sk_0123");
+    }
+
+    #[test]
+    fn html_pages_are_named_by_their_title() {
+        assert_eq!(
+            html_page("\n<!DOCTYPE html><html><head><TITLE lang=en> Sign in </TITLE>").unwrap(),
+            "HTML page \"Sign in\""
+        );
+        assert_eq!(
+            html_page("<html><body>x</body></html>").unwrap(),
+            "HTML page"
+        );
+        assert_eq!(html_page("{\"html\": 1}"), None);
+        assert_eq!(
+            html_page("<html><title>\u{e9}\u{e9}<"),
+            Some("HTML page \"\u{e9}\u{e9}\"".into())
+        );
+    }
+
+    #[test]
     fn cap_429_is_not_a_rate_limit() {
+        assert!(is_rate_limit_body(b"<html>429 Too Many Requests</html>"));
+        assert!(is_rate_limit_body(br#"{"detail":"Too many requests"}"#));
         assert!(is_rate_limit_body(
             br#"{"error":"Rate limit exceeded: 10 per 1 minute"}"#
         ));

@@ -367,15 +367,16 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Read the config file; a missing file is an empty config, anything else wrong is exit 3.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let mut file = ConfigFile {
-            path: path.to_path_buf(),
-            values: Map::new(),
-            exists: false,
-            warning: None,
-        };
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(file),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Ok(ConfigFile {
+                    path: path.to_path_buf(),
+                    values: Map::new(),
+                    exists: false,
+                    warning: None,
+                })
+            }
             Err(err) => {
                 return Err(Error::config(format!(
                     "Cannot read config file {}: {}",
@@ -384,12 +385,24 @@ impl ConfigFile {
                 )))
             }
         };
-        file.exists = true;
+        let mut file = ConfigFile::parse(path, &bytes)?;
         file.warning = permission_warning(path);
+        Ok(file)
+    }
+
+    /// The config file `path` holding `bytes`: an empty file is an empty config; anything
+    /// but a JSON object is an error naming the path (and the line and column).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<ConfigFile> {
+        let mut file = ConfigFile {
+            path: path.to_path_buf(),
+            values: Map::new(),
+            exists: true,
+            warning: None,
+        };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(file);
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
+        let value: Value = serde_json::from_slice(bytes).map_err(|err| {
             Error::config(format!(
                 "Config file {} is not valid JSON (line {}, column {}): {}",
                 path.display(),
@@ -453,11 +466,31 @@ impl ConfigFile {
             .map_err(|err| Error::internal(format!("Cannot encode config: {err}")))?;
         text.push('\n');
 
-        let tmp = temp_path(&self.path);
-        let written =
-            write_private(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &self.path));
+        // Concurrent writers each use their own temp file and each rename is atomic: readers
+        // always see one complete version, and the last rename wins.
+        let mut attempt = 0;
+        let written = loop {
+            let tmp = temp_path(&self.path, attempt);
+            match write_private(&tmp, text.as_bytes()) {
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(err) => {
+                    if err.kind() != io::ErrorKind::AlreadyExists {
+                        let _ = fs::remove_file(&tmp);
+                    }
+                    break Err(err);
+                }
+                Ok(()) => {
+                    let renamed = fs::rename(&tmp, &self.path);
+                    if renamed.is_err() {
+                        let _ = fs::remove_file(&tmp);
+                    }
+                    break renamed;
+                }
+            }
+        };
         if let Err(err) = written {
-            let _ = fs::remove_file(&tmp);
             return Err(fail("write", &err));
         }
         // Make the rename itself durable; failure here cannot lose the file, so it is ignored.
@@ -477,12 +510,13 @@ fn json_reason(err: &serde_json::Error) -> String {
     }
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// A temp file name no other writer uses: process id, clock and attempt number.
+fn temp_path(path: &Path, attempt: u32) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let name = format!(".config.json.{}.{nanos}.tmp", std::process::id());
+    let name = format!(".config.json.{}.{nanos}.{attempt}.tmp", std::process::id());
     path.with_file_name(name)
 }
 

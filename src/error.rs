@@ -132,10 +132,13 @@ pub struct Error {
 }
 
 impl Error {
+    /// The message (and each hint) is made one terminal-safe line here, whatever user or
+    /// server text it quotes: line breaks, control characters and escape sequences are shown
+    /// as visible escapes.
     pub fn new(kind: Kind, message: impl Into<String>) -> Error {
         Error {
             kind,
-            message: message.into(),
+            message: one_line(message.into()),
             status: None,
             hints: Vec::new(),
         }
@@ -159,7 +162,7 @@ impl Error {
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Error {
-        self.hints.push(hint.into());
+        self.hints.push(one_line(hint.into()));
         self
     }
 
@@ -172,6 +175,23 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }
+}
+
+/// `text` as one terminal-safe line (a no-op on text that already is one).
+fn one_line(text: String) -> String {
+    if text
+        .chars()
+        .all(|c| !c.is_control() && !is_format_control(c))
+    {
+        text
+    } else {
+        crate::output::sanitize(&text)
+    }
+}
+
+/// Zero-width and bidirectional formatting characters, which `sanitize` makes visible.
+fn is_format_control(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 impl fmt::Display for Error {

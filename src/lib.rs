@@ -8,4 +8,5 @@ pub mod config;
 pub mod error;
 pub mod model;
 pub mod output;
+pub mod resolve;
 pub mod terminal;
