@@ -38,6 +38,19 @@ pub enum Command {
     /// `completion SHELL`
     Completion(String),
     Templates(TemplatesCommand),
+    /// `api`: a raw request.
+    Api(ApiArgs),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct ApiArgs {
+    /// `-X`; else GET, or POST when there is a body.
+    pub method: Option<crate::api::Method>,
+    pub path: String,
+    /// `(key, value, typed)` from `-f` (string) and `-F` (typed), in order.
+    pub fields: Vec<(String, String, bool)>,
+    pub input: Option<String>,
+    pub include: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -362,6 +375,19 @@ pub const COMMANDS: &[Spec] = &[
     spec("task preview", &[], 0, MANY, ""),
     spec("templates list", &[valued("category", None, "C")], 0, 0, ""),
     spec("templates get", &[], 1, 1, "TEMPLATE_ID"),
+    spec(
+        "api",
+        &[
+            valued("method", Some('X'), "METHOD"),
+            valued("raw-field", Some('f'), "KEY=VALUE"),
+            valued("typed-field", Some('F'), "KEY=VALUE"),
+            valued("input", None, "FILE"),
+            switch("include", Some('i')),
+        ],
+        1,
+        1,
+        "PATH",
+    ),
     spec("completion", &[], 1, 1, "SHELL (bash, zsh or fish)"),
 ];
 
@@ -924,6 +950,62 @@ fn build(parsed: Parsed) -> Result<Command> {
         }
         "task preview" => Command::Task(TaskCommand::Preview),
         "completion" => Command::Completion(first(&mut args)),
+        "api" => {
+            let path = crate::commands::api::check_path(&first(&mut args))
+                .map_err(|why| see_help(Error::usage(why), "api"))?;
+            let method = match parsed.value("method") {
+                None => None,
+                Some(m) => Some(match m.to_ascii_uppercase().as_str() {
+                    "GET" => crate::api::Method::Get,
+                    "POST" => crate::api::Method::Post,
+                    "PUT" => crate::api::Method::Put,
+                    "PATCH" => crate::api::Method::Patch,
+                    "DELETE" => crate::api::Method::Delete,
+                    _ => {
+                        return Err(see_help(
+                            Error::usage(format!(
+                                "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
+                                crate::output::sanitize(&m)
+                            )),
+                            "api",
+                        ))
+                    }
+                }),
+            };
+            let mut fields = Vec::new();
+            for (name, value) in &parsed.opts {
+                let typed = match *name {
+                    "raw-field" => false,
+                    "typed-field" => true,
+                    _ => continue,
+                };
+                let value = value.clone().unwrap_or_default();
+                let Some((key, val)) = value.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                    return Err(see_help(
+                        Error::usage(format!(
+                            "Invalid field '{}': use KEY=VALUE",
+                            crate::output::sanitize(&value)
+                        )),
+                        "api",
+                    ));
+                };
+                fields.push((key.to_string(), val.to_string(), typed));
+            }
+            let input = parsed.value("input");
+            if input.is_some() && !fields.is_empty() {
+                return Err(see_help(
+                    Error::usage("Use either --input or fields (-f/-F), not both"),
+                    "api",
+                ));
+            }
+            Command::Api(ApiArgs {
+                method,
+                path,
+                fields,
+                input,
+                include: parsed.has("include"),
+            })
+        }
         other => return Err(Error::internal(format!("No handler for '{other}'"))),
     };
     Ok(command)
@@ -1248,6 +1330,7 @@ mod tests {
                 "config",
                 "task",
                 "templates",
+                "api",
                 "completion"
             ]
         );

@@ -1,5 +1,6 @@
 //! Command dispatch and the help tree: which help text belongs to which command.
 
+pub mod api;
 pub mod apply;
 pub mod auth;
 pub mod completion;
@@ -28,6 +29,7 @@ Commands:
   task        Create, list, run and delete monitoring tasks
   config      Show and change settings
   templates   List and show task templates
+  api         Send a request to any API endpoint (like gh api)
   completion  Print a shell completion script (bash, zsh, fish)
   help        Help for a command; 'torale help exit-codes' for the exit codes
   version     Print the version
@@ -69,6 +71,7 @@ const GROUPS: &[&str] = &[
     "templates",
     "template",
     "completion",
+    "api",
     "help",
     "version",
     "exit-codes",
@@ -87,6 +90,7 @@ pub fn help_for(words: &[&str]) -> &'static str {
         "task" | "tasks" => task::help(sub).unwrap_or(task::HELP),
         "config" => config::help(sub).unwrap_or(config::HELP),
         "completion" => completion::HELP,
+        "api" => api::HELP,
         "templates" | "template" => templates::help(sub).unwrap_or(templates::HELP),
         "exit-codes" => crate::error::EXIT_CODES_HELP,
         "help" if sub == "exit-codes" => crate::error::EXIT_CODES_HELP,
@@ -103,7 +107,7 @@ pub fn is_known(words: &[&str]) -> bool {
         Some("task" | "tasks") => task::help(sub).is_some(),
         Some("config") => config::help(sub).is_some(),
         Some("templates" | "template") => templates::help(sub).is_some(),
-        Some("help" | "version" | "completion") => true,
+        Some("help" | "version" | "completion" | "api") => true,
         _ => false,
     }
 }
@@ -128,6 +132,12 @@ pub fn run(
         }
         Command::Config(cmd) => config::run(cmd, globals, &env, output, out),
         Command::Completion(shell) => completion::run(&shell, out),
+        Command::Api(args) => {
+            let (settings, _file) = load_settings(globals, &env)?;
+            let key = settings.require_key()?;
+            let client = Client::new(&settings, key, debug);
+            api::run(args, &client, output, out)
+        }
         Command::Templates(cmd) => {
             // Templates need no key; one is sent when configured.
             let (settings, _file) = load_settings(globals, &env)?;

@@ -1,0 +1,203 @@
+//! `torale api`: an authenticated request to any endpoint, like `gh api`, with the same
+//! settings, retries, redirect rules and key redaction as every other command.
+
+use std::io::{self, Read, Write};
+
+use serde_json::{Map, Number, Value};
+
+use crate::api::{Client, Method};
+use crate::cli::ApiArgs;
+use crate::error::{Error, Result};
+use crate::model::Json;
+use crate::output::{sanitize, Output};
+
+pub const HELP: &str = "\
+Send a request to any endpoint of the Torale API and print the response
+
+Uses the configured key and URL, the same retries and redirect rules as every command, and
+exits with the code for the response's status (0 for 2xx; see 'torale help exit-codes').
+Without -X the method is GET, or POST when fields or --input give a body. Fields go into
+the JSON body, or into the query string for GET and DELETE.
+
+Usage: torale api [-X METHOD] PATH [-f KEY=VALUE]... [-F KEY=VALUE]... [--input FILE] [-i]
+
+Options:
+  -X, --method METHOD   GET, POST, PUT, PATCH or DELETE
+  -f, --raw-field K=V   A string field
+  -F, --typed-field K=V A typed field: true, false, null and numbers become JSON values;
+                        @FILE reads the value from a file, @- from standard input
+      --input FILE      The request body from a file ('-' for standard input)
+  -i, --include         Print the status line and response headers before the body
+
+Examples:
+  torale api /api/v1/tasks/feed
+  torale api -X PATCH /api/v1/tasks/$ID/visibility -F is_public=true
+  torale api -X POST /api/v1/tasks/$ID/fork -f name=\"My copy\"
+  torale api /api/v1/webhooks/deliveries -f limit=5
+  torale api -X PUT /api/v1/webhooks/config --input webhook.json
+";
+
+pub fn run(args: ApiArgs, client: &Client, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let mut fields = Map::new();
+    for (key, raw, typed) in &args.fields {
+        let value = if *typed {
+            typed_value(raw)?
+        } else {
+            Value::String(raw.clone())
+        };
+        fields.insert(key.clone(), value);
+    }
+    let body_given = !fields.is_empty() || args.input.is_some();
+    let method = match &args.method {
+        Some(m) => *m,
+        None if body_given => Method::Post,
+        None => Method::Get,
+    };
+
+    let mut path = args.path.clone();
+    let mut body: Option<Vec<u8>> = None;
+    if let Some(input) = &args.input {
+        body = Some(read_input(input)?);
+    } else if !fields.is_empty() {
+        if matches!(method, Method::Get | Method::Delete) {
+            let pairs: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    format!(
+                        "{}={}",
+                        crate::api::percent_encode(k),
+                        crate::api::percent_encode(&text)
+                    )
+                })
+                .collect();
+            let sep = if path.contains('?') { '&' } else { '?' };
+            path = format!("{path}{sep}{}", pairs.join("&"));
+        } else {
+            body = Some(Value::Object(fields).to_string().into_bytes());
+        }
+    }
+
+    let reply = client.raw(method, &path, body.as_deref())?;
+    if args.include {
+        writeln!(out, "HTTP/1.1 {}", reply.status)?;
+        for (name, value) in &reply.headers {
+            writeln!(out, "{name}: {}", sanitize(value))?;
+        }
+        writeln!(out)?;
+    }
+    if !(200..300).contains(&reply.status) {
+        return Err(crate::api::status_error(
+            reply.status,
+            &reply.body,
+            method,
+            &path,
+        ));
+    }
+    let text = String::from_utf8(reply.body);
+    match text.map(Json::parse) {
+        Ok(Ok(doc)) => output.json_text(out, doc.text())?,
+        Ok(Err(_)) if output.selection.is_some() => {
+            return Err(Error::new(
+                crate::error::Kind::Server,
+                "The response is not JSON, so --field/--format cannot select from it",
+            ))
+        }
+        // Not JSON (or empty): the body as it came.
+        Ok(Err(_)) => {}
+        Err(err) => out.write_all(err.as_bytes())?,
+    }
+    Ok(())
+}
+
+/// The `path` part of `torale api PATH`: a path on the configured API, never another origin.
+pub fn check_path(path: &str) -> std::result::Result<String, String> {
+    if path.contains("://") || path.starts_with("//") {
+        return Err(format!(
+            "'{}' is a URL: give a path such as /api/v1/tasks/ (the URL comes from --api-url)",
+            sanitize(path)
+        ));
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "'{}' contains spaces or control characters",
+            sanitize(path)
+        ));
+    }
+    Ok(if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    })
+}
+
+/// `-F` values: literals become JSON values, `@FILE` reads a file, `@-` standard input.
+fn typed_value(raw: &str) -> Result<Value> {
+    if let Some(source) = raw.strip_prefix('@') {
+        let bytes = read_input(source)?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| Error::usage(format!("{source} is not text")))?;
+        return Ok(Value::String(text.trim_end_matches('\n').to_string()));
+    }
+    Ok(match raw {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ => match raw.parse::<i64>() {
+            Ok(n) => Value::Number(n.into()),
+            Err(_) => match raw.parse::<f64>().ok().and_then(Number::from_f64) {
+                Some(n)
+                    if raw
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) =>
+                {
+                    Value::Number(n)
+                }
+                _ => Value::String(raw.to_string()),
+            },
+        },
+    })
+}
+
+fn read_input(source: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let result = if source == "-" {
+        io::stdin().lock().read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(source).and_then(|mut f| f.read_to_end(&mut bytes))
+    };
+    result.map_err(|err| {
+        Error::usage(format!(
+            "Cannot read {source}: {}",
+            crate::config::io_reason(&err)
+        ))
+    })?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_fields() {
+        assert_eq!(typed_value("true").unwrap(), Value::Bool(true));
+        assert_eq!(typed_value("null").unwrap(), Value::Null);
+        assert_eq!(typed_value("42").unwrap(), serde_json::json!(42));
+        assert_eq!(typed_value("1.5").unwrap(), serde_json::json!(1.5));
+        assert_eq!(typed_value("12abc").unwrap(), serde_json::json!("12abc"));
+        assert_eq!(typed_value("inf").unwrap(), serde_json::json!("inf"));
+    }
+
+    #[test]
+    fn paths_stay_on_the_configured_api() {
+        assert_eq!(check_path("api/v1/tasks/").unwrap(), "/api/v1/tasks/");
+        assert_eq!(check_path("/health").unwrap(), "/health");
+        assert!(check_path("https://evil.example/x").is_err());
+        assert!(check_path("//evil.example/x").is_err());
+        assert!(check_path("/a b").is_err());
+    }
+}
