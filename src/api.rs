@@ -1,5 +1,6 @@
-//! The Torale API client: the only file that uses ureq. One method per endpoint, one retry
-//! policy, one redirect policy, and the decoding of every error shape the servers produce.
+//! The Torale API client: the only file that sends requests with ureq (`resolve.rs` only
+//! plugs a resolver into it). One method per endpoint, one retry policy, one redirect
+//! policy, and the decoding of every error shape the servers produce.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -426,7 +427,8 @@ impl Client {
         if declared.is_some_and(|len| len > MAX_BODY) {
             return Err(Failure::fatal(too_large(url)));
         }
-        let mut bytes = Vec::new();
+        // Sized from Content-Length (capped above), so a large list is not copied as it grows.
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
         response
             .into_body()
             .into_reader()
@@ -567,23 +569,38 @@ fn timed_out(url: &str) -> Error {
 
 /// `body` with every occurrence of `secret` replaced by `masked`.
 fn mask_secret(body: Vec<u8>, secret: &[u8], masked: &[u8]) -> Vec<u8> {
-    let found = |at: usize| body[at..].starts_with(secret);
-    let Some(first) = (0..body.len()).find(|&at| found(at)) else {
+    let Some(first) = find_bytes(&body, secret, 0) else {
         return body;
     };
     let mut out = Vec::with_capacity(body.len());
-    out.extend_from_slice(&body[..first]);
-    let mut at = first;
-    while at < body.len() {
-        if found(at) {
-            out.extend_from_slice(masked);
-            at += secret.len();
-        } else {
-            out.push(body[at]);
-            at += 1;
-        }
+    let mut copied = 0;
+    let mut next = Some(first);
+    while let Some(at) = next {
+        out.extend_from_slice(&body[copied..at]);
+        out.extend_from_slice(masked);
+        copied = at + secret.len();
+        next = find_bytes(&body, secret, copied);
     }
+    out.extend_from_slice(&body[copied..]);
     out
+}
+
+/// The first place at or after `from` where `needle` occurs in `hay`. It scans for the
+/// needle's fourth byte (in a key, the first random one, rare in ordinary text) and only
+/// then compares, so a large body without the key costs one quick pass.
+fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let pivot = needle.len().min(4).checked_sub(1)?;
+    let probe = needle[pivot];
+    let mut at = from + pivot;
+    while at < hay.len() {
+        let offset = hay[at..].iter().position(|&b| b == probe)?;
+        let start = at + offset - pivot;
+        if hay[start..].starts_with(needle) {
+            return Some(start);
+        }
+        at += offset + 1;
+    }
+    None
 }
 
 /// Where a redirect from `current` leads, or why torale will not follow it: no `Location`,
@@ -1080,6 +1097,12 @@ mod tests {
             b"{\"a\":\"sk_...lmnop\",\"b\":\"sk_...lmnop\"}"
         );
         assert_eq!(mask_secret(b"sk_0123".to_vec(), key, b"x"), b"sk_0123");
+        // Back to back, at both ends, next to near misses.
+        let body = [&key[..], key, b"sk_01", key].concat();
+        assert_eq!(mask_secret(body, key, b"K"), b"KKsk_01K");
+        assert_eq!(find_bytes(b"abc", b"", 0), None);
+        assert_eq!(find_bytes(b"xxsk_0sk_01", b"sk_01", 0), Some(6));
+        assert_eq!(find_bytes(b"sk_01", b"sk_01", 1), None);
     }
 
     #[test]

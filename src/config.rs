@@ -362,9 +362,23 @@ pub struct ConfigFile {
     pub exists: bool,
     /// A warning about the file's permissions, for the caller to print.
     pub warning: Option<String>,
+    /// Why there is no place for a config file (no home directory and no
+    /// `TORALE_CONFIG_DIR`, as in a `FROM scratch` image): reading finds nothing, saving fails.
+    pub unplaced: Option<Error>,
 }
 
 impl ConfigFile {
+    /// No config file can exist: settings come from flags, the environment and defaults.
+    pub fn unplaced(why: Error) -> ConfigFile {
+        ConfigFile {
+            path: PathBuf::from("~/.torale/config.json"),
+            values: Map::new(),
+            exists: false,
+            warning: None,
+            unplaced: Some(why),
+        }
+    }
+
     /// Read the config file; a missing file is an empty config, anything else wrong is exit 3.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let bytes = match fs::read(path) {
@@ -375,6 +389,7 @@ impl ConfigFile {
                     values: Map::new(),
                     exists: false,
                     warning: None,
+                    unplaced: None,
                 })
             }
             Err(err) => {
@@ -398,6 +413,7 @@ impl ConfigFile {
             values: Map::new(),
             exists: true,
             warning: None,
+            unplaced: None,
         };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(file);
@@ -444,6 +460,9 @@ impl ConfigFile {
     /// Write the file atomically: a 0600 temp file in the same 0700 directory, fsync, rename.
     /// An empty config removes the file.
     pub fn save(&self) -> Result<()> {
+        if let Some(why) = &self.unplaced {
+            return Err(why.clone());
+        }
         let fail = |what: &str, err: &io::Error| {
             Error::config(format!(
                 "Cannot {what} {}: {}",

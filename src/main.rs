@@ -8,6 +8,21 @@ use torale::output::{Color, ColorChoice, Output};
 use torale::{cli, commands};
 
 fn main() -> ExitCode {
+    // A bug must still end as one line and exit 1, not a panic message and an abort.
+    std::panic::set_hook(Box::new(|info| {
+        let mut stderr = io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "Error: internal error in torale ({})",
+            info.location()
+                .map_or_else(|| "unknown place".to_string(), ToString::to_string)
+        );
+        let _ = writeln!(
+            stderr,
+            "Hint: This is a bug; please report it with the command you ran"
+        );
+        std::process::exit(1);
+    }));
     let code = match cli::parse_args() {
         Ok(invocation) => {
             let globals = &invocation.globals;

@@ -106,15 +106,14 @@ impl Scratch {
         Scratch(root)
     }
 
-    /// `torale ARGS` inside the root with an environment holding only `env`.
+    /// `torale ARGS` inside the root with an environment holding only `env` (like a
+    /// `FROM scratch` image: no HOME, no /etc/passwd).
     fn torale(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(chroot_command())
             .arg(&self.0)
             .arg("/torale")
             .args(args)
             .env_clear()
-            .env("HOME", "/")
-            .env("TORALE_CONFIG_DIR", "/config")
             .envs(env.iter().copied())
             .output()
             .expect("run chroot")
@@ -205,4 +204,18 @@ fn runs_in_an_empty_root() {
     );
     assert_eq!(tls.status.code(), Some(10), "{tls:?}");
     assert!(text(&tls.stderr).contains("Error: "), "{tls:?}");
+
+    // Without a home directory there is no config file: reading settings works (above),
+    // saving one says what to set, and TORALE_CONFIG_DIR gives it a place.
+    let set = scratch.torale(&["config", "set", "timeout", "5"], &[]);
+    assert_eq!(set.status.code(), Some(3), "{set:?}");
+    assert!(
+        text(&set.stderr).contains("Cannot find the home directory"),
+        "{set:?}"
+    );
+    let set = scratch.torale(
+        &["config", "set", "timeout", "5"],
+        &[("TORALE_CONFIG_DIR", "/config")],
+    );
+    assert!(set.status.success(), "{set:?}");
 }

@@ -164,7 +164,11 @@ pub fn load_settings(globals: &Globals, env: &Env) -> Result<(Settings, ConfigFi
 }
 
 pub fn load_file(env: &Env) -> Result<ConfigFile> {
-    let path = settings::config_path(env)?;
+    let path = match settings::config_path(env) {
+        Ok(path) => path,
+        // Without a home directory there is no config file to read; only saving one fails.
+        Err(why) => return Ok(ConfigFile::unplaced(why)),
+    };
     let file = ConfigFile::load(&path)?;
     if let Some(warning) = &file.warning {
         stderr_line(&format!("Warning: {warning}"));
