@@ -300,13 +300,7 @@ fn resolve_api_key(
 
 /// Read a key from a file, or from standard input for `-`; at most 4 KiB, trimmed.
 pub fn read_key_file(path: &str) -> Result<String> {
-    let mut buf = Vec::new();
-    let result = if path == "-" {
-        io::stdin().lock().take(4096).read_to_end(&mut buf)
-    } else {
-        fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut buf))
-    };
-    result.map_err(|err| {
+    let buf = read_file_or_stdin(path, 4096).map_err(|err| {
         Error::config(format!(
             "Cannot read API key file {path}: {}",
             io_reason(&err)
@@ -315,6 +309,17 @@ pub fn read_key_file(path: &str) -> Result<String> {
     String::from_utf8(buf)
         .map(|s| s.trim().to_string())
         .map_err(|_| Error::usage(format!("The API key file {path} is not text")))
+}
+
+/// The bytes of a file, or of standard input for `-`, at most `limit` of them.
+pub fn read_file_or_stdin(path: &str, limit: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if path == "-" {
+        io::stdin().lock().take(limit).read_to_end(&mut buf)?;
+    } else {
+        fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
+    }
+    Ok(buf)
 }
 
 /// Check an API URL and drop its trailing slashes.

@@ -1,7 +1,7 @@
 //! `torale api`: an authenticated request to any endpoint, like `gh api`, with the same
 //! settings, retries, redirect rules and key redaction as every other command.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 
 use serde_json::{Map, Number, Value};
 
@@ -162,20 +162,14 @@ fn typed_value(raw: &str) -> Result<Value> {
     })
 }
 
+/// A request body or field value; as large as a response may be.
 fn read_input(source: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let result = if source == "-" {
-        io::stdin().lock().read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(source).and_then(|mut f| f.read_to_end(&mut bytes))
-    };
-    result.map_err(|err| {
+    crate::config::read_file_or_stdin(source, crate::api::MAX_BODY).map_err(|err| {
         Error::usage(format!(
             "Cannot read {source}: {}",
             crate::config::io_reason(&err)
         ))
-    })?;
-    Ok(bytes)
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! missing, updates what differs, leaves equal tasks alone and, with `--prune`, deletes the
 //! tasks the file does not list.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -194,18 +194,14 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
 }
 
 fn read_file(path: &str) -> Result<Vec<Desired>> {
-    let mut text = String::new();
-    let read = if path == "-" {
-        io::stdin().lock().read_to_string(&mut text)
-    } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text))
-    };
-    read.map_err(|err| {
+    let bytes = crate::config::read_file_or_stdin(path, crate::api::MAX_BODY).map_err(|err| {
         Error::usage(format!(
             "Cannot read {path}: {}",
             crate::config::io_reason(&err)
         ))
     })?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Error::usage(format!("{path} is not UTF-8 text")))?;
     let format_hint = "See 'torale task apply --help' for the format";
     let value: Value = serde_json::from_str(&text).map_err(|err| {
         Error::usage(format!(
