@@ -391,6 +391,16 @@ pub const COMMANDS: &[Spec] = &[
     spec("completion", &[], 1, 1, "SHELL (bash, zsh or fish)"),
 ];
 
+/// Options of one command that contradict each other: at most one of each set.
+const EXCLUSIVE: &[(&str, &[&str])] = &[
+    ("task list", &["active", "paused", "completed"]),
+    ("task update", &["active", "inactive"]),
+    ("task update", &["webhook", "no-webhook"]),
+];
+
+/// Options that may be given more than once (each adds a value).
+const REPEATABLE: &[&str] = &["raw-field", "typed-field"];
+
 /// Other names for commands and options, accepted but not offered by completion.
 const ALIASES: &[(&str, &str)] = &[
     ("tasks", "task"),
@@ -526,6 +536,11 @@ fn apply_global(
 ) -> std::result::Result<(), lexopt::Error> {
     let value = value.unwrap_or_default();
     match opt.long {
+        "api-key" | "api-key-file" if g.flags.api_key.is_some() => {
+            return Err(lexopt::Error::Custom(
+                "give the API key once: either --api-key or --api-key-file".into(),
+            ))
+        }
         "api-key" => g.flags.api_key = Some(KeyArg::Value(value)),
         "api-key-file" => g.flags.api_key = Some(KeyArg::File(value)),
         "api-url" => g.flags.api_url = Some(value),
@@ -669,6 +684,10 @@ fn parse_line(p: &mut Parser, g: &mut Globals) -> Result<Parsed> {
         opts: Vec::new(),
         args: pending_word.into_iter().collect(),
     };
+    if path == "task preview" {
+        // Whatever the old CLI's preview took, the answer is the same explanation.
+        return Ok(parsed);
+    }
     while let Some(owned) = next(p).map_err(|e| usage(e, &path))? {
         let arg = owned.view();
         if let Value(word) = arg {
@@ -696,6 +715,33 @@ fn parse_line(p: &mut Parser, g: &mut Globals) -> Result<Parsed> {
             apply_global(opt, value, g).map_err(|e| usage(e, &path))?;
         } else {
             parsed.opts.push((opt.long, value));
+        }
+    }
+    // A value given twice, or switches that contradict each other, are mistakes to point out,
+    // not to settle silently by taking the last one.
+    for (i, (name, value)) in parsed.opts.iter().enumerate() {
+        if value.is_some()
+            && !REPEATABLE.contains(name)
+            && parsed.opts[..i].iter().any(|(earlier, _)| earlier == name)
+        {
+            return Err(see_help(
+                Error::usage(format!("'--{name}' is given more than once")),
+                &path,
+            ));
+        }
+    }
+    for (command, set) in EXCLUSIVE {
+        let given: Vec<&str> = set
+            .iter()
+            .copied()
+            .filter(|name| parsed.has(name))
+            .collect();
+        if *command == path && given.len() > 1 {
+            let flags: Vec<String> = given.iter().map(|n| format!("--{n}")).collect();
+            return Err(see_help(
+                Error::usage(format!("Use only one of {}", flags.join(", "))),
+                &path,
+            ));
         }
     }
     let count = parsed.args.len();
@@ -1063,6 +1109,12 @@ pub fn is_uuid(text: &str) -> bool {
 }
 
 fn check_create(args: &CreateArgs, path: &str) -> Result<()> {
+    if args.condition.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(see_help(
+            Error::usage("The value of --condition is empty"),
+            path,
+        ));
+    }
     if let Some(url) = &args.webhook {
         check_webhook(url, path)?;
     }
@@ -1124,7 +1176,11 @@ fn check_update(changes: &UpdateArgs, path: &str) -> Result<()> {
         changes.notify_behavior.as_deref(),
         path,
     )?;
-    for (flag, value) in [("--name", &changes.name), ("--query", &changes.query)] {
+    for (flag, value) in [
+        ("--name", &changes.name),
+        ("--query", &changes.query),
+        ("--condition", &changes.condition),
+    ] {
         if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
             return Err(see_help(
                 Error::usage(format!("The value of {flag} is empty")),

@@ -177,8 +177,11 @@ impl Error {
     }
 }
 
-/// `text` as one terminal-safe line (a no-op on text that already is one).
+/// `text` as one terminal-safe line (a no-op on text that already is one), with anything
+/// shaped like an API key masked: a key typed where an ID or URL belongs must not reach a
+/// CI log through the message that quotes it back.
 fn one_line(text: String) -> String {
+    let text = mask_key_shapes(text);
     if text
         .chars()
         .all(|c| !c.is_control() && !is_format_control(c))
@@ -189,9 +192,61 @@ fn one_line(text: String) -> String {
     }
 }
 
+/// Replace every `sk_` followed by 20 or more key characters with its masked form.
+pub fn mask_key_shapes(text: String) -> String {
+    let is_key_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = text[at..].find("sk_") {
+        let start = at + found;
+        let len = bytes[start + 3..]
+            .iter()
+            .take_while(|b| is_key_char(**b))
+            .count();
+        let starts_word = start == 0 || !is_key_char(bytes[start - 1]);
+        if len >= 20 && starts_word {
+            let end = start + 3 + len;
+            out.push_str(&text[copied..start]);
+            out.push_str(&crate::config::mask_key(&text[start..end]));
+            copied = end;
+            at = end;
+        } else {
+            at = start + 3;
+        }
+    }
+    if copied == 0 {
+        return text;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// Zero-width and bidirectional formatting characters, which `sanitize` makes visible.
 fn is_format_control(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_never_carry_a_key() {
+        let key = "sk_cFSK7PFckoFLSjO1iPUnDTeFW5B20KRnjC504xFDyBg";
+        let err = Error::usage(format!("Unexpected argument '{key}'")).hint(format!("x {key}"));
+        assert_eq!(err.message, "Unexpected argument 'sk_...FDyBg'");
+        assert_eq!(err.hints[0], "x sk_...FDyBg");
+        assert_eq!(
+            mask_key_shapes("task_sk_abc and sk_short".into()),
+            "task_sk_abc and sk_short"
+        );
+        assert_eq!(
+            mask_key_shapes(format!("{key}{key}")),
+            "sk_...FDyBg".to_string() + ""
+        );
+    }
 }
 
 impl fmt::Display for Error {

@@ -161,3 +161,89 @@ fn options_stand_before_or_after_the_command() {
     assert_eq!(value["api_url"]["value"], "http://127.0.0.1:1");
     assert_eq!(value["timeout"]["value"], 7);
 }
+
+#[test]
+fn a_key_typed_in_the_wrong_place_is_never_echoed() {
+    // The runner fails the test if any output holds a full key.
+    let sandbox = Sandbox::new();
+    let key = "sk_cFSK7PFckoFLSjO1iPUnDTeFW5B20KRnjC504xFDyBg";
+    for args in [
+        vec!["auth", "set-api-key", key],
+        vec!["task", "get", key],
+        vec!["config", "get", key],
+        vec!["config", "set", "api_url", key],
+        vec!["task", "create", "-q", "x", "--webhook", key],
+        vec!["--api-key", &key[..30]],
+    ] {
+        let run = sandbox.torale(&args).run();
+        run.code(2).no_stdout();
+    }
+    sandbox
+        .torale(&["task", "get", key])
+        .run()
+        .stderr_has("sk_...FDyBg");
+}
+
+#[test]
+fn contradictions_and_repeats_are_usage_errors() {
+    let sandbox = Sandbox::new();
+    let id = "85426056-2e6c-4c21-887d-701e6fe3eee3";
+    for (args, message) in [
+        (
+            vec!["task", "update", id, "--active", "--inactive"],
+            "Use only one of --active, --inactive",
+        ),
+        (
+            vec![
+                "task",
+                "update",
+                id,
+                "--no-webhook",
+                "-w",
+                "https://x.example",
+            ],
+            "Use only one of --webhook, --no-webhook",
+        ),
+        (
+            vec!["task", "list", "--active", "--paused"],
+            "Use only one of --active, --paused",
+        ),
+        (
+            vec![
+                "task", "create", "-q", "x", "--email", "a@b.co", "--email", "c@d.co",
+            ],
+            "'--email' is given more than once",
+        ),
+        (
+            vec![
+                "config",
+                "--api-key",
+                "sk_aaaaaaaaaaaaaaaaaaaaaaa",
+                "--api-key-file",
+                "-",
+            ],
+            "either --api-key or --api-key-file",
+        ),
+        (
+            vec!["task", "update", id, "-c", ""],
+            "The value of --condition is empty",
+        ),
+        (
+            vec!["task", "create", "-q", "x", "-c", " "],
+            "The value of --condition is empty",
+        ),
+    ] {
+        sandbox
+            .torale(&args)
+            .run()
+            .code(2)
+            .no_stdout()
+            .stderr_has(message);
+    }
+    // The old CLI's preview flags still get the explanation.
+    sandbox
+        .torale(&["task", "preview", "-q", "When?", "--condition", "x"])
+        .run()
+        .code(2)
+        .stderr_has("Task preview is no longer offered");
+}
