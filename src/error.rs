@@ -228,6 +228,23 @@ fn is_format_control(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Error {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            return Error::new(Kind::ClosedPipe, "closed pipe");
+        }
+        Error::internal(format!("I/O error: {}", crate::config::io_reason(&err)))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,20 +265,3 @@ mod tests {
         );
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl From<std::io::Error> for Error {
-    fn from(err: std::io::Error) -> Error {
-        if err.kind() == std::io::ErrorKind::BrokenPipe {
-            return Error::new(Kind::ClosedPipe, "closed pipe");
-        }
-        Error::internal(format!("I/O error: {}", crate::config::io_reason(&err)))
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
