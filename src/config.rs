@@ -6,7 +6,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -289,7 +291,7 @@ fn resolve_api_key(
         return Ok(Some((key, Source::Env("TORALE_API_KEY"))));
     }
     if let Some(raw) = file.get_str("api_key")? {
-        let key = ApiKey::parse(raw).map_err(|why| {
+        let key = ApiKey::parse(&raw).map_err(|why| {
             Error::config(format!("Invalid api_key in {}: {why}", file.path.display()))
                 .hint("Run 'torale auth set-api-key' to store a new key")
         })?;
@@ -358,11 +360,41 @@ pub fn io_reason(err: &io::Error) -> String {
     }
 }
 
-/// The config file as a JSON object; unknown keys are carried through every write.
+/// A JSON object's entries in their order, values kept as written.
+struct Entries(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                let mut entries: Vec<(String, Box<RawValue>)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
+                    // A repeated key: the last one counts, as for any JSON reader.
+                    entries.retain(|(k, _)| *k != key);
+                    entries.push((key, value));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+/// The config file as a JSON object; unknown keys are carried through every write untouched:
+/// same order, same text.
 #[derive(Debug)]
 pub struct ConfigFile {
     pub path: PathBuf,
-    pub values: Map<String, Value>,
+    /// The file's keys in their order, each value exactly as it was written.
+    entries: Vec<(String, Box<RawValue>)>,
     /// Whether the file existed when it was read.
     pub exists: bool,
     /// A warning about the file's permissions, for the caller to print.
@@ -377,7 +409,7 @@ impl ConfigFile {
     pub fn unplaced(why: Error) -> ConfigFile {
         ConfigFile {
             path: PathBuf::from("~/.torale/config.json"),
-            values: Map::new(),
+            entries: Vec::new(),
             exists: false,
             warning: None,
             unplaced: Some(why),
@@ -391,7 +423,7 @@ impl ConfigFile {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 return Ok(ConfigFile {
                     path: path.to_path_buf(),
-                    values: Map::new(),
+                    entries: Vec::new(),
                     exists: false,
                     warning: None,
                     unplaced: None,
@@ -415,7 +447,7 @@ impl ConfigFile {
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<ConfigFile> {
         let mut file = ConfigFile {
             path: path.to_path_buf(),
-            values: Map::new(),
+            entries: Vec::new(),
             exists: true,
             warning: None,
             unplaced: None,
@@ -423,7 +455,13 @@ impl ConfigFile {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(file);
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+        let entries: Entries = serde_json::from_slice(bytes).map_err(|err| {
+            if err.is_data() {
+                return Error::config(format!(
+                    "Config file {} must hold a JSON object",
+                    path.display()
+                ));
+            }
             Error::config(format!(
                 "Config file {} is not valid JSON (line {}, column {}): {}",
                 path.display(),
@@ -433,24 +471,20 @@ impl ConfigFile {
             ))
             .hint("Fix or remove the file; 'torale config path' prints where it is")
         })?;
-        match value {
-            Value::Object(map) => file.values = map,
-            _ => {
-                return Err(Error::config(format!(
-                    "Config file {} must hold a JSON object",
-                    path.display()
-                )))
-            }
-        }
+        file.entries = entries.0;
         Ok(file)
     }
 
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.values.get(key).filter(|v| !v.is_null())
+    /// The value of a key (`None` when missing or null).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let raw = &self.entries.iter().find(|(k, _)| k == key)?.1;
+        serde_json::from_str::<Value>(raw.get())
+            .ok()
+            .filter(|v| !v.is_null())
     }
 
     /// A string value, or an error naming the file when the key holds something else.
-    pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
+    pub fn get_str(&self, key: &str) -> Result<Option<String>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
@@ -460,6 +494,49 @@ impl ConfigFile {
                 self.path.display()
             ))),
         }
+    }
+
+    /// Set a key, in its place when the file already has it, else at the end.
+    pub fn set(&mut self, key: &str, value: &Value) {
+        let raw = match RawValue::from_string(value.to_string()) {
+            Ok(raw) => raw,
+            // A serde_json::Value always serializes to valid JSON.
+            Err(_) => return,
+        };
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = raw,
+            None => self.entries.push((key.to_string(), raw)),
+        }
+    }
+
+    /// Remove a key; whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(k, _)| k != key);
+        self.entries.len() != before
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The file's text: two-space indentation, keys in their order, values as they were.
+    fn render(&self) -> String {
+        let mut out = Vec::new();
+        out.extend_from_slice(b"{\n");
+        for (i, (key, raw)) in self.entries.iter().enumerate() {
+            out.extend_from_slice(b"  ");
+            out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
+            out.extend_from_slice(b": ");
+            // Writing into a Vec cannot fail.
+            let _ = crate::output::write_json(&mut out, raw.get(), true, 1);
+            if i + 1 < self.entries.len() {
+                out.push(b',');
+            }
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"}\n");
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Write the file atomically: a 0600 temp file in the same 0700 directory, fsync, rename.
@@ -476,7 +553,7 @@ impl ConfigFile {
             ))
             .hint("The existing config file was left unchanged")
         };
-        if self.values.is_empty() {
+        if self.entries.is_empty() {
             return match fs::remove_file(&self.path) {
                 Ok(()) => Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -486,9 +563,7 @@ impl ConfigFile {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         create_private_dir(dir).map_err(|err| fail("create the directory for", &err))?;
 
-        let mut text = serde_json::to_string_pretty(&self.values)
-            .map_err(|err| Error::internal(format!("Cannot encode config: {err}")))?;
-        text.push('\n');
+        let text = self.render();
 
         // Concurrent writers each use their own temp file and each rename is atomic: readers
         // always see one complete version, and the last rename wins.

@@ -169,6 +169,26 @@ fn config_set_writes_private_file_atomically_and_keeps_unknown_keys() {
 }
 
 #[test]
+fn unknown_keys_keep_their_order_and_exact_values() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config(
+        "{\"zeta\": 12345678901234567890123, \"api_url\": \"http://old:1\",\n \"alpha\": {\"b\": 1.50, \"a\": [\"\\u00e9\"]}}",
+    );
+    sandbox
+        .torale(&["config", "set", "api_url", "http://new:2"])
+        .run()
+        .ok();
+    sandbox
+        .torale(&["config", "set", "timeout", "9"])
+        .run()
+        .ok();
+    assert_eq!(
+        sandbox.read_config().unwrap(),
+        "{\n  \"zeta\": 12345678901234567890123,\n  \"api_url\": \"http://new:2\",\n  \"alpha\": {\n    \"b\": 1.50,\n    \"a\": [\n      \"\\u00e9\"\n    ]\n  },\n  \"timeout\": 9\n}\n"
+    );
+}
+
+#[test]
 fn new_config_dir_is_private() {
     let sandbox = Sandbox::new();
     sandbox

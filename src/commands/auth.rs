@@ -353,11 +353,9 @@ fn set_api_key(
         user = Some(me);
     }
 
-    file.values
-        .insert("api_key".into(), Value::String(key.expose().to_string()));
+    file.set("api_key", &Value::String(key.expose().to_string()));
     if let Some(url) = &url_flag {
-        file.values
-            .insert("api_url".into(), Value::String(url.clone()));
+        file.set("api_url", &Value::String(url.clone()));
     }
     file.save()?;
 
@@ -483,7 +481,7 @@ pub fn explain_auth_error(err: Error, settings: &Settings) -> Error {
 
 fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
     let mut file = super::load_file(env)?;
-    let removed = file.values.remove("api_key").is_some();
+    let removed = file.remove("api_key");
     if removed {
         file.save()?;
     }

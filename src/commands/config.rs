@@ -129,7 +129,7 @@ pub fn run(
                 value
             };
             let stored = checked_value(&key, &value)?;
-            file.values.insert(key.clone(), stored);
+            file.set(&key, &stored);
             file.save()?;
             let shown = if key == "api_key" {
                 crate::config::mask_key(&value)
@@ -147,7 +147,7 @@ pub fn run(
         ConfigCommand::Unset(key) => {
             check_key(&key)?;
             let mut file = super::load_file(env)?;
-            if file.values.remove(&key).is_some() {
+            if file.remove(&key) {
                 file.save()?;
                 stderr_line(&format!("Removed {key} from {}", file.path.display()));
             } else {
