@@ -381,6 +381,11 @@ impl Client {
         }
         if self.debug {
             stderr_line(&self.redact(&format!("> {} {url}", method.as_str())));
+            stderr_line(concat!("> User-Agent: torale/", env!("CARGO_PKG_VERSION")));
+            stderr_line("> Accept: application/json");
+            if body.is_some() {
+                stderr_line("> Content-Type: application/json");
+            }
             if let Some(key) = auth {
                 stderr_line(&format!("> Authorization: Bearer {}", key.masked()));
             }
@@ -713,6 +718,11 @@ fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
     if reply.key_withheld && matches!(reply.status, 401 | 403) {
         error = error.hint(
             "The API key was not sent after a redirect to another origin; set --api-url to the server that answers",
+        );
+    }
+    if reply.status == 404 && error.message == "Not Found" {
+        error = error.hint(
+            "The server has no such route: the API URL must be the server's root, such as https://api.torale.ai (check --api-url, TORALE_API_URL, 'torale config')",
         );
     }
     match reply.status {

@@ -302,6 +302,10 @@ fn resolve_api_key(
 
 /// Read a key from a file, or from standard input for `-`; at most 4 KiB, trimmed.
 pub fn read_key_file(path: &str) -> Result<String> {
+    if path == "-" && crate::terminal::stdin_is_terminal() {
+        // Standard input is a person at a terminal: ask without echoing the key.
+        return crate::terminal::read_hidden("API key (input is hidden): ");
+    }
     let buf = read_file_or_stdin(path, 4096).map_err(|err| {
         Error::config(format!(
             "Cannot read API key file {path}: {}",

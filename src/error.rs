@@ -100,12 +100,12 @@ torale exits with one of these codes, so scripts can branch on the outcome:
    3  configuration: no API key configured, unreadable or malformed config file
    4  authentication or permission refused (HTTP 401, 403)
    5  not found (HTTP 404)
-   6  request rejected by the server (HTTP 400, 409, 422)
+   6  request rejected by the server (HTTP 400, 409, 422; also the 50-active-task cap)
    7  rate limited (HTTP 429) after retries
    8  still pending when --wait timed out
    9  server error (HTTP 5xx, malformed or oversized response) after retries
   10  network: connection refused, DNS, TLS, timeout
-  11  the task run failed or was cancelled (task execute --wait)
+  11  the task run failed, was cancelled or is retrying later (task execute --wait)
   12  changes pending (task apply --dry-run --exit-code)
  130  interrupted (Ctrl-C)
 

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
             }
         }
         Err(err) => {
-            let json = std::env::args_os().any(|arg| arg == "--json");
+            let json = std::env::args_os()
+                .take_while(|arg| arg != "--")
+                .any(|arg| arg == "--json");
             report(&err, &Output::detect(json, ColorChoice::Auto, None))
         }
     };

@@ -581,3 +581,31 @@ fn revoking_the_key_in_use_warns() {
         .code(2)
         .stderr_has("Invalid key ID");
 }
+
+#[test]
+fn debug_trace_shows_every_request_header() {
+    let fake = Fake::start(Generation::Head);
+    let sandbox = Sandbox::new();
+    sandbox
+        .torale(&["task", "create", "-q", "x", "--debug"])
+        .server(&fake)
+        .run()
+        .ok()
+        .stderr_has(concat!("> User-Agent: torale/", env!("CARGO_PKG_VERSION")))
+        .stderr_has("> Accept: application/json")
+        .stderr_has("> Content-Type: application/json");
+}
+
+#[test]
+fn a_wrong_api_path_says_to_check_the_url() {
+    let fake = Fake::start(Generation::Head);
+    let sandbox = Sandbox::new();
+    sandbox
+        .torale(&["task", "list"])
+        .env("TORALE_API_URL", &format!("{}/api", fake.url()))
+        .env("TORALE_API_KEY", &fake.key())
+        .run()
+        .code(5)
+        .stderr_has("Error: Not Found")
+        .stderr_has("the API URL must be the server's root");
+}

@@ -247,3 +247,26 @@ fn contradictions_and_repeats_are_usage_errors() {
         .code(2)
         .stderr_has("Task preview is no longer offered");
 }
+
+#[test]
+fn json_after_double_dash_is_an_argument_not_an_option() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.torale(&["task", "get", "--", "--json"]).run();
+    run.code(2).stderr_has("Error: Invalid task ID '--json'");
+}
+
+#[test]
+fn every_auth_keys_command_has_its_own_help() {
+    let sandbox = Sandbox::new();
+    let create = sandbox.torale(&["auth", "keys", "create", "--help"]).run();
+    create
+        .ok()
+        .stdout_has("Usage: torale auth keys create NAME");
+    let via_help = sandbox.torale(&["help", "auth", "keys", "create"]).run();
+    assert_eq!(create.stdout, via_help.stdout);
+    sandbox
+        .torale(&["auth", "keys", "revoke", "-h"])
+        .run()
+        .ok()
+        .stdout_has("Usage: torale auth keys revoke KEY_ID");
+}

@@ -154,6 +154,11 @@ fn config_set_writes_private_file_atomically_and_keeps_unknown_keys() {
         .run()
         .ok()
         .stdout_is("45\n");
+    sandbox
+        .torale(&["config", "get", "api_url", "--json"])
+        .run()
+        .ok()
+        .stdout_is("\"http://new.example:8000\"\n");
     sandbox.torale(&["config", "unset", "api_url"]).run().ok();
     assert!(sandbox.config_json().get("api_url").is_none());
     sandbox

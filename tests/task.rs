@@ -697,3 +697,48 @@ fn fields_and_formats_for_images_without_jq() {
     ]);
     run.code(5).no_stdout().stderr_has("Error: Task ");
 }
+
+#[test]
+fn a_retrying_run_ends_the_wait_as_a_failure() {
+    let w = World::new(Generation::Head);
+    let id = w.fake.seed_task(&w.fake.key(), json!({"name": "flaky"}));
+    w.fake.set_run_plan(RunPlan {
+        polls_per_step: 1,
+        outcome: Outcome::Retrying("Temporary connection issue. Retrying automatically.".into()),
+    });
+    let run = w.torale(&["task", "execute", &id, "--wait"]);
+    run.code(11)
+        .no_stdout()
+        .stderr_has("retrying: Temporary connection issue")
+        .stderr_has("the scheduler runs the task again later");
+    assert!(
+        run.elapsed.as_secs() < 10,
+        "did not wait out the timeout: {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn bulk_json_keeps_stdout_json_and_stderr_one_object() {
+    let w = World::new(Generation::Head);
+    let good = w
+        .fake
+        .seed_task(&w.fake.key(), json!({"name": "good", "state": "paused"}));
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let run = w.torale(&["task", "resume", &good, missing, "--json"]);
+    run.code(5);
+    let resumed = run.json();
+    assert_eq!(resumed.as_array().unwrap().len(), 1);
+    assert_eq!(resumed[0]["id"], good.as_str());
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    let error = run.json_error();
+    assert_eq!(error["exit_code"], 5);
+    assert!(
+        error["message"].as_str().unwrap().contains(missing),
+        "{error}"
+    );
+    // A single ID that fails leaves stdout empty, as every failure does.
+    w.torale(&["task", "pause", missing, "--json"])
+        .code(5)
+        .no_stdout();
+}

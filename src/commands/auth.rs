@@ -113,6 +113,54 @@ Usage: torale auth logout
 ";
 
 /// The help of `torale auth SUB`; the group help for an empty `sub`.
+const KEYS_LIST_HELP: &str = "\
+List your account's API keys: ID, prefix, name, created, last used, active
+
+The key torale is using is marked with *. Revoked keys are listed too.
+
+Usage: torale auth keys list [--json]
+
+Example:
+  torale auth keys list --field id --field name --field is_active
+";
+
+const KEYS_CREATE_HELP: &str = "\
+Create an API key and print it on stdout, once
+
+Nothing else goes to stdout, so the key can be captured; store it right away. The current
+Torale API refuses a second active key (exit 6): create the new key at torale.ai instead,
+switch to it, then revoke the old one.
+
+Usage: torale auth keys create NAME
+
+Example:
+  NEW=$(torale auth keys create \"CI key\")
+";
+
+const KEYS_REVOKE_HELP: &str = "\
+Revoke an API key
+
+Asks first on a terminal; without a terminal it refuses (exit 2) unless --yes is given.
+Warns when the key is the one torale is using: after that, torale cannot reach the API with
+it. A server error (exit 9) means the key may still be active: check 'torale auth keys list'.
+
+Usage: torale auth keys revoke KEY_ID [-y|--yes]
+
+Example:
+  torale auth keys revoke 1c6b5f0e-3f7a-4d8e-9a0b-2c4d6e8f0a1b --yes
+";
+
+/// The help of `torale auth keys SUB`.
+pub fn keys_help(sub: &str) -> Option<&'static str> {
+    match sub {
+        "" => Some(KEYS_HELP),
+        "list" | "ls" => Some(KEYS_LIST_HELP),
+        "create" => Some(KEYS_CREATE_HELP),
+        "revoke" => Some(KEYS_REVOKE_HELP),
+        _ => None,
+    }
+}
+
 pub fn help(sub: &str) -> Option<&'static str> {
     match sub {
         "" => Some(HELP),

@@ -108,20 +108,26 @@ pub fn run(
             let (settings, _) = super::load_settings(globals, env)?;
             let value = match key.as_str() {
                 "api_key" => match settings.api_key {
-                    Ok(Some((key, _))) => key.masked(),
+                    Ok(Some((key, _))) => json!(key.masked()),
                     Ok(None) => return Err(Error::no_api_key()),
                     Err(err) => return Err(err),
                 },
-                "api_url" => settings.api_url.clone(),
-                _ => settings.timeout.as_secs().to_string(),
+                "api_url" => json!(settings.api_url),
+                _ => json!(settings.timeout.as_secs()),
             };
-            writeln!(out, "{value}")?;
+            match value {
+                Value::String(text) if !output.json => writeln!(out, "{text}")?,
+                other if !output.json => writeln!(out, "{other}")?,
+                other => output.json_value(out, &other)?,
+            }
             Ok(())
         }
         ConfigCommand::Set(key, value) => {
             check_key(&key)?;
             let mut file = super::load_file(env)?;
-            let value = if value == "-" {
+            let value = if value == "-" && key == "api_key" {
+                crate::config::read_key_file("-")?
+            } else if value == "-" {
                 let mut buf = Vec::new();
                 io::stdin().lock().take(64 * 1024).read_to_end(&mut buf)?;
                 String::from_utf8_lossy(&buf).trim().to_string()

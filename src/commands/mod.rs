@@ -86,6 +86,9 @@ pub fn help_for(words: &[&str]) -> &'static str {
     };
     let sub = words.get(at + 1).copied().unwrap_or("");
     match words[at] {
+        "auth" if sub == "keys" => {
+            auth::keys_help(words.get(at + 2).copied().unwrap_or("")).unwrap_or(auth::KEYS_HELP)
+        }
         "auth" => auth::help(sub).unwrap_or(auth::HELP),
         "task" | "tasks" => task::help(sub).unwrap_or(task::HELP),
         "config" => config::help(sub).unwrap_or(config::HELP),
@@ -103,6 +106,9 @@ pub fn help_for(words: &[&str]) -> &'static str {
 pub fn is_known(words: &[&str]) -> bool {
     let sub = words.get(1).copied().unwrap_or("");
     match words.first().copied() {
+        Some("auth") if sub == "keys" => {
+            auth::keys_help(words.get(2).copied().unwrap_or("")).is_some()
+        }
         Some("auth") => auth::help(sub).is_some(),
         Some("task" | "tasks") => task::help(sub).is_some(),
         Some("config") => config::help(sub).is_some(),

@@ -778,37 +778,59 @@ fn update(
     Ok(())
 }
 
-/// Run `action` for each ID; report each failure, and end with the worst of them.
+/// Run `action` for each ID and return what succeeded, plus one summary error for the
+/// failures (with the worst one's kind). Each failure is reported on stderr as it happens,
+/// except with `--json`, where the summary names them all in its one JSON object.
 fn for_each_id(
     ids: &[String],
     verb: &str,
+    json: bool,
     mut action: impl FnMut(&str) -> Result<Option<Json>>,
-) -> Result<Vec<Json>> {
+) -> (Vec<Json>, Option<Error>) {
     let mut results = Vec::new();
-    let mut failures: Vec<Error> = Vec::new();
+    let mut failures: Vec<(String, Error)> = Vec::new();
     for id in ids {
         match action(id) {
             Ok(value) => results.extend(value),
-            Err(err) if ids.len() == 1 => return Err(err),
+            Err(err) if ids.len() == 1 => return (results, Some(err)),
             Err(err) => {
-                stderr_line(&format!("✗ {id}: {}", err.message));
-                failures.push(err);
+                if !json {
+                    stderr_line(&format!("✗ {id}: {}", err.message));
+                }
+                failures.push((id.clone(), err));
             }
         }
     }
-    let Some(worst) = failures.iter().max_by_key(|e| e.exit_code()) else {
-        return Ok(results);
+    let Some((_, worst)) = failures.iter().max_by_key(|(_, e)| e.exit_code()) else {
+        return (results, None);
     };
-    let mut summary = Error::new(
-        worst.kind,
-        format!(
-            "{} of {} tasks could not be {verb}",
-            failures.len(),
-            ids.len()
-        ),
+    let mut message = format!(
+        "{} of {} tasks could not be {verb}",
+        failures.len(),
+        ids.len()
     );
+    if json {
+        let each: Vec<String> = failures
+            .iter()
+            .map(|(id, err)| format!("{id}: {}", err.message))
+            .collect();
+        message = format!("{message}: {}", each.join("; "));
+    }
+    let mut summary = Error::new(worst.kind, message);
     summary.status = worst.status;
-    Err(summary)
+    (results, Some(summary))
+}
+
+/// After a command over several IDs: what succeeded is already on stdout (flushed, so it
+/// survives the error), and the failure decides the exit code.
+fn finish_bulk(failure: Option<Error>, out: &mut dyn Write) -> Result<()> {
+    match failure {
+        None => Ok(()),
+        Some(err) => {
+            out.flush()?;
+            Err(err)
+        }
+    }
 }
 
 fn set_state(
@@ -832,7 +854,7 @@ fn set_state(
         StateFilter::Completed => ("completed", "Completed", json!({"state": "completed"})),
     };
     let mut lines = Vec::new();
-    let results = for_each_id(ids, verb, |id| {
+    let (results, failure) = for_each_id(ids, verb, output.json, |id| {
         let value = client
             .update_task(id, &body)
             .map_err(|e| not_found(client, e, id))?;
@@ -859,20 +881,15 @@ fn set_state(
         ));
         Ok(Some(value))
     });
-    // Report what succeeded even when others failed.
-    if output.json {
-        if let Ok(docs) = &results {
-            output.json_array(out, docs.iter().map(Json::text))?;
-        }
+    // Report what succeeded even when others failed; nothing at all when none did.
+    if output.json && (failure.is_none() || !results.is_empty()) {
+        output.json_array(out, results.iter().map(Json::text))?;
     } else {
         for line in &lines {
             writeln!(out, "{line}")?;
         }
     }
-    if results.is_err() {
-        out.flush()?;
-    }
-    results.map(|_| ())
+    finish_bulk(failure, out)
 }
 
 fn delete(
@@ -899,19 +916,21 @@ fn delete(
         }
     }
     let mut deleted = Vec::new();
-    let result = for_each_id(ids, "deleted", |id| match client.delete_task(id) {
-        Ok(_) => {
-            deleted.push(json!({"id": id, "deleted": true}));
-            Ok(None)
+    let (_, failure) = for_each_id(ids, "deleted", output.json, |id| {
+        match client.delete_task(id) {
+            Ok(_) => {
+                deleted.push(json!({"id": id, "deleted": true}));
+                Ok(None)
+            }
+            Err(err) if err.kind == Kind::NotFound && ignore_not_found => {
+                deleted.push(json!({"id": id, "deleted": false}));
+                Ok(None)
+            }
+            Err(err) => Err(not_found(client, err, id)),
         }
-        Err(err) if err.kind == Kind::NotFound && ignore_not_found => {
-            deleted.push(json!({"id": id, "deleted": false}));
-            Ok(None)
-        }
-        Err(err) => Err(not_found(client, err, id)),
     });
     if output.json {
-        if result.is_ok() {
+        if failure.is_none() || !deleted.is_empty() {
             output.json_value(out, &Value::Array(deleted))?;
         }
     } else {
@@ -924,10 +943,7 @@ fn delete(
             }
         }
     }
-    if result.is_err() {
-        out.flush()?;
-    }
-    result.map(|_| ())
+    finish_bulk(failure, out)
 }
 
 fn execute(
@@ -981,11 +997,14 @@ fn execute(
                 .as_deref()
                 .map(|m| format!(": {}", sanitize(m)))
                 .unwrap_or_default();
-            Err(Error::new(
+            let mut err = Error::new(
                 Kind::RunFailed,
                 format!("Run {} {}{why}", finished.id, finished.status()),
-            )
-            .hint(format!("See the task's runs with 'torale task logs {id}'")))
+            );
+            if finished.status() == "retrying" {
+                err = err.hint("A temporary failure: the scheduler runs the task again later");
+            }
+            Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
         }
         RunStatus::Waiting => Err(Error::new(
             Kind::Pending,

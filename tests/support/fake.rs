@@ -102,6 +102,9 @@ pub enum Outcome {
     Failed(String),
     /// `cancelled` (legacy has no such status and reports `failed`).
     Cancelled,
+    /// HEAD `retrying` with this `error_message`: a temporary failure; the row is final and
+    /// the scheduler runs the task again later (legacy reports `failed`).
+    Retrying(String),
     /// Stays `pending` forever.
     Stuck,
 }
@@ -2400,6 +2403,16 @@ impl State {
                 exec.fields.insert(
                     "error_message".to_string(),
                     json!("Workflow execution cancelled"),
+                );
+            }
+            Outcome::Retrying(message) => {
+                let status = if head { "retrying" } else { "failed" };
+                exec.fields.insert("status".to_string(), json!(status));
+                exec.fields
+                    .insert("error_message".to_string(), json!(message));
+                exec.fields.insert(
+                    "result".to_string(),
+                    json!({"metadata": {"changed": false, "current_state": null}}),
                 );
             }
             Outcome::Stuck => {}
