@@ -243,7 +243,7 @@ impl Client {
         };
         self.with_retries(method, &url, body.as_deref())
             .and_then(|reply| decode_reply(reply, method, &url))
-            .map_err(|err| self.redact_error(err))
+            .map_err(|err| self.redact_error(self.proxy_hint(err)))
     }
 
     /// Any method on any path of the API (`torale api`): the same retries, redirect rules and
@@ -252,7 +252,7 @@ impl Client {
         let url = format!("{}{}", self.base, path);
         let reply = self
             .with_retries(method, &url, body)
-            .map_err(|err| self.redact_error(err))?;
+            .map_err(|err| self.redact_error(self.proxy_hint(err)))?;
         Ok(RawReply {
             status: reply.status,
             headers: reply.headers,
@@ -267,6 +267,29 @@ impl Client {
             Some(key) => text.replace(key.expose(), &key.masked()),
             None => text.to_string(),
         }
+    }
+
+    /// A network failure while requests go through a proxy names the proxy: it, not the
+    /// API, may be what failed.
+    fn proxy_hint(&self, err: Error) -> Error {
+        if err.kind != Kind::Network {
+            return err;
+        }
+        let Some(proxy) = self.agent.config().proxy() else {
+            return err;
+        };
+        let bypassed = self
+            .base
+            .parse::<ureq::http::Uri>()
+            .is_ok_and(|uri| proxy.is_no_proxy(&uri));
+        if bypassed {
+            return err;
+        }
+        err.hint(format!(
+            "Requests go through the proxy {}:{} (from ALL_PROXY/HTTPS_PROXY/HTTP_PROXY): check it, or add the API host to NO_PROXY",
+            proxy.host(),
+            proxy.port()
+        ))
     }
 
     fn redact_error(&self, mut err: Error) -> Error {

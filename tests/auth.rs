@@ -609,3 +609,27 @@ fn a_wrong_api_path_says_to_check_the_url() {
         .stderr_has("Error: Not Found")
         .stderr_has("the API URL must be the server's root");
 }
+
+#[test]
+fn a_failing_proxy_is_named_and_no_proxy_bypasses_it() {
+    let fake = Fake::start(Generation::Head);
+    let sandbox = Sandbox::new();
+    let proxy = closed_port_url();
+    let port = proxy.rsplit(':').next().unwrap().to_string();
+    sandbox
+        .torale(&["task", "list"])
+        .server(&fake)
+        .env("HTTP_PROXY", &proxy)
+        .run()
+        .code(10)
+        .no_stdout()
+        .stderr_has(&format!("Requests go through the proxy 127.0.0.1:{port}"));
+    assert!(fake.requests().is_empty());
+    sandbox
+        .torale(&["task", "list"])
+        .server(&fake)
+        .env("HTTP_PROXY", &proxy)
+        .env("NO_PROXY", "127.0.0.1")
+        .run()
+        .ok();
+}
