@@ -481,12 +481,18 @@ fn fit(cell: &str, width: usize) -> String {
 
 /// The columns `text` takes in a terminal.
 pub fn display_width(text: &str) -> usize {
+    if text.is_ascii() {
+        return text.len();
+    }
     text.chars().map(char_width).sum()
 }
 
 /// Columns one character takes: 0 for combining marks and variation selectors, 2 for East
 /// Asian wide and fullwidth characters and most emoji, else 1 (a compact wcwidth).
 fn char_width(c: char) -> usize {
+    if (c as u32) < 0x300 {
+        return 1;
+    }
     match c as u32 {
         0x0300..=0x036F
         | 0x0483..=0x0489
