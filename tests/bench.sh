@@ -30,19 +30,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 export HOME="$work" TORALE_CONFIG_DIR="$work/config"
 
-# start_fake NAME TASKS: a fake API seeded with TASKS tasks; sets url and key.
-start_fake() {
-  "$fake" --tasks "$2" --no-rate-limits --quiet >"$work/$1.out" 2>"$work/$1.err" </dev/null &
-  pids="$pids $!"
-  i=0
-  until grep -q '^key=' "$work/$1.out" 2>/dev/null; do
-    i=$((i + 1))
-    if [ "$i" -gt 300 ]; then echo "bench: the fake API did not start" >&2; cat "$work/$1.err" >&2; exit 1; fi
-    sleep 0.1
-  done
-  url=$(sed -n 's/^url=//p' "$work/$1.out")
-  key=$(sed -n 's/^key=//p' "$work/$1.out")
-}
+. "$(dirname "$0")/fake-api.sh"
 
 # medians NAME COMMAND...: hyperfine over the commands side by side; their medians in ms, one a line.
 medians() {
@@ -86,7 +74,7 @@ version_ms=$(line version 1)
 true_ms=$(line version 2)
 version_kib=$(rss "$torale" --version)
 
-start_fake small 1000
+start_fake small --tasks 1000 --no-rate-limits --quiet
 small_url=$url
 small_key=$key
 curl -s -H "Authorization: Bearer $small_key" "$small_url/api/v1/tasks/" >"$work/small.json"
@@ -98,7 +86,7 @@ medians small \
 small_ms=$(line small 1)
 small_curl_ms=$(line small 2)
 
-start_fake large 10000
+start_fake large --tasks 10000 --no-rate-limits --quiet
 large_url=$url
 large_key=$key
 curl -s -H "Authorization: Bearer $large_key" "$large_url/api/v1/tasks/" >"$work/large.json"

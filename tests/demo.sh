@@ -5,19 +5,11 @@ set -eu
 torale=$1
 fake=$2
 work=$(mktemp -d)
-"$fake" >"$work/fake.out" 2>"$work/fake.err" &
-fake_pid=$!
-cleanup() { kill "$fake_pid" 2>/dev/null || true; rm -rf "$work"; }
+pids=""
+cleanup() { [ -z "$pids" ] || kill $pids 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
-
-i=0
-until grep -q '^key=' "$work/fake.out" 2>/dev/null; do
-  i=$((i + 1))
-  if [ "$i" -gt 100 ]; then echo "fake server did not start" >&2; cat "$work/fake.err" >&2; exit 1; fi
-  sleep 0.1
-done
-url=$(sed -n 's/^url=//p' "$work/fake.out")
-key=$(sed -n 's/^key=//p' "$work/fake.out")
+. "$(dirname "$0")/fake-api.sh"
+start_fake demo
 
 # A private config directory, so the demo never touches ~/.torale.
 export TORALE_CONFIG_DIR="$work/config"

@@ -373,12 +373,18 @@ fn list(
     // the filter is applied here as well.
     if let Some(state) = state {
         let mut kept = Vec::with_capacity(items.len());
+        let mut legacy = false;
         for item in items {
-            if Task::decode(item.get())?.state().map(|s| s.as_str()) == Some(state.as_str()) {
+            let task = Task::decode(item.get())?;
+            legacy |= task.is_legacy();
+            if task.state().map(|s| s.as_str()) == Some(state.as_str()) {
                 kept.push(item);
             }
         }
         items = kept;
+        if legacy && state == StateFilter::Completed {
+            stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
+        }
     }
     if let Some(limit) = limit {
         items.truncate(limit);
