@@ -98,6 +98,29 @@ fn candidates() -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The loop bash and zsh share: walk the words before the cursor, skip options and the
+/// values they take, and keep the longest prefix that names a command in `cmdpath`.
+fn path_loop(words: &str, first: &str, cursor: &str, value_opts: &str, paths: &[String]) -> String {
+    format!(
+        r#"    for (( i={first}; i<{cursor}; i++ )); do
+        w="${{{words}[i]}}"
+        if (( skip )); then skip=0; continue; fi
+        case "$w" in
+            {value_opts}) skip=1 ;;
+            -*) ;;
+            *)
+                if [[ -z "$cmdpath" ]]; then next="$w"; else next="$cmdpath $w"; fi
+                case "$next" in
+                    {paths}) cmdpath="$next" ;;
+                esac
+                ;;
+        esac
+    done
+"#,
+        paths = paths.join("|"),
+    )
+}
+
 fn bash() -> String {
     let value_opts = value_opts().join("|");
     let paths: Vec<String> = all_paths().iter().map(|p| format!("'{p}'")).collect();
@@ -119,21 +142,7 @@ _torale() {{
         {value_opts}) COMPREPLY=(); return ;;
     esac
     cmdpath=""
-    for (( i=1; i<COMP_CWORD; i++ )); do
-        w="${{COMP_WORDS[i]}}"
-        if (( skip )); then skip=0; continue; fi
-        case "$w" in
-            {value_opts}) skip=1 ;;
-            -*) ;;
-            *)
-                if [[ -z "$cmdpath" ]]; then next="$w"; else next="$cmdpath $w"; fi
-                case "$next" in
-                    {paths}) cmdpath="$next" ;;
-                esac
-                ;;
-        esac
-    done
-    case "$cmdpath" in
+{path_loop}    case "$cmdpath" in
 {cases}    esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=( $(compgen -W "$opts {global}" -- "$cur") )
@@ -143,8 +152,8 @@ _torale() {{
 }}
 complete -F _torale torale
 "#,
-        paths = paths.join("|"),
         global = opt_words(GLOBAL_OPTS),
+        path_loop = path_loop("COMP_WORDS", "1", "COMP_CWORD", &value_opts, &paths),
     )
 }
 
@@ -168,21 +177,7 @@ _torale() {{
         --color) compadd -- auto always never; return ;;
         {value_opts}) return ;;
     esac
-    for (( i=2; i<CURRENT; i++ )); do
-        w="${{words[i]}}"
-        if (( skip )); then skip=0; continue; fi
-        case "$w" in
-            {value_opts}) skip=1 ;;
-            -*) ;;
-            *)
-                if [[ -z "$cmdpath" ]]; then next="$w"; else next="$cmdpath $w"; fi
-                case "$next" in
-                    {paths}) cmdpath="$next" ;;
-                esac
-                ;;
-        esac
-    done
-    case "$cmdpath" in
+{path_loop}    case "$cmdpath" in
 {cases}    esac
     if [[ "$PREFIX" == -* ]]; then
         compadd -- $opts {global}
@@ -196,8 +191,8 @@ else
     compdef _torale torale
 fi
 "#,
-        paths = paths.join("|"),
         global = opt_words(GLOBAL_OPTS),
+        path_loop = path_loop("words", "2", "CURRENT", &value_opts, &paths),
     )
 }
 
