@@ -1,4 +1,5 @@
-//! Every way a command can fail, its message, and the exit code it maps to (the one table).
+//! Every way a command can fail, its message and the exit code it maps to (the one table),
+//! and the text safety every message goes through: key masking and terminal-safe lines.
 
 use std::fmt;
 
@@ -27,8 +28,6 @@ pub enum Kind {
     Network,
     /// The task run ended as failed or cancelled.
     RunFailed,
-    /// `task apply --dry-run --exit-code` found changes to make (not a failure).
-    ChangesPending,
     /// Interrupted by the user (Ctrl-C).
     Interrupted,
     /// The reader of stdout went away (`torale task list | head -1`): a quiet success.
@@ -50,7 +49,6 @@ impl Kind {
             Kind::Server => 9,
             Kind::Network => 10,
             Kind::RunFailed => 11,
-            Kind::ChangesPending => 12,
             Kind::Interrupted => 130,
             Kind::ClosedPipe => 0,
         }
@@ -70,7 +68,6 @@ impl Kind {
             Kind::Server => "server",
             Kind::Network => "network",
             Kind::RunFailed => "run_failed",
-            Kind::ChangesPending => "changes_pending",
             Kind::Interrupted => "interrupted",
             Kind::ClosedPipe => "closed_pipe",
         }
@@ -102,10 +99,10 @@ torale exits with one of these codes, so scripts can branch on the outcome:
    5  not found (HTTP 404)
    6  request rejected by the server (HTTP 400, 409, 422; also the 50-active-task cap)
    7  rate limited (HTTP 429) after retries
-   8  still pending when --wait timed out
+   8  still pending, running or retrying when --wait timed out
    9  server error (HTTP 5xx, malformed or oversized response) after retries
   10  network: connection refused, DNS, TLS, timeout
-  11  the task run failed, was cancelled or is retrying later (task execute --wait)
+  11  the task run failed or was cancelled (task execute --wait)
   12  changes pending (task apply --dry-run --exit-code)
  130  interrupted (Ctrl-C)
 
@@ -175,6 +172,54 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }
+
+    /// Point a usage error at the help of the command it is about (`""` for the top level).
+    pub fn see_help(self, command: &str) -> Error {
+        let command = if command.is_empty() {
+            String::new()
+        } else {
+            format!("{command} ")
+        };
+        self.hint(format!("See 'torale {command}--help'"))
+    }
+}
+
+/// `sk_...` and the last five characters: the only form of a key that is ever printed.
+pub fn mask_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 12 {
+        return "sk_...".into();
+    }
+    let tail: String = chars[chars.len() - 5..].iter().collect();
+    format!("sk_...{tail}")
+}
+
+/// Make text safe for a terminal: control characters, escape sequences and bidirectional
+/// overrides are shown as visible escapes instead of acting on the terminal.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(' '),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if is_format_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The reason part of an I/O error, without Rust's "(os error N)" noise.
+pub fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 /// `text` as one terminal-safe line (a no-op on text that already is one), with anything
@@ -188,7 +233,7 @@ fn one_line(text: String) -> String {
     {
         text
     } else {
-        crate::output::sanitize(&text)
+        sanitize(&text)
     }
 }
 
@@ -209,7 +254,7 @@ pub fn mask_key_shapes(text: String) -> String {
         if len >= 20 && starts_word {
             let end = start + 3 + len;
             out.push_str(&text[copied..start]);
-            out.push_str(&crate::config::mask_key(&text[start..end]));
+            out.push_str(&mask_key(&text[start..end]));
             copied = end;
             at = end;
         } else {
@@ -239,7 +284,7 @@ impl From<std::io::Error> for Error {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
             return Error::new(Kind::ClosedPipe, "closed pipe");
         }
-        Error::internal(format!("I/O error: {}", crate::config::io_reason(&err)))
+        Error::internal(format!("I/O error: {}", io_reason(&err)))
     }
 }
 

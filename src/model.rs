@@ -237,6 +237,31 @@ fn malformed(what: &str, err: &serde_json::Error) -> Error {
     )
 }
 
+/// The cron schedule sent to legacy servers when none is given (they require one).
+const DEFAULT_SCHEDULE: &str = "0 9 * * *";
+
+/// One create body for both generations: the current server ignores the legacy fields
+/// (`is_active`, `schedule`, `config`) and the legacy server ignores `state`. A legacy task is
+/// always created active, because one created inactive can later be neither resumed nor
+/// deleted; `Client::pause_legacy_create` pauses it afterwards.
+pub fn create_body(
+    query: &str,
+    condition: Option<&str>,
+    state: &str,
+    schedule: Option<&str>,
+    notifications: Vec<Value>,
+) -> Value {
+    serde_json::json!({
+        "search_query": query,
+        "condition_description": condition.unwrap_or(query),
+        "state": state,
+        "is_active": true,
+        "schedule": schedule.unwrap_or(DEFAULT_SCHEDULE),
+        "config": {},
+        "notifications": notifications,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

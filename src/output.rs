@@ -52,6 +52,31 @@ impl Output {
         }
     }
 
+    /// Print an error on stderr: `Error: …` and its hints, or one JSON object with `--json`.
+    pub fn report(&self, err: &crate::error::Error) {
+        let mut stderr = io::stderr().lock();
+        if self.json_errors {
+            let value = serde_json::json!({"error": {
+                "kind": err.kind.name(),
+                "message": err.message,
+                "status": err.status,
+                "exit_code": err.exit_code(),
+                "hints": err.hints,
+            }});
+            let _ = writeln!(stderr, "{value}");
+            return;
+        }
+        let _ = writeln!(
+            stderr,
+            "{} {}",
+            self.paint_err(Color::Red, "Error:"),
+            err.message
+        );
+        for hint in &err.hints {
+            let _ = writeln!(stderr, "{} {hint}", self.paint_err(Color::Dim, "Hint:"));
+        }
+    }
+
     /// Paint `text` for stdout when colour is on.
     pub fn paint(&self, color: Color, text: &str) -> String {
         paint(self.stdout_color, color, text)
@@ -366,26 +391,7 @@ pub fn stderr_line(line: &str) {
     let _ = err.write_all(b"\n");
 }
 
-/// Make server text safe for a terminal: control characters, escape sequences and
-/// bidirectional overrides are shown as visible escapes instead of acting on the terminal.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\t' => out.push(' '),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::error::sanitize;
 
 /// Columns of text, aligned; on a terminal the widest flexible column is shortened to fit.
 pub struct Table {

@@ -1,8 +1,22 @@
-//! Talking to a person at a terminal: the hidden key prompt and yes/no confirmations.
+//! Standard input and the person at the terminal: reading a file or stdin, the hidden key
+//! prompt and yes/no confirmations.
 
 use std::io::{self, IsTerminal, Read, Write};
 
 use crate::error::{Error, Kind, Result};
+
+/// The bytes of a file, or of standard input for `-`, at most `limit` of them.
+pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if path == "-" {
+        io::stdin().lock().take(limit).read_to_end(&mut buf)?;
+    } else {
+        std::fs::File::open(path)?
+            .take(limit)
+            .read_to_end(&mut buf)?;
+    }
+    Ok(buf)
+}
 
 pub fn stdin_is_terminal() -> bool {
     io::stdin().is_terminal()

@@ -5,11 +5,13 @@ use std::io::Write;
 
 use serde_json::{Map, Number, Value};
 
-use crate::api::{Client, Method};
-use crate::cli::ApiArgs;
+use lexopt::Parser;
+use lexopt::ValueExt;
+
+use super::{count_words, once, rest, Context, GlobalOpts};
+use crate::client::Method;
 use crate::error::{Error, Result};
-use crate::model::Json;
-use crate::output::{sanitize, Output};
+use crate::output::sanitize;
 
 pub const HELP: &str = "\
 Send a request to any endpoint of the Torale API and print the response
@@ -22,22 +24,95 @@ the JSON body, or into the query string for GET and DELETE.
 Usage: torale api [-X METHOD] PATH [-f KEY=VALUE]... [-F KEY=VALUE]... [--input FILE] [-i]
 
 Options:
-  -X, --method METHOD   GET, POST, PUT, PATCH or DELETE
-  -f, --raw-field K=V   A string field
-  -F, --typed-field K=V A typed field: true, false, null and numbers become JSON values;
-                        @FILE reads the value from a file, @- from standard input
-      --input FILE      The request body from a file ('-' for standard input)
-  -i, --include         Print the status line and response headers before the body
+  -X, --method METHOD     GET, POST, PUT, PATCH or DELETE
+  -f, --raw-field K=V     A string field
+  -F, --typed-field K=V   A typed field: true, false, null and numbers become JSON values;
+                          @FILE reads the value from a file, @- from standard input
+      --input FILE        The request body from a file ('-' for standard input)
+  -i, --include           Print the status line and response headers before the body
 
 Examples:
   torale api /api/v1/tasks/feed
   torale api -X PATCH /api/v1/tasks/$ID/visibility -F is_public=true
   torale api -X POST /api/v1/tasks/$ID/fork -f name=\"My copy\"
-  torale api /api/v1/webhooks/deliveries -f limit=5
+  torale api -X GET /api/v1/webhooks/deliveries -f limit=5
   torale api -X PUT /api/v1/webhooks/config --input webhook.json
 ";
 
-pub fn run(args: ApiArgs, client: &Client, output: &Output, out: &mut dyn Write) -> Result<()> {
+/// `torale api` after its name.
+#[derive(Debug, PartialEq)]
+pub struct Args {
+    /// `-X`; else GET, or POST when there is a body.
+    pub method: Option<Method>,
+    pub path: String,
+    /// `(key, value, typed)` from `-f` (string) and `-F` (typed), in order.
+    pub fields: Vec<(String, String, bool)>,
+    pub input: Option<String>,
+    pub include: bool,
+}
+
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
+    parse_args(p, g).map_err(|e| e.see_help("api"))
+}
+
+fn parse_args(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
+    let (mut method, mut input, mut include) = (None, None, false);
+    let mut fields = Vec::new();
+    let words = rest(p, g, |name, p| {
+        match name {
+            "method" | "X" => once(&mut method, "method", p)?,
+            "raw-field" | "f" | "typed-field" | "F" => {
+                let value = p.value()?.string()?;
+                let Some((key, val)) = value.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                    return Err(Error::usage(format!(
+                        "Invalid field '{}': use KEY=VALUE",
+                        sanitize(&value)
+                    )));
+                };
+                let typed = matches!(name, "typed-field" | "F");
+                fields.push((key.to_string(), val.to_string(), typed));
+            }
+            "input" => once(&mut input, "input", p)?,
+            "include" | "i" => include = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    count_words(&words, 1, 1, "PATH")?;
+    let path = check_path(&words[0]).map_err(Error::usage)?;
+    let method = match method {
+        None => None,
+        Some(m) => Some(match m.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => {
+                return Err(Error::usage(format!(
+                    "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
+                    sanitize(&m)
+                )))
+            }
+        }),
+    };
+    if input.is_some() && !fields.is_empty() {
+        return Err(Error::usage(
+            "Use either --input or fields (-f/-F), not both",
+        ));
+    }
+    Ok(Args {
+        method,
+        path,
+        fields,
+        input,
+        include,
+    })
+}
+
+pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
+    let (client, _) = cx.client(true)?;
+    let output = &cx.output;
     let mut fields = Map::new();
     for (key, raw, typed) in &args.fields {
         let value = if *typed {
@@ -69,8 +144,8 @@ pub fn run(args: ApiArgs, client: &Client, output: &Output, out: &mut dyn Write)
                     };
                     format!(
                         "{}={}",
-                        crate::api::percent_encode(k),
-                        crate::api::percent_encode(&text)
+                        crate::client::percent_encode(k),
+                        crate::client::percent_encode(&text)
                     )
                 })
                 .collect();
@@ -90,25 +165,33 @@ pub fn run(args: ApiArgs, client: &Client, output: &Output, out: &mut dyn Write)
         writeln!(out)?;
     }
     if !(200..300).contains(&reply.status) {
-        return Err(crate::api::status_error(
-            reply.status,
-            &reply.body,
-            method,
-            &path,
-        ));
+        let err = crate::client::status_error(reply.status, &reply.body, method, &path);
+        return Err(if reply.status == 405 {
+            err.hint(format!(
+                "The route does not take {}; choose the method with -X",
+                method.as_str()
+            ))
+        } else {
+            err
+        });
     }
-    let text = String::from_utf8(reply.body);
-    match text.map(Json::parse) {
-        Ok(Ok(doc)) => output.json_text(out, doc.text())?,
-        Ok(Err(_)) if output.selection.is_some() => {
+    let body = reply.body;
+    match std::str::from_utf8(&body) {
+        Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+            output.json_text(out, text)?
+        }
+        _ if output.selection.is_some() => {
             return Err(Error::new(
                 crate::error::Kind::Server,
                 "The response is not JSON, so --field/--format cannot select from it",
             ))
         }
-        // Not JSON (or empty): the body as it came.
-        Ok(Err(_)) => {}
-        Err(err) => out.write_all(err.as_bytes())?,
+        // Not JSON: the body as sent for a pipe, made safe for a terminal (as gh api does).
+        _ if output.stdout_tty => {
+            let text = sanitize(&String::from_utf8_lossy(&body)).replace("\\n", "\n");
+            writeln!(out, "{}", text.trim_end())?
+        }
+        _ => out.write_all(&body)?,
     }
     Ok(())
 }
@@ -164,10 +247,10 @@ fn typed_value(raw: &str) -> Result<Value> {
 
 /// A request body or field value; as large as a response may be.
 fn read_input(source: &str) -> Result<Vec<u8>> {
-    crate::config::read_file_or_stdin(source, crate::api::MAX_BODY).map_err(|err| {
+    crate::terminal::read_input(source, crate::client::MAX_BODY).map_err(|err| {
         Error::usage(format!(
             "Cannot read {source}: {}",
-            crate::config::io_reason(&err)
+            crate::error::io_reason(&err)
         ))
     })
 }

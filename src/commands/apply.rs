@@ -7,8 +7,7 @@ use std::io::{self, Write};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::task::{create_body, pause_legacy_create};
-use crate::api::Client;
+use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{Task, TaskState};
 use crate::output::{sanitize, stderr_line, Color, Output};
@@ -86,6 +85,7 @@ enum Change {
     },
 }
 
+#[derive(Debug, PartialEq)]
 pub struct Options {
     pub file: String,
     pub dry_run: bool,
@@ -94,7 +94,8 @@ pub struct Options {
     pub yes: bool,
 }
 
-pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Write) -> Result<()> {
+/// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
+pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Write) -> Result<u8> {
     let desired = read_file(&options.file)?;
     let current: Vec<(Task, Value)> = client
         .list_tasks(None)?
@@ -130,13 +131,12 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
             }
         }
         stderr_line(&format!("Plan: {summary}"));
-        if options.exit_code && !plan.is_empty() {
-            return Err(Error::new(
-                Kind::ChangesPending,
-                format!("Changes pending: {summary}"),
-            ));
-        }
-        return Ok(());
+        // Changes to make are the run's result, not a failure: the plan is printed either way.
+        return Ok(if options.exit_code && !plan.is_empty() {
+            12
+        } else {
+            0
+        });
     }
 
     if deletes > 0 && !options.yes {
@@ -190,14 +190,14 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
         return Err(err);
     }
     stderr_line(&format!("Applied: {summary}"));
-    Ok(())
+    Ok(0)
 }
 
 fn read_file(path: &str) -> Result<Vec<Desired>> {
-    let bytes = crate::config::read_file_or_stdin(path, crate::api::MAX_BODY).map_err(|err| {
+    let bytes = crate::terminal::read_input(path, crate::client::MAX_BODY).map_err(|err| {
         Error::usage(format!(
             "Cannot read {path}: {}",
-            crate::config::io_reason(&err)
+            crate::error::io_reason(&err)
         ))
     })?;
     let text =
@@ -481,7 +481,7 @@ fn apply_change(client: &Client, change: &Change, desired: &[Desired]) -> Result
                 .flatten()
                 .map(|n| Value::Object(n.clone()))
                 .collect();
-            let mut body = create_body(
+            let mut body = crate::model::create_body(
                 &want.query,
                 want.condition.as_deref(),
                 state,
@@ -490,7 +490,7 @@ fn apply_change(client: &Client, change: &Change, desired: &[Desired]) -> Result
             );
             body["name"] = json!(want.name);
             let created = client.create_task(&body)?;
-            let (_, task) = pause_legacy_create(client, created, state == "paused")?;
+            let (_, task) = client.pause_legacy_create(created, state == "paused")?;
             if state == "completed" && task.state() != Some(TaskState::Completed) {
                 return Err(Error::new(
                     Kind::Rejected,

@@ -5,12 +5,14 @@ use std::io::{self, Read, Write};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{Client, Method};
-use crate::cli::{AuthCommand, Globals, KeysCommand};
-use crate::config::{normalize_url, ApiKey, Env, KeyArg, Settings, Source};
+use lexopt::Parser;
+
+use super::{check_uuid, cmd, count_words, rest, Cmd, Context, GlobalOpts};
+use crate::client::{Client, Method};
 use crate::error::{Error, Kind, Result};
 use crate::model::User;
 use crate::output::{sanitize, short_time, stderr_line, Color, Output, Table};
+use crate::settings::{check_api_url, ApiKey, ConfigFile, Env, Settings, Source};
 use crate::terminal;
 
 pub const HELP: &str = "\
@@ -150,47 +152,102 @@ Example:
   torale auth keys revoke 1c6b5f0e-3f7a-4d8e-9a0b-2c4d6e8f0a1b --yes
 ";
 
-/// The help of `torale auth keys SUB`.
-pub fn keys_help(sub: &str) -> Option<&'static str> {
-    match sub {
-        "" => Some(KEYS_HELP),
-        "list" | "ls" => Some(KEYS_LIST_HELP),
-        "create" => Some(KEYS_CREATE_HELP),
-        "revoke" => Some(KEYS_REVOKE_HELP),
-        _ => None,
-    }
+pub const COMMANDS: &[Cmd] = &[
+    cmd("set-api-key", &["login"], SET_API_KEY_HELP),
+    cmd("status", &[], STATUS_HELP),
+    cmd("whoami", &[], WHOAMI_HELP),
+    cmd("logout", &[], LOGOUT_HELP),
+    Cmd {
+        commands: KEYS_COMMANDS,
+        ..cmd("keys", &[], KEYS_HELP)
+    },
+];
+
+const KEYS_COMMANDS: &[Cmd] = &[
+    cmd("list", &["ls"], KEYS_LIST_HELP),
+    cmd("create", &[], KEYS_CREATE_HELP),
+    cmd("revoke", &[], KEYS_REVOKE_HELP),
+];
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    SetApiKey { verify: bool },
+    Status,
+    Whoami,
+    Logout,
+    Keys(KeysCommand),
 }
 
-pub fn help(sub: &str) -> Option<&'static str> {
-    match sub {
-        "" => Some(HELP),
-        "set-api-key" | "login" => Some(SET_API_KEY_HELP),
-        "status" => Some(STATUS_HELP),
-        "whoami" => Some(WHOAMI_HELP),
-        "logout" => Some(LOGOUT_HELP),
-        "keys" => Some(KEYS_HELP),
-        _ => None,
-    }
+#[derive(Debug, PartialEq)]
+pub enum KeysCommand {
+    List,
+    Create { name: String },
+    Revoke { id: String, yes: bool },
 }
 
-pub fn run(
-    command: AuthCommand,
-    globals: &Globals,
-    env: &Env,
-    debug: bool,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if command == AuthCommand::Logout {
-        return logout(env, output, out);
+/// `torale auth ...`, after the word `auth`.
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
+    let group = Cmd {
+        commands: COMMANDS,
+        ..cmd("auth", &[], HELP)
+    };
+    let mut sub = group.subcommand("auth", p, g)?;
+    let mut path = format!("auth {sub}");
+    if sub == "keys" {
+        let keys = Cmd {
+            commands: KEYS_COMMANDS,
+            ..cmd("keys", &[], KEYS_HELP)
+        };
+        sub = keys.subcommand("auth keys", p, g)?;
+        path = format!("auth keys {sub}");
     }
-    let (settings, file) = super::load_settings(globals, env)?;
-    match command {
-        AuthCommand::SetApiKey { verify } => {
-            set_api_key(globals, &settings, file, verify, debug, output, out)
+    let (mut no_verify, mut yes) = (false, false);
+    let words = rest(p, g, |name, _| {
+        match (sub, name) {
+            ("set-api-key", "no-verify") => no_verify = true,
+            ("revoke", "yes" | "y") => yes = true,
+            _ => return Ok(false),
         }
-        AuthCommand::Status => status(&settings, debug, output, out),
-        AuthCommand::Whoami => {
+        Ok(true)
+    });
+    let command = words.and_then(|words| {
+        let n = usize::from(matches!(sub, "create" | "revoke"));
+        count_words(
+            &words,
+            n,
+            n,
+            if sub == "create" { "NAME" } else { "KEY_ID" },
+        )?;
+        let word = words.into_iter().next().unwrap_or_default();
+        Ok(match (path.as_str(), sub) {
+            (_, "set-api-key") => Command::SetApiKey { verify: !no_verify },
+            (_, "status") => Command::Status,
+            (_, "whoami") => Command::Whoami,
+            (_, "logout") => Command::Logout,
+            (_, "list") => Command::Keys(KeysCommand::List),
+            (_, "create") if word.trim().is_empty() => {
+                return Err(Error::usage("The key name is empty"))
+            }
+            (_, "create") => Command::Keys(KeysCommand::Create { name: word }),
+            _ => {
+                check_uuid(&word, "key ID")?;
+                Command::Keys(KeysCommand::Revoke { id: word, yes })
+            }
+        })
+    });
+    command.map_err(|e| e.see_help(&path))
+}
+
+pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+    let (debug, output) = (cx.debug, &cx.output);
+    if command == Command::Logout {
+        return logout(&cx.env, output, out);
+    }
+    let (settings, file) = cx.settings()?;
+    match command {
+        Command::SetApiKey { verify } => set_api_key(cx, &settings, file, verify, out),
+        Command::Status => status(&settings, debug, output, out),
+        Command::Whoami => {
             let key = settings.require_key()?;
             let client = Client::new(&settings, key, debug);
             let me = client
@@ -199,8 +256,8 @@ pub fn run(
             output.json_text(out, me.text())?;
             Ok(())
         }
-        AuthCommand::Logout => Ok(()),
-        AuthCommand::Keys(cmd) => {
+        Command::Logout => Ok(()),
+        Command::Keys(cmd) => {
             let key = settings.require_key()?;
             let client = Client::new(&settings, key, debug);
             keys(cmd, &client, key, output, out).map_err(|err| explain_auth_error(err, &settings))
@@ -294,7 +351,7 @@ fn keys(
                 .key_info
                 .as_ref()
                 .and_then(|i| i.key_prefix.clone())
-                .unwrap_or_else(|| crate::config::mask_key(&created.key));
+                .unwrap_or_else(|| crate::error::mask_key(&created.key));
             stderr_line(&format!(
                 "{} Created API key '{}' ({prefix}); it is shown only once: store it now",
                 output.paint_err(Color::Green, "✓"),
@@ -365,25 +422,21 @@ fn keys(
 }
 
 fn set_api_key(
-    globals: &Globals,
+    cx: &Context,
     settings: &Settings,
-    mut file: crate::config::ConfigFile,
+    mut file: ConfigFile,
     verify: bool,
-    debug: bool,
-    output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let key = match (&globals.flags.api_key, &settings.api_key) {
-        (Some(_), Ok(Some((key, _)))) => key.clone(),
-        (Some(KeyArg::Value(_)), Err(err)) | (Some(KeyArg::File(_)), Err(err)) => {
-            return Err(err.clone())
-        }
+    let (debug, output) = (cx.debug, &cx.output);
+    let key_given = cx.options.api_key.is_some() || cx.options.api_key_file.is_some();
+    let key = match (key_given, &settings.api_key) {
+        (true, Ok(Some((key, _)))) => key.clone(),
+        (true, Err(err)) => return Err(err.clone()),
         _ => read_new_key()?,
     };
-    let url_flag = match &globals.flags.api_url {
-        Some(url) => Some(
-            normalize_url(url).map_err(|why| Error::usage(format!("Invalid --api-url: {why}")))?,
-        ),
+    let url_flag = match &cx.options.api_url {
+        Some(url) => Some(check_api_url(url)?),
         None => None,
     };
 
@@ -401,11 +454,13 @@ fn set_api_key(
         user = Some(me);
     }
 
-    file.set("api_key", &Value::String(key.expose().to_string()));
-    if let Some(url) = &url_flag {
-        file.set("api_url", &Value::String(url.clone()));
-    }
-    file.save()?;
+    file.update(|entries| {
+        entries.set("api_key", Value::String(key.expose().to_string()));
+        if let Some(url) = &url_flag {
+            entries.set("api_url", Value::String(url.clone()));
+        }
+        Ok((true, ()))
+    })?;
 
     stderr_line(&format!(
         "Saved API key {} to {}",
@@ -528,11 +583,11 @@ pub fn explain_auth_error(err: Error, settings: &Settings) -> Error {
 }
 
 fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
-    let mut file = super::load_file(env)?;
-    let removed = file.remove("api_key");
-    if removed {
-        file.save()?;
-    }
+    let mut file = ConfigFile::open(env)?;
+    let removed = file.update(|entries| {
+        let removed = entries.remove("api_key");
+        Ok((removed, removed))
+    })?;
     if env.api_key.is_some() {
         stderr_line(&format!(
             "{} TORALE_API_KEY is still set in the environment, so torale keeps using that key; unset it to stop",

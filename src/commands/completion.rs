@@ -1,15 +1,17 @@
-//! `torale completion bash|zsh|fish`: shell completion scripts generated from the parser's
-//! command table, so they offer exactly the commands and options the parser accepts.
+//! `torale completion bash|zsh|fish`: shell completion scripts generated from the command
+//! tree and the options each command's help lists, the same names the parsers read.
 
 use std::io::Write;
 
-use crate::cli::{children, Opt, Spec, COMMANDS, GLOBAL_OPTS};
+use lexopt::Parser;
+
+use super::{count_words, rest, Cmd, GlobalOpts, TREE};
 use crate::error::{Error, Result};
 
 pub const HELP: &str = "\
 Print a shell completion script
 
-Completes commands, subcommands and options, from the same table the parser uses.
+Completes commands, subcommands and options, from the same names the parser reads.
 
 Usage: torale completion bash|zsh|fish
 
@@ -20,40 +22,117 @@ Examples:
   torale completion fish > ~/.config/fish/completions/torale.fish
 ";
 
-pub fn run(shell: &str, out: &mut dyn Write) -> Result<()> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Shell> {
+    let words = rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("completion"))?;
+    count_words(&words, 1, 1, "SHELL (bash, zsh or fish)").map_err(|e| e.see_help("completion"))?;
+    match words[0].as_str() {
+        "bash" => Ok(Shell::Bash),
+        "zsh" => Ok(Shell::Zsh),
+        "fish" => Ok(Shell::Fish),
+        other => Err(Error::usage(format!(
+            "Unknown shell '{}': use bash, zsh or fish",
+            crate::error::sanitize(other)
+        ))
+        .see_help("completion")),
+    }
+}
+
+pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
     let script = match shell {
-        "bash" => bash(),
-        "zsh" => zsh(),
-        "fish" => fish(),
-        other => {
-            return Err(Error::usage(format!(
-                "Unknown shell '{}': use bash, zsh or fish",
-                crate::output::sanitize(other)
-            ))
-            .hint("See 'torale completion --help'"))
-        }
+        Shell::Bash => bash(),
+        Shell::Zsh => zsh(),
+        Shell::Fish => fish(),
     };
     out.write_all(script.as_bytes())?;
     Ok(())
 }
 
-/// Every path that names a command or a group of commands.
-fn all_paths() -> Vec<String> {
-    let mut paths: Vec<String> = Vec::new();
-    for spec in COMMANDS {
-        let words: Vec<&str> = spec.path.split(' ').collect();
-        for n in 1..=words.len() {
-            let path = words[..n].join(" ");
-            if !paths.contains(&path) {
-                paths.push(path);
-            }
-        }
-    }
-    paths
+/// An option as a help text lists it: `  -q, --query Q    The question`.
+struct Opt {
+    long: String,
+    short: Option<char>,
+    value: bool,
 }
 
-fn find(path: &str) -> Option<&'static Spec> {
-    COMMANDS.iter().find(|s| s.path == path)
+/// The options in the `Options` section of a help text.
+fn options(help: &str) -> Vec<Opt> {
+    let mut opts = Vec::new();
+    let mut in_options = false;
+    for line in help.lines() {
+        if line.starts_with("Options") {
+            in_options = true;
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_options = false;
+        }
+        let spec = line.trim_start().split("  ").next().unwrap_or("");
+        if !in_options || !spec.starts_with('-') {
+            continue;
+        }
+        let mut opt = Opt {
+            long: String::new(),
+            short: None,
+            value: false,
+        };
+        for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
+            if let Some(long) = token.strip_prefix("--") {
+                opt.long = long.to_string();
+            } else if let Some(short) = token.strip_prefix('-') {
+                opt.short = short.chars().next();
+            } else {
+                opt.value = true;
+            }
+        }
+        opts.push(opt);
+    }
+    opts
+}
+
+/// Every command and group of commands with its path (`""` for the top level).
+fn nodes() -> Vec<(String, &'static Cmd)> {
+    fn walk(path: String, node: &'static Cmd, all: &mut Vec<(String, &'static Cmd)>) {
+        for child in node.commands {
+            let next = if path.is_empty() {
+                child.name.to_string()
+            } else {
+                format!("{path} {}", child.name)
+            };
+            all.push((next.clone(), child));
+            walk(next, child, all);
+        }
+    }
+    let mut all = vec![(String::new(), &TREE)];
+    walk(String::new(), &TREE, &mut all);
+    all
+}
+
+fn all_paths() -> Vec<String> {
+    nodes()
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The options of a command (none for a group that only names its subcommands).
+fn command_opts(path: &str, node: &Cmd) -> Vec<Opt> {
+    if path.is_empty() || node.help == TREE.help {
+        Vec::new()
+    } else {
+        options(node.help)
+    }
+}
+
+fn global_opts() -> Vec<Opt> {
+    options(TREE.help)
 }
 
 fn opt_words(opts: &[Opt]) -> String {
@@ -70,10 +149,14 @@ fn opt_words(opts: &[Opt]) -> String {
 /// Options that take a value (their value is not a command word), as `--x` and `-x`.
 fn value_opts() -> Vec<String> {
     let mut names = Vec::new();
-    let all = GLOBAL_OPTS
-        .iter()
-        .chain(COMMANDS.iter().flat_map(|s| s.opts.iter()));
-    for opt in all.filter(|o| o.value.is_some()) {
+    let commands = nodes()
+        .into_iter()
+        .flat_map(|(path, node)| command_opts(&path, node));
+    for opt in global_opts()
+        .into_iter()
+        .chain(commands)
+        .filter(|o| o.value)
+    {
         for name in
             std::iter::once(format!("--{}", opt.long)).chain(opt.short.map(|c| format!("-{c}")))
         {
@@ -87,13 +170,12 @@ fn value_opts() -> Vec<String> {
 
 /// For each path: the words that may follow it and the options it takes.
 fn candidates() -> Vec<(String, String, String)> {
-    all_paths()
+    nodes()
         .into_iter()
-        .chain(std::iter::once(String::new()))
-        .map(|path| {
-            let words = children(&path).join(" ");
-            let opts = find(&path).map(|s| opt_words(s.opts)).unwrap_or_default();
-            (path, words, opts)
+        .map(|(path, node)| {
+            let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
+            let opts = opt_words(&command_opts(&path, node));
+            (path, words.join(" "), opts)
         })
         .collect()
 }
@@ -152,7 +234,7 @@ _torale() {{
 }}
 complete -F _torale torale
 "#,
-        global = opt_words(GLOBAL_OPTS),
+        global = opt_words(&global_opts()),
         path_loop = path_loop("COMP_WORDS", "1", "COMP_CWORD", &value_opts, &paths),
     )
 }
@@ -191,7 +273,7 @@ else
     compdef _torale torale
 fi
 "#,
-        global = opt_words(GLOBAL_OPTS),
+        global = opt_words(&global_opts()),
         path_loop = path_loop("words", "2", "CURRENT", &value_opts, &paths),
     )
 }
@@ -206,22 +288,24 @@ fn fish() -> String {
             if let Some(c) = opt.short {
                 line.push_str(&format!(" -s {c}"));
             }
-            if opt.value.is_some() {
+            if opt.value {
                 line.push_str(" -r");
             }
             lines.push_str(&line);
             lines.push('\n');
         }
     };
-    add_opts(&mut lines, "'true'", GLOBAL_OPTS);
-    for (path, words, _) in candidates() {
+    add_opts(&mut lines, "'true'", &global_opts());
+    for (path, node) in nodes() {
         let condition = format!("'__torale_at \"{path}\"'");
+        let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
         if !words.is_empty() {
-            lines.push_str(&format!("complete -c torale -n {condition} -a '{words}'\n"));
+            lines.push_str(&format!(
+                "complete -c torale -n {condition} -a '{}'\n",
+                words.join(" ")
+            ));
         }
-        if let Some(spec) = find(&path) {
-            add_opts(&mut lines, &condition, spec.opts);
-        }
+        add_opts(&mut lines, &condition, &command_opts(&path, node));
     }
     format!(
         r#"# fish completion for torale; generated by `torale completion fish`

@@ -4,12 +4,14 @@ use std::io::{self, Read, Write};
 
 use serde_json::{json, Value};
 
-use crate::cli::{ConfigCommand, Globals};
-use crate::config::{
-    config_path, normalize_url, parse_timeout, ApiKey, Env, Settings, Source, KNOWN_KEYS,
-};
+use lexopt::Parser;
+
+use super::{cmd, count_words, next_word, rest, Cmd, Context, GlobalOpts};
 use crate::error::{Error, Result};
 use crate::output::{sanitize, stderr_line, Output, Table};
+use crate::settings::{
+    check_api_url, config_path, parse_timeout, ApiKey, ConfigFile, Settings, Source, KNOWN_KEYS,
+};
 
 pub const HELP: &str = "\
 Show and change settings
@@ -76,36 +78,76 @@ Print the config file's path: $TORALE_CONFIG_DIR/config.json, else ~/.torale/con
 Usage: torale config path
 ";
 
-pub fn help(sub: &str) -> Option<&'static str> {
-    match sub {
-        "" | "show" | "list" => Some(HELP),
-        "get" => Some(GET_HELP),
-        "set" => Some(SET_HELP),
-        "unset" => Some(UNSET_HELP),
-        "path" => Some(PATH_HELP),
-        _ => None,
-    }
+pub const COMMANDS: &[Cmd] = &[
+    cmd("show", &["list"], HELP),
+    cmd("get", &[], GET_HELP),
+    cmd("set", &[], SET_HELP),
+    cmd("unset", &[], UNSET_HELP),
+    cmd("path", &[], PATH_HELP),
+];
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Show,
+    Get(String),
+    Set(String, String),
+    Unset(String),
+    Path,
 }
 
-pub fn run(
-    command: ConfigCommand,
-    globals: &Globals,
-    env: &Env,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
+/// `torale config [...]`, after the word `config`: no subcommand shows the settings.
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
+    let word = next_word(p, g).map_err(|e| e.see_help("config"))?;
+    let sub = match &word {
+        None => "show",
+        Some(word) => match COMMANDS
+            .iter()
+            .find(|c| c.name == word || c.aliases.contains(&word.as_str()))
+        {
+            Some(c) => c.name,
+            None => {
+                return Err(Error::usage(format!("Unknown config command '{word}'"))
+                    .hint("See 'torale config --help' for the commands"))
+            }
+        },
+    };
+    let path = if sub == "show" {
+        "config".to_string()
+    } else {
+        format!("config {sub}")
+    };
+    let words = rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help(&path))?;
+    let (n, name) = match sub {
+        "get" | "unset" => (1, "KEY"),
+        "set" => (2, "KEY VALUE"),
+        _ => (0, ""),
+    };
+    count_words(&words, n, n, name).map_err(|e| e.see_help(&path))?;
+    let mut words = words.into_iter();
+    let mut word = || words.next().unwrap_or_default();
+    Ok(match sub {
+        "get" => Command::Get(word()),
+        "set" => Command::Set(word(), word()),
+        "unset" => Command::Unset(word()),
+        "path" => Command::Path,
+        _ => Command::Show,
+    })
+}
+
+pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+    let (env, output) = (&cx.env, &cx.output);
     match command {
-        ConfigCommand::Path => {
+        Command::Path => {
             writeln!(out, "{}", config_path(env)?.display())?;
             Ok(())
         }
-        ConfigCommand::Show => {
-            let (settings, _) = super::load_settings(globals, env)?;
+        Command::Show => {
+            let (settings, _) = cx.settings()?;
             show(&settings, output, out)
         }
-        ConfigCommand::Get(key) => {
+        Command::Get(key) => {
             check_key(&key)?;
-            let (settings, _) = super::load_settings(globals, env)?;
+            let (settings, _) = cx.settings()?;
             let value = match key.as_str() {
                 "api_key" => match settings.api_key {
                     Ok(Some((key, _))) => json!(key.masked()),
@@ -122,11 +164,11 @@ pub fn run(
             }
             Ok(())
         }
-        ConfigCommand::Set(key, value) => {
+        Command::Set(key, value) => {
             check_key(&key)?;
-            let mut file = super::load_file(env)?;
+            let mut file = ConfigFile::open(env)?;
             let value = if value == "-" && key == "api_key" {
-                crate::config::read_key_file("-")?
+                super::read_key_file("-")?
             } else if value == "-" {
                 let mut buf = Vec::new();
                 io::stdin().lock().take(64 * 1024).read_to_end(&mut buf)?;
@@ -135,10 +177,12 @@ pub fn run(
                 value
             };
             let stored = checked_value(&key, &value)?;
-            file.set(&key, &stored);
-            file.save()?;
+            file.update(|entries| {
+                entries.set(&key, stored);
+                Ok((true, ()))
+            })?;
             let shown = if key == "api_key" {
-                crate::config::mask_key(&value)
+                crate::error::mask_key(&value)
             } else {
                 sanitize(&value)
             };
@@ -150,11 +194,13 @@ pub fn run(
             }
             Ok(())
         }
-        ConfigCommand::Unset(key) => {
+        Command::Unset(key) => {
             check_key(&key)?;
-            let mut file = super::load_file(env)?;
-            if file.remove(&key) {
-                file.save()?;
+            let mut file = ConfigFile::open(env)?;
+            if file.update(|entries| {
+                let removed = entries.remove(&key);
+                Ok((removed, removed))
+            })? {
                 stderr_line(&format!("Removed {key} from {}", file.path.display()));
             } else {
                 stderr_line(&format!("{key} was not set in {}", file.path.display()));
@@ -184,9 +230,7 @@ fn checked_value(key: &str, value: &str) -> Result<Value> {
                 .map_err(|why| Error::usage(format!("Invalid api_key: {why}")))?;
             Ok(Value::String(key.expose().to_string()))
         }
-        "api_url" => normalize_url(value)
-            .map(Value::String)
-            .map_err(|why| Error::usage(format!("Invalid api_url: {why}"))),
+        "api_url" => check_api_url(value).map(Value::String),
         _ => parse_timeout(value)
             .map(|t| json!(t.as_secs()))
             .map_err(|why| Error::usage(format!("Invalid timeout: {why}"))),

@@ -1,4 +1,5 @@
-//! Command dispatch and the help tree: which help text belongs to which command.
+//! The commands: the parsed command as typed values, the options every command shares, the
+//! pieces each group's parser is made of, and dispatch to each group's `run`.
 
 pub mod api;
 pub mod apply;
@@ -10,13 +11,16 @@ pub mod templates;
 
 use std::io::Write;
 
-use crate::api::Client;
-use crate::cli::{Command, Globals};
-use crate::config::{self as settings, ConfigFile, Env, Settings};
-use crate::error::Result;
-use crate::output::{stderr_line, Output};
+use lexopt::ValueExt;
+use lexopt::{Arg, Parser};
 
-pub const TOP_HELP: &str = "\
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::output::{ColorChoice, Output, Selection};
+use crate::settings::{self, ApiKey, ConfigFile, Env, Flags, KeyArg, Settings};
+use crate::terminal;
+
+pub const HELP: &str = "\
 torale - command-line client for the Torale API
 
 Torale watches the web for a condition (a release date, a price drop) and notifies you
@@ -62,122 +66,347 @@ Examples:
 Exit codes: 'torale help exit-codes'.
 ";
 
-/// The first words of commands, and their aliases.
-const GROUPS: &[&str] = &[
-    "auth",
-    "task",
-    "tasks",
-    "config",
-    "templates",
-    "template",
-    "completion",
-    "api",
-    "help",
-    "version",
-    "exit-codes",
-];
+/// A command or a group of commands: its name, other names, help text and subcommands.
+/// Help, completions and suggestions come from this tree; each group's parser reads the
+/// same names.
+pub struct Cmd {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub help: &'static str,
+    pub commands: &'static [Cmd],
+}
 
-/// The help text for a command path such as `["task", "create"]`; unknown words fall back
-/// to the nearest known parent.
-pub fn help_for(words: &[&str]) -> &'static str {
-    let group = words.iter().position(|w| GROUPS.contains(w));
-    let Some(at) = group else {
-        return TOP_HELP;
-    };
-    let sub = words.get(at + 1).copied().unwrap_or("");
-    match words[at] {
-        "auth" if sub == "keys" => {
-            auth::keys_help(words.get(at + 2).copied().unwrap_or("")).unwrap_or(auth::KEYS_HELP)
-        }
-        "auth" => auth::help(sub).unwrap_or(auth::HELP),
-        "task" | "tasks" => task::help(sub).unwrap_or(task::HELP),
-        "config" => config::help(sub).unwrap_or(config::HELP),
-        "completion" => completion::HELP,
-        "api" => api::HELP,
-        "templates" | "template" => templates::help(sub).unwrap_or(templates::HELP),
-        "exit-codes" => crate::error::EXIT_CODES_HELP,
-        "help" if sub == "exit-codes" => crate::error::EXIT_CODES_HELP,
-        "help" if !sub.is_empty() => help_for(&words[at + 1..]),
-        _ => TOP_HELP,
+pub const fn cmd(name: &'static str, aliases: &'static [&'static str], help: &'static str) -> Cmd {
+    Cmd {
+        name,
+        aliases,
+        help,
+        commands: &[],
     }
 }
 
-/// Whether `help WORDS` names a real command.
-pub fn is_known(words: &[&str]) -> bool {
-    let sub = words.get(1).copied().unwrap_or("");
-    match words.first().copied() {
-        Some("auth") if sub == "keys" => {
-            auth::keys_help(words.get(2).copied().unwrap_or("")).is_some()
+/// The top level of the command tree.
+pub const TREE: Cmd = Cmd {
+    name: "torale",
+    aliases: &[],
+    help: HELP,
+    commands: &[
+        Cmd {
+            commands: auth::COMMANDS,
+            ..cmd("auth", &[], auth::HELP)
+        },
+        Cmd {
+            commands: task::COMMANDS,
+            ..cmd("task", &["tasks"], task::HELP)
+        },
+        Cmd {
+            commands: config::COMMANDS,
+            ..cmd("config", &[], config::HELP)
+        },
+        Cmd {
+            commands: templates::COMMANDS,
+            ..cmd("templates", &["template"], templates::HELP)
+        },
+        cmd("api", &[], api::HELP),
+        cmd("completion", &[], completion::HELP),
+        cmd("help", &[], HELP),
+        cmd("version", &[], HELP),
+    ],
+};
+
+impl Cmd {
+    /// The subcommand named `word` (or one of its aliases).
+    pub fn find(&self, word: &str) -> Option<&'static Cmd> {
+        self.commands
+            .iter()
+            .find(|c| c.name == word || c.aliases.contains(&word))
+    }
+
+    /// A group's subcommand word, canonical, or the error for a missing or unknown one.
+    pub fn subcommand(
+        &self,
+        group: &str,
+        p: &mut Parser,
+        globals: &mut GlobalOpts,
+    ) -> Result<&'static str> {
+        let word = match next_word(p, globals).map_err(|e| e.see_help(group))? {
+            Some(word) => word,
+            None => return Err(Error::usage(format!("Missing {group} command")).see_help(group)),
+        };
+        match self.find(&word) {
+            Some(c) => Ok(c.name),
+            None => Err(Error::usage(format!("Unknown {group} command '{word}'"))
+                .hint(format!("See 'torale {group} --help' for the commands"))),
         }
-        Some("auth") => auth::help(sub).is_some(),
-        Some("task" | "tasks") => task::help(sub).is_some(),
-        Some("config") => config::help(sub).is_some(),
-        Some("templates" | "template") => templates::help(sub).is_some(),
-        Some("help" | "version" | "completion" | "api") => true,
-        _ => false,
     }
 }
 
-/// Run a parsed command, writing results to `out`.
-pub fn run(
-    command: Command,
-    globals: &Globals,
-    output: &Output,
-    out: &mut dyn Write,
+/// A parsed command line's command.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// Print this help text on stdout.
+    Help(&'static str),
+    Version,
+    Auth(auth::Command),
+    Task(task::Command),
+    Config(config::Command),
+    Templates(templates::Command),
+    Api(api::Args),
+    Completion(completion::Shell),
+}
+
+/// The options every command accepts, before or after its name.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub api_key: Option<String>,
+    pub api_key_file: Option<String>,
+    pub api_url: Option<String>,
+    pub timeout: Option<String>,
+    pub json: bool,
+    pub color: ColorChoice,
+    pub debug: bool,
+    /// `--field`/`--format`.
+    pub selection: Option<Selection>,
+}
+
+/// Takes a global option met among a command's own options: `(long name, parser)`.
+pub type GlobalOpts<'a> = dyn FnMut(&str, &mut Parser) -> Result<()> + 'a;
+
+/// The next word (a subcommand), taking global options on the way.
+pub fn next_word(p: &mut Parser, globals: &mut GlobalOpts) -> Result<Option<String>> {
+    while let Some(arg) = p.next()? {
+        match arg {
+            Arg::Value(word) => return Ok(Some(word.string()?)),
+            Arg::Long(name) => {
+                let name = name.to_owned();
+                globals(&name, p)?;
+            }
+            arg => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(None)
+}
+
+/// Every remaining argument: positional words are returned, options go to `own` first
+/// (which says whether it took the option), then to the global options.
+pub fn rest(
+    p: &mut Parser,
+    globals: &mut GlobalOpts,
+    mut own: impl FnMut(&str, &mut Parser) -> Result<bool>,
+) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Arg::Value(word) => words.push(word.string()?),
+            Arg::Short(c) => {
+                let name = c.to_string();
+                if !own(&name, p)? {
+                    return Err(Error::usage(format!("Unknown option '-{c}'")));
+                }
+            }
+            Arg::Long(name) => {
+                let name = name.to_owned();
+                if !own(&name, p)? {
+                    globals(&name, p)?;
+                }
+            }
+        }
+    }
+    Ok(words)
+}
+
+/// Check the number of positional words: `name` in "Missing NAME".
+pub fn count_words(words: &[String], min: usize, max: usize, name: &str) -> Result<()> {
+    if let Some(extra) = words.get(max) {
+        return Err(Error::usage(format!(
+            "Unexpected argument '{}'",
+            crate::error::sanitize(extra)
+        )));
+    }
+    if words.len() < min {
+        return Err(Error::usage(format!("Missing {name}")));
+    }
+    Ok(())
+}
+
+/// A value option, which may be given once.
+pub fn once(slot: &mut Option<String>, long: &str, p: &mut Parser) -> Result<()> {
+    let value = p.value()?.string()?;
+    if slot.is_some() {
+        return Err(Error::usage(format!("'--{long}' is given more than once")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// One of a set of switches that contradict each other: `(value, long name)` in help order.
+pub fn one_of<T: Copy + PartialEq>(
+    slot: &mut Option<T>,
+    value: T,
+    set: &[(T, &str)],
 ) -> Result<()> {
-    let env = Env::from_process();
-    let debug = globals.debug || env.debug;
+    if let Some(old) = *slot {
+        if old != value {
+            let names: Vec<String> = set
+                .iter()
+                .filter(|(v, _)| *v == old || *v == value)
+                .map(|(_, name)| format!("--{name}"))
+                .collect();
+            return Err(Error::usage(format!(
+                "Use only one of {}",
+                names.join(", ")
+            )));
+        }
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// A count option's value: a whole number from 1 to 1,000,000.
+pub fn parse_count(value: &str, flag: &str) -> Result<usize> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(Error::usage(format!(
+            "Invalid value '{value}' for '{flag}': expected a whole number from 1 to 1000000"
+        ))),
+    }
+}
+
+/// IDs are UUIDs; checking locally keeps bad input out of the URL path.
+pub fn check_uuid(id: &str, what: &str) -> Result<()> {
+    if is_uuid(id) {
+        return Ok(());
+    }
+    let shown: String = crate::error::sanitize(id).chars().take(60).collect();
+    Err(Error::usage(format!(
+        "Invalid {what} '{shown}': expected a UUID such as 85426056-2e6c-4c21-887d-701e6fe3eee3"
+    )))
+}
+
+pub fn is_uuid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+impl From<lexopt::Error> for Error {
+    /// A command-line mistake as a usage error that names the flag.
+    fn from(err: lexopt::Error) -> Error {
+        let message = match err {
+            lexopt::Error::UnexpectedOption(opt) => format!("Unknown option '{opt}'"),
+            lexopt::Error::MissingValue { option: Some(opt) } => {
+                format!("Missing value for '{opt}'")
+            }
+            lexopt::Error::MissingValue { option: None } => "Missing value".to_string(),
+            lexopt::Error::UnexpectedArgument(arg) => {
+                format!("Unexpected argument '{}'", arg.to_string_lossy())
+            }
+            lexopt::Error::UnexpectedValue { option, .. } => {
+                format!("'{option}' does not take a value")
+            }
+            lexopt::Error::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
+            lexopt::Error::ParsingFailed { value, error } => {
+                format!("Invalid value '{value}': {error}")
+            }
+            lexopt::Error::Custom(err) => err.to_string(),
+        };
+        Error::usage(message)
+    }
+}
+
+/// Everything a command needs from the environment, made once per invocation.
+pub struct Context {
+    pub options: Options,
+    pub env: Env,
+    pub output: Output,
+    pub debug: bool,
+}
+
+impl Context {
+    pub fn new(options: Options) -> Context {
+        let env = Env::from_process();
+        let output = Output::detect(options.json, options.color, options.selection.clone());
+        let debug = options.debug || env.debug;
+        Context {
+            options,
+            env,
+            output,
+            debug,
+        }
+    }
+
+    /// The settings flags, with the key file read (a hidden prompt for `-` on a terminal).
+    pub fn flags(&self) -> Result<Flags> {
+        let o = &self.options;
+        let api_key = match (&o.api_key, &o.api_key_file) {
+            (Some(key), _) => Some(KeyArg::Value(key.clone())),
+            (None, Some(path)) => Some(KeyArg::File {
+                path: path.clone(),
+                text: read_key_file(path)?,
+            }),
+            (None, None) => None,
+        };
+        Ok(Flags {
+            api_key,
+            api_url: o.api_url.clone(),
+            timeout: o.timeout.clone(),
+        })
+    }
+
+    /// The config file and the effective settings.
+    pub fn settings(&self) -> Result<(Settings, ConfigFile)> {
+        let file = ConfigFile::open(&self.env)?;
+        let settings = settings::resolve(&self.flags()?, &self.env, &file)?;
+        Ok((settings, file))
+    }
+
+    /// A client for these settings, with the key when one is required (`need_key`) or set.
+    pub fn client(&self, need_key: bool) -> Result<(Client, Settings)> {
+        let (settings, _) = self.settings()?;
+        let key = match settings.require_key() {
+            Ok(key) => key,
+            Err(err) if need_key => return Err(err),
+            Err(_) => None,
+        };
+        Ok((Client::new(&settings, key, self.debug), settings))
+    }
+
+    pub fn client_with_key(&self, settings: &Settings, key: &ApiKey) -> Client {
+        Client::new(settings, Some(key), self.debug)
+    }
+}
+
+/// Read a key from a file, or from standard input for `-` (a hidden prompt on a terminal).
+fn read_key_file(path: &str) -> Result<String> {
+    if path == "-" && terminal::stdin_is_terminal() {
+        return terminal::read_hidden("API key (input is hidden): ");
+    }
+    let buf = terminal::read_input(path, 4096).map_err(|err| {
+        Error::config(format!(
+            "Cannot read API key file {path}: {}",
+            crate::error::io_reason(&err)
+        ))
+    })?;
+    String::from_utf8(buf)
+        .map(|s| s.trim().to_string())
+        .map_err(|_| Error::usage(format!("The API key file {path} is not text")))
+}
+
+/// Run a command, writing its result to `out`; the exit code of a successful run (0, or 12
+/// for `task apply --dry-run --exit-code` with changes to make).
+pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
     match command {
-        Command::Help(text) => {
-            out.write_all(text.as_bytes())?;
-            Ok(())
-        }
-        Command::Version => {
-            writeln!(out, "torale {}", env!("CARGO_PKG_VERSION"))?;
-            Ok(())
-        }
-        Command::Config(cmd) => config::run(cmd, globals, &env, output, out),
-        Command::Completion(shell) => completion::run(&shell, out),
-        Command::Api(args) => {
-            let (settings, _file) = load_settings(globals, &env)?;
-            let key = settings.require_key()?;
-            let client = Client::new(&settings, key, debug);
-            api::run(args, &client, output, out)
-        }
-        Command::Templates(cmd) => {
-            // Templates need no key; one is sent when configured.
-            let (settings, _file) = load_settings(globals, &env)?;
-            let key = settings.require_key().ok().flatten();
-            let client = Client::new(&settings, key, debug);
-            templates::run(cmd, &client, output, out)
-        }
-        Command::Auth(cmd) => auth::run(cmd, globals, &env, debug, output, out),
-        Command::Task(crate::cli::TaskCommand::Preview) => task::preview(),
-        Command::Task(cmd) => {
-            let (settings, _file) = load_settings(globals, &env)?;
-            let key = settings.require_key()?;
-            let client = Client::new(&settings, key, debug);
-            task::run(cmd, &client, &settings, output, out)
-        }
+        Command::Help(text) => out.write_all(text.as_bytes())?,
+        Command::Version => writeln!(out, "torale {}", env!("CARGO_PKG_VERSION"))?,
+        Command::Config(cmd) => config::run(cmd, cx, out)?,
+        Command::Completion(shell) => completion::run(shell, out)?,
+        Command::Api(args) => api::run(args, cx, out)?,
+        Command::Templates(cmd) => templates::run(cmd, cx, out)?,
+        Command::Auth(cmd) => auth::run(cmd, cx, out)?,
+        Command::Task(cmd) => return task::run(cmd, cx, out),
     }
-}
-
-/// Read the config file (warning about its permissions) and resolve the effective settings.
-pub fn load_settings(globals: &Globals, env: &Env) -> Result<(Settings, ConfigFile)> {
-    let file = load_file(env)?;
-    let settings = settings::resolve(&globals.flags, env, &file)?;
-    Ok((settings, file))
-}
-
-pub fn load_file(env: &Env) -> Result<ConfigFile> {
-    let path = match settings::config_path(env) {
-        Ok(path) => path,
-        // Without a home directory there is no config file to read; only saving one fails.
-        Err(why) => return Ok(ConfigFile::unplaced(why)),
-    };
-    let file = ConfigFile::load(&path)?;
-    if let Some(warning) = &file.warning {
-        stderr_line(&format!("Warning: {warning}"));
-    }
-    Ok(file)
+    Ok(0)
 }

@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use crate::api::Client;
-use crate::cli::{CreateArgs, StateFilter, TaskCommand, UpdateArgs};
-use crate::config::Settings;
+use lexopt::Parser;
+
+use super::{
+    check_uuid, cmd, count_words, once, one_of, parse_count, rest, Cmd, Context, GlobalOpts,
+};
+use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{Execution, Json, RunStatus, Task};
 use crate::output::{
@@ -217,41 +220,530 @@ To try a query, create the task paused, run it once and read the result:
 Usage: torale task preview
 ";
 
-pub fn help(sub: &str) -> Option<&'static str> {
-    Some(match sub {
-        "" => HELP,
-        "list" | "ls" => LIST_HELP,
-        "get" | "show" => GET_HELP,
-        "create" => CREATE_HELP,
-        "update" => UPDATE_HELP,
-        "pause" => PAUSE_HELP,
-        "resume" => RESUME_HELP,
-        "complete" => COMPLETE_HELP,
-        "delete" | "rm" => DELETE_HELP,
-        "execute" | "run" => EXECUTE_HELP,
-        "logs" => LOGS_HELP,
-        "notifications" => NOTIFICATIONS_HELP,
-        "preview" => PREVIEW_HELP,
-        "apply" => super::apply::HELP,
-        _ => return None,
+pub const COMMANDS: &[Cmd] = &[
+    cmd("list", &["ls"], LIST_HELP),
+    cmd("get", &["show"], GET_HELP),
+    cmd("create", &[], CREATE_HELP),
+    cmd("update", &[], UPDATE_HELP),
+    cmd("pause", &[], PAUSE_HELP),
+    cmd("resume", &[], RESUME_HELP),
+    cmd("complete", &[], COMPLETE_HELP),
+    cmd("delete", &["rm"], DELETE_HELP),
+    cmd("execute", &["run"], EXECUTE_HELP),
+    cmd("logs", &[], LOGS_HELP),
+    cmd("notifications", &[], NOTIFICATIONS_HELP),
+    cmd("apply", &[], super::apply::HELP),
+    cmd("preview", &[], PREVIEW_HELP),
+];
+
+/// `--active`, `--paused`, `--completed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateFilter {
+    Active,
+    Paused,
+    Completed,
+}
+
+impl StateFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateFilter::Active => "active",
+            StateFilter::Paused => "paused",
+            StateFilter::Completed => "completed",
+        }
+    }
+}
+
+const STATES: &[(StateFilter, &str)] = &[
+    (StateFilter::Active, "active"),
+    (StateFilter::Paused, "paused"),
+    (StateFilter::Completed, "completed"),
+];
+
+#[derive(Debug, Default, PartialEq)]
+pub struct CreateArgs {
+    /// Empty when the query comes from `--from-template`.
+    pub query: String,
+    pub from_template: Option<String>,
+    pub condition: Option<String>,
+    pub name: Option<String>,
+    pub webhook: Option<String>,
+    pub email: Option<String>,
+    pub paused: bool,
+    pub run_immediately: bool,
+    pub schedule: Option<String>,
+    pub notify_behavior: Option<String>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct UpdateArgs {
+    pub name: Option<String>,
+    pub query: Option<String>,
+    pub condition: Option<String>,
+    /// `--active` (true) or `--inactive` (false).
+    pub active: Option<bool>,
+    /// `Some(Some(url))` for `--webhook URL`, `Some(None)` for `--no-webhook`.
+    pub webhook: Option<Option<String>>,
+    pub schedule: Option<String>,
+    pub notify_behavior: Option<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    List {
+        state: Option<StateFilter>,
+        limit: Option<usize>,
+    },
+    Get {
+        id: String,
+    },
+    Create(CreateArgs),
+    Update {
+        id: String,
+        changes: UpdateArgs,
+    },
+    /// `pause`, `resume` and `complete`.
+    SetState {
+        ids: Vec<String>,
+        state: StateFilter,
+    },
+    Delete {
+        ids: Vec<String>,
+        yes: bool,
+        ignore_not_found: bool,
+    },
+    Execute {
+        id: String,
+        wait: bool,
+        wait_timeout: u64,
+    },
+    Logs {
+        id: String,
+        limit: usize,
+        status: Option<String>,
+        notifications_only: bool,
+    },
+    Notifications {
+        id: String,
+        limit: usize,
+    },
+    Apply(super::apply::Options),
+    Preview,
+}
+
+pub const DEFAULT_WAIT_TIMEOUT: u64 = 300;
+pub const DEFAULT_LOG_LIMIT: usize = 20;
+
+/// `torale task ...`, after the word `task`.
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
+    let group = super::TREE.find("task").map_or(COMMANDS, |c| c.commands);
+    let sub = Cmd {
+        commands: group,
+        ..cmd("task", &[], HELP)
+    }
+    .subcommand("task", p, g)?;
+    if sub == "preview" {
+        // Whatever the old CLI's preview took, the answer is the same explanation.
+        return Ok(Command::Preview);
+    }
+    let path = format!("task {sub}");
+    parse_sub(sub, p, g).map_err(|e| e.see_help(&path))
+}
+
+fn parse_sub(sub: &str, p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
+    let mut v = Values::default();
+    let words = rest(p, g, |name, p| v.take(sub, name, p))?;
+    let ids = |min, max| -> Result<Vec<String>> {
+        count_words(&words, min, max, "task ID")?;
+        for id in &words {
+            check_uuid(id, "task ID")?;
+        }
+        Ok(words.clone())
+    };
+    let first = |ids: Vec<String>| ids.into_iter().next().unwrap_or_default();
+    let limit = match &v.limit {
+        Some(n) => Some(parse_count(n, "--limit")?),
+        None => None,
+    };
+    Ok(match sub {
+        "list" => {
+            count_words(&words, 0, 0, "")?;
+            Command::List {
+                state: v.state,
+                limit,
+            }
+        }
+        "get" => Command::Get {
+            id: first(ids(1, 1)?),
+        },
+        "create" => {
+            if !words.is_empty() {
+                return Err(Error::usage(format!(
+                    "Unexpected argument '{}'",
+                    crate::error::sanitize(&words[0])
+                ))
+                .hint("Quote the question: torale task create -q \"When is ...?\""));
+            }
+            let query = match (v.query.take(), &v.from_template) {
+                (Some(q), _) if !q.trim().is_empty() => q,
+                (Some(_), _) => return Err(Error::usage("The query (-q) is empty")),
+                (None, Some(_)) => String::new(),
+                (None, None) => {
+                    return Err(Error::usage("Missing --query (-q)")
+                        .hint("Or start from a template: --from-template ID"))
+                }
+            };
+            if let Some(id) = &v.from_template {
+                check_uuid(id, "template ID")?;
+            }
+            let create = CreateArgs {
+                query,
+                from_template: v.from_template,
+                condition: v.condition,
+                name: v.name,
+                webhook: v.webhook,
+                email: v.email,
+                paused: v.state == Some(StateFilter::Paused),
+                run_immediately: v.run_immediately,
+                schedule: v.schedule,
+                notify_behavior: v.notify_behavior,
+            };
+            check_create(&create)?;
+            Command::Create(create)
+        }
+        "update" => {
+            let id = first(ids(1, 1)?);
+            if v.webhook.is_some() && v.no_webhook {
+                return Err(Error::usage("Use only one of --webhook, --no-webhook"));
+            }
+            let changes = UpdateArgs {
+                name: v.name,
+                query: v.query,
+                condition: v.condition,
+                active: v.state.map(|s| s == StateFilter::Active),
+                webhook: if v.no_webhook {
+                    Some(None)
+                } else {
+                    v.webhook.map(Some)
+                },
+                schedule: v.schedule,
+                notify_behavior: v.notify_behavior,
+            };
+            check_update(&changes)?;
+            if changes == UpdateArgs::default() {
+                return Err(Error::usage(
+                    "Nothing to update: give at least one field to change",
+                ));
+            }
+            Command::Update { id, changes }
+        }
+        "pause" | "resume" | "complete" => Command::SetState {
+            ids: ids(1, usize::MAX)?,
+            state: match sub {
+                "pause" => StateFilter::Paused,
+                "resume" => StateFilter::Active,
+                _ => StateFilter::Completed,
+            },
+        },
+        "delete" => Command::Delete {
+            ids: ids(1, usize::MAX)?,
+            yes: v.yes,
+            ignore_not_found: v.ignore_not_found,
+        },
+        "execute" => Command::Execute {
+            id: first(ids(1, 1)?),
+            wait: v.wait || v.wait_timeout.is_some(),
+            wait_timeout: match &v.wait_timeout {
+                Some(n) => parse_count(n, "--wait-timeout")? as u64,
+                None => DEFAULT_WAIT_TIMEOUT,
+            },
+        },
+        "logs" => Command::Logs {
+            id: first(ids(1, 1)?),
+            limit: limit.unwrap_or(DEFAULT_LOG_LIMIT),
+            status: match v.status {
+                Some(s) => Some(check_status(&s)?),
+                None => None,
+            },
+            notifications_only: v.notifications_only,
+        },
+        "notifications" => Command::Notifications {
+            id: first(ids(1, 1)?),
+            limit: limit.unwrap_or(DEFAULT_LOG_LIMIT),
+        },
+        "apply" => {
+            count_words(&words, 0, 0, "")?;
+            let Some(file) = v.file else {
+                return Err(Error::usage("Missing --file (-f)"));
+            };
+            if v.exit_code && !v.dry_run {
+                return Err(Error::usage("--exit-code goes with --dry-run"));
+            }
+            Command::Apply(super::apply::Options {
+                file,
+                dry_run: v.dry_run,
+                exit_code: v.exit_code,
+                prune: v.prune,
+                yes: v.yes,
+            })
+        }
+        _ => return Err(Error::usage(format!("Unknown task command '{sub}'"))),
     })
 }
 
-/// The cron schedule sent to legacy servers when none is given (they require one).
-const DEFAULT_SCHEDULE: &str = "0 9 * * *";
+/// The options of every task subcommand, each taken only where its subcommand has it.
+#[derive(Default)]
+struct Values {
+    state: Option<StateFilter>,
+    limit: Option<String>,
+    query: Option<String>,
+    condition: Option<String>,
+    name: Option<String>,
+    webhook: Option<String>,
+    no_webhook: bool,
+    email: Option<String>,
+    run_immediately: bool,
+    schedule: Option<String>,
+    notify_behavior: Option<String>,
+    from_template: Option<String>,
+    yes: bool,
+    ignore_not_found: bool,
+    wait: bool,
+    wait_timeout: Option<String>,
+    status: Option<String>,
+    notifications_only: bool,
+    file: Option<String>,
+    dry_run: bool,
+    exit_code: bool,
+    prune: bool,
+}
+
+impl Values {
+    /// Take option `name` if subcommand `sub` has it; whether it did.
+    fn take(&mut self, sub: &str, name: &str, p: &mut Parser) -> Result<bool> {
+        let creates = sub == "create";
+        let edits = creates || sub == "update";
+        match (sub, name) {
+            ("list", "active" | "paused" | "completed") => {
+                let state = STATES.iter().find(|(_, n)| *n == name).map(|(s, _)| *s);
+                one_of(
+                    &mut self.state,
+                    state.unwrap_or(StateFilter::Active),
+                    STATES,
+                )?
+            }
+            ("list" | "logs" | "notifications", "limit") => once(&mut self.limit, "limit", p)?,
+            (_, "query" | "q") if edits => once(&mut self.query, "query", p)?,
+            (_, "condition" | "c") if edits => once(&mut self.condition, "condition", p)?,
+            (_, "name" | "n") if edits => once(&mut self.name, "name", p)?,
+            (_, "webhook" | "w") if edits => once(&mut self.webhook, "webhook", p)?,
+            (_, "schedule" | "s") if edits => once(&mut self.schedule, "schedule", p)?,
+            (_, "notify-behavior") if edits => {
+                once(&mut self.notify_behavior, "notify-behavior", p)?
+            }
+            ("create", "email") => once(&mut self.email, "email", p)?,
+            ("create", "paused") => self.state = Some(StateFilter::Paused),
+            ("create", "run-immediately") => self.run_immediately = true,
+            ("create", "from-template") => once(&mut self.from_template, "from-template", p)?,
+            ("update", "active" | "inactive") => {
+                let state = if name == "active" {
+                    StateFilter::Active
+                } else {
+                    StateFilter::Paused
+                };
+                one_of(
+                    &mut self.state,
+                    state,
+                    &[
+                        (StateFilter::Active, "active"),
+                        (StateFilter::Paused, "inactive"),
+                    ],
+                )?
+            }
+            ("update", "no-webhook") => self.no_webhook = true,
+            ("delete" | "apply", "yes" | "y") => self.yes = true,
+            ("delete", "ignore-not-found") => self.ignore_not_found = true,
+            ("execute", "wait") => self.wait = true,
+            ("execute", "wait-timeout") => once(&mut self.wait_timeout, "wait-timeout", p)?,
+            ("logs", "status") => once(&mut self.status, "status", p)?,
+            ("logs", "notifications-only") => self.notifications_only = true,
+            ("apply", "file" | "f") => once(&mut self.file, "file", p)?,
+            ("apply", "dry-run") => self.dry_run = true,
+            ("apply", "exit-code") => self.exit_code = true,
+            ("apply", "prune") => self.prune = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn check_create(args: &CreateArgs) -> Result<()> {
+    if args.condition.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(Error::usage("The value of --condition is empty"));
+    }
+    if let Some(url) = &args.webhook {
+        check_webhook(url)?;
+    }
+    if let Some(email) = &args.email {
+        let valid = email.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
+        });
+        if !valid {
+            return Err(Error::usage(format!(
+                "Invalid --email '{email}': expected an address like me@example.com"
+            )));
+        }
+    }
+    check_legacy_options(args.schedule.as_deref(), args.notify_behavior.as_deref())?;
+    if let Some(name) = &args.name {
+        if name.trim().is_empty() {
+            return Err(Error::usage("The task name (--name) is empty"));
+        }
+    }
+    Ok(())
+}
+
+/// `--schedule` (a 5-field cron) and `--notify-behavior`, which only legacy servers use.
+fn check_legacy_options(schedule: Option<&str>, notify_behavior: Option<&str>) -> Result<()> {
+    if let Some(cron) = schedule {
+        check_cron(cron)
+            .map_err(|why| Error::usage(format!("Invalid --schedule '{cron}': {why}")))?;
+    }
+    match notify_behavior {
+        Some(b) => check_notify_behavior(b),
+        None => Ok(()),
+    }
+}
+
+fn check_update(changes: &UpdateArgs) -> Result<()> {
+    if let Some(Some(url)) = &changes.webhook {
+        check_webhook(url)?;
+    }
+    check_legacy_options(
+        changes.schedule.as_deref(),
+        changes.notify_behavior.as_deref(),
+    )?;
+    for (flag, value) in [
+        ("--name", &changes.name),
+        ("--query", &changes.query),
+        ("--condition", &changes.condition),
+    ] {
+        if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(Error::usage(format!("The value of {flag} is empty")));
+        }
+    }
+    Ok(())
+}
+
+fn check_webhook(url: &str) -> Result<()> {
+    let host = url.strip_prefix("https://").unwrap_or("");
+    if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
+        return Err(Error::usage(format!(
+            "Invalid --webhook '{url}': the API accepts only https:// URLs"
+        )));
+    }
+    Ok(())
+}
+
+fn check_notify_behavior(value: &str) -> Result<()> {
+    if matches!(value, "once" | "always" | "track_state") {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "Invalid --notify-behavior '{value}': use once, always or track_state"
+    )))
+}
+
+fn check_status(value: &str) -> Result<String> {
+    const STATUSES: [&str; 6] = [
+        "pending",
+        "running",
+        "success",
+        "retrying",
+        "failed",
+        "cancelled",
+    ];
+    let lower = value.to_ascii_lowercase();
+    if STATUSES.contains(&lower.as_str()) {
+        return Ok(lower);
+    }
+    Err(Error::usage(format!(
+        "Invalid --status '{value}': use one of {}",
+        STATUSES.join(", ")
+    )))
+}
+
+/// Check a 5-field cron expression (minute hour day-of-month month day-of-week).
+pub fn check_cron(expr: &str) -> std::result::Result<(), String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "expected 5 fields (minute hour day month weekday), found {}",
+            fields.len()
+        ));
+    }
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let specs: [(&str, u32, u32, &[&str]); 5] = [
+        ("minute", 0, 59, &[]),
+        ("hour", 0, 23, &[]),
+        ("day of month", 1, 31, &[]),
+        ("month", 1, 12, &MONTHS),
+        ("day of week", 0, 7, &DAYS),
+    ];
+    for (field, (what, min, max, names)) in fields.iter().zip(specs) {
+        let value = |text: &str| -> std::result::Result<u32, String> {
+            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+                return Ok(i as u32 + if what == "month" { 1 } else { 0 });
+            }
+            match text.parse::<u32>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(format!("{what} '{text}' is not in {min}-{max}")),
+            }
+        };
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((range, step)) => (range, Some(step)),
+                None => (part, None),
+            };
+            if let Some(step) = step {
+                if !step.parse::<u32>().is_ok_and(|s| s >= 1 && s <= max.max(1)) {
+                    return Err(format!("{what} step '{step}' is not valid"));
+                }
+            }
+            if range == "*" {
+                continue;
+            }
+            match range.split_once('-') {
+                Some((a, b)) => {
+                    if value(a)? > value(b)? {
+                        return Err(format!("{what} range '{range}' is backwards"));
+                    }
+                }
+                None => {
+                    value(range)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Executions fetched per poll while waiting; the new run is among the newest.
 const WAIT_PAGE: usize = 20;
 
-pub fn run(
-    command: TaskCommand,
-    client: &Client,
-    _settings: &Settings,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
+    if command == Command::Preview {
+        return preview().map(|()| 0);
+    }
+    let (client, _) = cx.client(true)?;
+    let client = &client;
+    let output = &cx.output;
     match command {
-        TaskCommand::List { state, limit } => list(client, state, limit, output, out),
-        TaskCommand::Get { id } => {
+        Command::List { state, limit } => list(client, state, limit, output, out),
+        Command::Get { id } => {
             let value = client
                 .get_task(&id)
                 .map_err(|e| not_found(client, e, &id))?;
@@ -262,15 +754,15 @@ pub fn run(
             }
             Ok(())
         }
-        TaskCommand::Create(args) => create(client, args, output, out),
-        TaskCommand::Update { id, changes } => update(client, &id, changes, output, out),
-        TaskCommand::SetState { ids, state } => set_state(client, &ids, state, output, out),
-        TaskCommand::Delete {
+        Command::Create(args) => create(client, args, output, out),
+        Command::Update { id, changes } => update(client, &id, changes, output, out),
+        Command::SetState { ids, state } => set_state(client, &ids, state, output, out),
+        Command::Delete {
             ids,
             yes,
             ignore_not_found,
         } => delete(client, &ids, yes, ignore_not_found, output, out),
-        TaskCommand::Execute {
+        Command::Execute {
             id,
             wait,
             wait_timeout,
@@ -282,7 +774,7 @@ pub fn run(
             output,
             out,
         ),
-        TaskCommand::Logs {
+        Command::Logs {
             id,
             limit,
             status,
@@ -306,32 +798,16 @@ pub fn run(
             }
             write_executions(&items, false, output, out)
         }
-        TaskCommand::Notifications { id, limit } => {
+        Command::Notifications { id, limit } => {
             let doc = client
                 .notifications(&id, limit)
                 .map_err(|e| not_found(client, e, &id))?;
             write_executions(&doc.items("notification list")?, true, output, out)
         }
-        TaskCommand::Apply {
-            file,
-            dry_run,
-            exit_code,
-            prune,
-            yes,
-        } => super::apply::run(
-            client,
-            super::apply::Options {
-                file,
-                dry_run,
-                exit_code,
-                prune,
-                yes,
-            },
-            output,
-            out,
-        ),
-        TaskCommand::Preview => preview(),
+        Command::Apply(options) => return super::apply::run(client, options, output, out),
+        Command::Preview => preview(),
     }
+    .map(|()| 0)
 }
 
 /// `task preview`: the API dropped the endpoint; say so and show the alternative (exit 2).
@@ -585,7 +1061,7 @@ fn create(
     if let Some(address) = &args.email {
         notifications.push(json!({"type": "email", "address": address}));
     }
-    let mut body = create_body(
+    let mut body = crate::model::create_body(
         &args.query,
         args.condition.as_deref(),
         if args.paused { "paused" } else { "active" },
@@ -639,7 +1115,7 @@ fn create(
         }
     };
 
-    let (created, task) = pause_legacy_create(client, created, args.paused)?;
+    let (created, task) = client.pause_legacy_create(created, args.paused)?;
     warn_legacy_only(
         &task,
         args.schedule.is_some(),
@@ -680,39 +1156,6 @@ fn warn_legacy_only(task: &Task, schedule: bool, notify_behavior: bool) {
             ));
         }
     }
-}
-
-/// One create body for both generations: the current server ignores the legacy fields
-/// (`is_active`, `schedule`, `config`) and the legacy server ignores `state`. A legacy task is
-/// always created active, because one created inactive can later be neither resumed nor
-/// deleted; [`pause_legacy_create`] pauses it afterwards.
-pub fn create_body(
-    query: &str,
-    condition: Option<&str>,
-    state: &str,
-    schedule: Option<&str>,
-    notifications: Vec<Value>,
-) -> Value {
-    json!({
-        "search_query": query,
-        "condition_description": condition.unwrap_or(query),
-        "state": state,
-        "is_active": true,
-        "schedule": schedule.unwrap_or(DEFAULT_SCHEDULE),
-        "config": {},
-        "notifications": notifications,
-    })
-}
-
-/// After a create meant to be paused: a legacy server made the task active, so pause it now.
-pub fn pause_legacy_create(client: &Client, created: Json, paused: bool) -> Result<(Json, Task)> {
-    let task = Task::decode(created.text())?;
-    if paused && task.is_legacy() && task.is_active == Some(true) {
-        let updated = client.update_task(&task.id, &json!({"is_active": false}))?;
-        let task = Task::decode(updated.text())?;
-        return Ok((updated, task));
-    }
-    Ok((created, task))
 }
 
 fn update(

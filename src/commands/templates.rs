@@ -4,11 +4,13 @@ use std::io::Write;
 
 use serde::Deserialize;
 
-use crate::api::{Client, Method};
-use crate::cli::TemplatesCommand;
+use lexopt::Parser;
+
+use super::{check_uuid, cmd, count_words, once, rest, Cmd, Context, GlobalOpts};
+use crate::client::{Client, Method};
 use crate::error::{Error, Kind, Result};
 use crate::model::Json;
-use crate::output::{write_pairs, Output, Table};
+use crate::output::{write_pairs, Table};
 
 pub const HELP: &str = "\
 List and show task templates
@@ -48,13 +50,37 @@ Example:
   torale templates get 5b3e0f62-7d1c-4c3a-9a43-2f0c8e0b6a11
 ";
 
-pub fn help(sub: &str) -> Option<&'static str> {
-    match sub {
-        "" => Some(HELP),
-        "list" | "ls" => Some(LIST_HELP),
-        "get" => Some(GET_HELP),
-        _ => None,
-    }
+pub const COMMANDS: &[Cmd] = &[cmd("list", &["ls"], LIST_HELP), cmd("get", &[], GET_HELP)];
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    List { category: Option<String> },
+    Get { id: String },
+}
+
+/// `torale templates ...`, after the word `templates`.
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
+    let group = Cmd {
+        commands: COMMANDS,
+        ..cmd("templates", &[], HELP)
+    };
+    let sub = group.subcommand("templates", p, g)?;
+    let mut category = None;
+    let parsed = rest(p, g, |name, p| match (sub, name) {
+        ("list", "category") => once(&mut category, "category", p).map(|()| true),
+        _ => Ok(false),
+    })
+    .and_then(|words| match sub {
+        "list" => count_words(&words, 0, 0, "").map(|()| Command::List { category }),
+        _ => {
+            count_words(&words, 1, 1, "TEMPLATE_ID")?;
+            check_uuid(&words[0], "template ID")?;
+            Ok(Command::Get {
+                id: words[0].clone(),
+            })
+        }
+    });
+    parsed.map_err(|e| e.see_help(&format!("templates {sub}")))
 }
 
 /// A template as the CLI reads it; other fields are ignored.
@@ -68,14 +94,12 @@ pub struct Template {
     pub condition_description: Option<String>,
 }
 
-pub fn run(
-    command: TemplatesCommand,
-    client: &Client,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+    // Templates need no key; one is sent when configured.
+    let (client, _) = cx.client(false)?;
+    let (client, output) = (&client, &cx.output);
     match command {
-        TemplatesCommand::List { category } => {
+        Command::List { category } => {
             let query: Vec<(&str, String)> =
                 category.map(|c| ("category", c)).into_iter().collect();
             let doc = client.call(Method::Get, "/api/v1/templates/", &query, None)?;
@@ -100,7 +124,7 @@ pub fn run(
             table.write(out, output)?;
             Ok(())
         }
-        TemplatesCommand::Get { id } => {
+        Command::Get { id } => {
             let doc = get(client, &id)?;
             if output.json {
                 output.json_text(out, doc.text())?;

@@ -6,15 +6,18 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use std::collections::BTreeMap;
+
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{io_reason, mask_key, Error, Result};
 
 pub const DEFAULT_API_URL: &str = "https://api.torale.ai";
 pub const DEV_API_URL: &str = "http://localhost:8000";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// A config file larger than this is not a config file.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The keys of the config file this CLI reads and writes; any other key is kept as it is.
 pub const KNOWN_KEYS: [&str; 3] = ["api_key", "api_url", "timeout"];
@@ -71,16 +74,6 @@ impl fmt::Display for ApiKey {
     }
 }
 
-/// Mask any secret-looking string: `sk_...` plus its last five characters.
-pub fn mask_key(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() < 12 {
-        return "sk_...".into();
-    }
-    let tail: String = chars[chars.len() - 5..].iter().collect();
-    format!("sk_...{tail}")
-}
-
 /// Where a setting's value came from, as shown by `auth status` and `config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -116,13 +109,13 @@ impl fmt::Display for Source {
     }
 }
 
-/// Where the API key given on the command line comes from.
+/// The API key given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyArg {
     /// `--api-key KEY`
     Value(String),
-    /// `--api-key-file PATH` (`-` = standard input)
-    File(String),
+    /// `--api-key-file PATH` (`-` = standard input), with the text read from it.
+    File { path: String, text: String },
 }
 
 /// The command-line flags that take part in settings resolution.
@@ -148,25 +141,26 @@ pub struct Env {
 impl Env {
     pub fn from_process() -> Env {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let truthy = |name: &str| {
+            var(name).is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
+        };
         Env {
             api_key: var("TORALE_API_KEY"),
             api_url: var("TORALE_API_URL"),
             timeout: var("TORALE_TIMEOUT"),
-            noauth: var("TORALE_NOAUTH").is_some_and(|v| truthy(&v)),
-            dev: var("TORALE_DEV").is_some_and(|v| truthy(&v)),
+            noauth: truthy("TORALE_NOAUTH"),
+            dev: truthy("TORALE_DEV"),
             config_dir: std::env::var_os("TORALE_CONFIG_DIR")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
-            debug: var("TORALE_DEBUG").is_some_and(|v| truthy(&v)),
+            debug: truthy("TORALE_DEBUG"),
         }
     }
-}
-
-fn truthy(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
 }
 
 /// The effective settings of one invocation.
@@ -227,9 +221,9 @@ pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> 
     } else {
         (DEFAULT_API_URL.to_string(), Source::Default)
     };
-    let api_url = normalize_url(&url).map_err(|why| match api_url_source {
-        Source::Flag(_) => Error::usage(format!("Invalid --api-url: {why}")),
-        _ => Error::config(format!("Invalid API URL from {api_url_source}: {why}")),
+    let api_url = check_api_url(&url).map_err(|err| match api_url_source {
+        Source::File => Error::config(format!("{} in {}", err.message, file.path.display())),
+        _ => err,
     })?;
 
     let (timeout, timeout_source) = if let Some(t) = &flags.timeout {
@@ -276,9 +270,8 @@ fn resolve_api_key(
                 .map_err(|why| Error::usage(format!("Invalid --api-key: {why}")))?;
             return Ok(Some((key, Source::Flag("--api-key"))));
         }
-        Some(KeyArg::File(path)) => {
-            let raw = read_key_file(path)?;
-            let key = ApiKey::parse(&raw).map_err(|why| {
+        Some(KeyArg::File { path, text }) => {
+            let key = ApiKey::parse(text).map_err(|why| {
                 Error::usage(format!("Invalid key in --api-key-file {path}: {why}"))
             })?;
             return Ok(Some((key, Source::Flag("--api-key-file"))));
@@ -300,49 +293,12 @@ fn resolve_api_key(
     Ok(None)
 }
 
-/// Read a key from a file, or from standard input for `-`; at most 4 KiB, trimmed.
-pub fn read_key_file(path: &str) -> Result<String> {
-    if path == "-" && crate::terminal::stdin_is_terminal() {
-        // Standard input is a person at a terminal: ask without echoing the key.
-        return crate::terminal::read_hidden("API key (input is hidden): ");
-    }
-    let buf = read_file_or_stdin(path, 4096).map_err(|err| {
-        Error::config(format!(
-            "Cannot read API key file {path}: {}",
-            io_reason(&err)
-        ))
-    })?;
-    String::from_utf8(buf)
-        .map(|s| s.trim().to_string())
-        .map_err(|_| Error::usage(format!("The API key file {path} is not text")))
-}
-
-/// The bytes of a file, or of standard input for `-`, at most `limit` of them.
-pub fn read_file_or_stdin(path: &str, limit: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if path == "-" {
-        io::stdin().lock().take(limit).read_to_end(&mut buf)?;
-    } else {
-        fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
-    }
-    Ok(buf)
-}
-
-/// Check an API URL and drop its trailing slashes.
-pub fn normalize_url(url: &str) -> std::result::Result<String, String> {
-    let url = url.trim();
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("'{url}' must start with http:// or https://"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() {
-        return Err(format!("'{url}' has no host"));
-    }
-    if rest.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("'{url}' must be a plain base URL"));
-    }
-    Ok(url.trim_end_matches('/').to_string())
+/// Check an API URL wherever it comes from (flag, environment, file, `config set`) and drop
+/// its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
+pub fn check_api_url(text: &str) -> Result<String> {
+    crate::url::parse_api_url(text)
+        .map(|url| url.to_string())
+        .map_err(|why| Error::usage(format!("Invalid API URL '{}': {why}", text.trim())))
 }
 
 /// Parse a timeout in whole seconds, 1 to 86400.
@@ -355,133 +311,112 @@ pub fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-/// The reason part of an I/O error, without Rust's "(os error N)" noise.
-pub fn io_reason(err: &io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
+/// The config file's keys, each value kept as the text it was written as, so a key this CLI
+/// does not know survives every write exactly (keys are written in sorted order).
+#[derive(Debug, Default)]
+pub struct Entries(BTreeMap<String, Box<RawValue>>);
 
-/// A JSON object's entries in their order, values kept as written.
-struct Entries(Vec<(String, Box<RawValue>)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> Visitor<'de> for Visit {
-            type Value = Entries;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Entries, A::Error> {
-                let mut entries: Vec<(String, Box<RawValue>)> = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
-                    // A repeated key: the last one counts, as for any JSON reader.
-                    entries.retain(|(k, _)| *k != key);
-                    entries.push((key, value));
-                }
-                Ok(Entries(entries))
-            }
+impl Entries {
+    pub fn set(&mut self, key: &str, value: Value) {
+        // A Value always encodes.
+        if let Ok(raw) = serde_json::value::to_raw_value(&value) {
+            self.0.insert(key.to_string(), raw);
         }
-        deserializer.deserialize_map(Visit)
+    }
+
+    /// Remove a key; whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.0.remove(key).is_some()
     }
 }
 
-/// The config file as a JSON object; unknown keys are carried through every write untouched:
-/// same order, same text.
+/// The config file as a JSON object.
 #[derive(Debug)]
 pub struct ConfigFile {
     pub path: PathBuf,
-    /// The file's keys in their order, each value exactly as it was written.
-    entries: Vec<(String, Box<RawValue>)>,
-    /// Whether the file existed when it was read.
-    pub exists: bool,
-    /// A warning about the file's permissions, for the caller to print.
-    pub warning: Option<String>,
+    entries: Entries,
     /// Why there is no place for a config file (no home directory and no
     /// `TORALE_CONFIG_DIR`, as in a `FROM scratch` image): reading finds nothing, saving fails.
-    pub unplaced: Option<Error>,
+    unplaced: Option<Error>,
 }
 
 impl ConfigFile {
-    /// No config file can exist: settings come from flags, the environment and defaults.
-    pub fn unplaced(why: Error) -> ConfigFile {
-        ConfigFile {
-            path: PathBuf::from("~/.torale/config.json"),
-            entries: Vec::new(),
-            exists: false,
-            warning: None,
-            unplaced: Some(why),
+    /// The config file of this environment: read when it exists, empty when it does not,
+    /// empty and unsaveable when there is no place for one. A file readable by others
+    /// gets a warning on stderr.
+    pub fn open(env: &Env) -> Result<ConfigFile> {
+        match config_path(env) {
+            Ok(path) => {
+                let file = ConfigFile::load(&path)?;
+                warn_if_shared(&path);
+                Ok(file)
+            }
+            Err(why) => Ok(ConfigFile {
+                path: PathBuf::from("~/.torale/config.json"),
+                entries: Entries::default(),
+                unplaced: Some(why),
+            }),
         }
     }
 
     /// Read the config file; a missing file is an empty config, anything else wrong is exit 3.
-    pub fn load(path: &Path) -> Result<ConfigFile> {
-        let bytes = match fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return Ok(ConfigFile {
-                    path: path.to_path_buf(),
-                    entries: Vec::new(),
-                    exists: false,
-                    warning: None,
-                    unplaced: None,
-                })
-            }
-            Err(err) => {
-                return Err(Error::config(format!(
-                    "Cannot read config file {}: {}",
-                    path.display(),
-                    io_reason(&err)
-                )))
-            }
+    fn load(path: &Path) -> Result<ConfigFile> {
+        let mut file = ConfigFile {
+            path: path.to_path_buf(),
+            entries: Entries::default(),
+            unplaced: None,
         };
-        let mut file = ConfigFile::parse(path, &bytes)?;
-        file.warning = permission_warning(path);
+        let fail = |why: String| {
+            Error::config(format!("Cannot read config file {}: {why}", path.display()))
+        };
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(file),
+            Err(err) => return Err(fail(io_reason(&err))),
+        };
+        // A FIFO or a device would block or never end; a config file is a small regular file.
+        if !meta.is_file() {
+            return Err(fail("not a regular file".into()));
+        }
+        check_private_dir(path.parent().unwrap_or(Path::new(".")))?;
+        let mut bytes = Vec::new();
+        fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|err| fail(io_reason(&err)))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(fail("larger than 1 MiB".into()));
+        }
+        file.parse(&bytes)?;
         Ok(file)
     }
 
-    /// The config file `path` holding `bytes`: an empty file is an empty config; anything
-    /// but a JSON object is an error naming the path (and the line and column).
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<ConfigFile> {
-        let mut file = ConfigFile {
-            path: path.to_path_buf(),
-            entries: Vec::new(),
-            exists: true,
-            warning: None,
-            unplaced: None,
-        };
+    /// An empty file is an empty config; anything but a JSON object is an error naming the
+    /// path (and the line and column).
+    pub fn parse(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(file);
+            return Ok(());
         }
-        let entries: Entries = serde_json::from_slice(bytes).map_err(|err| {
+        let path = self.path.display();
+        self.entries.0 = serde_json::from_slice(bytes).map_err(|err| {
             if err.is_data() {
-                return Error::config(format!(
-                    "Config file {} must hold a JSON object",
-                    path.display()
-                ));
+                return Error::config(format!("Config file {path} must hold a JSON object"));
             }
+            // serde_json appends " at line L column C"; the message says where already.
+            let text = err.to_string();
+            let reason = text.split(" at line ").next().unwrap_or(&text);
             Error::config(format!(
-                "Config file {} is not valid JSON (line {}, column {}): {}",
-                path.display(),
+                "Config file {path} is not valid JSON (line {}, column {}): {reason}",
                 err.line(),
                 err.column(),
-                json_reason(&err)
             ))
             .hint("Fix or remove the file; 'torale config path' prints where it is")
         })?;
-        file.entries = entries.0;
-        Ok(file)
+        Ok(())
     }
 
     /// The value of a key (`None` when missing or null).
     pub fn get(&self, key: &str) -> Option<Value> {
-        let raw = &self.entries.iter().find(|(k, _)| k == key)?.1;
+        let raw = self.entries.0.get(key)?;
         serde_json::from_str::<Value>(raw.get())
             .ok()
             .filter(|v| !v.is_null())
@@ -500,144 +435,75 @@ impl ConfigFile {
         }
     }
 
-    /// Set a key, in its place when the file already has it, else at the end.
-    pub fn set(&mut self, key: &str, value: &Value) {
-        let raw = match RawValue::from_string(value.to_string()) {
-            Ok(raw) => raw,
-            // A serde_json::Value always serializes to valid JSON.
-            Err(_) => return,
-        };
-        match self.entries.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = raw,
-            None => self.entries.push((key.to_string(), raw)),
-        }
-    }
-
-    /// Remove a key; whether it was there.
-    pub fn remove(&mut self, key: &str) -> bool {
-        let before = self.entries.len();
-        self.entries.retain(|(k, _)| k != key);
-        self.entries.len() != before
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The file's text: two-space indentation, keys in their order, values as they were.
-    fn render(&self) -> String {
-        let mut out = Vec::new();
-        out.extend_from_slice(b"{\n");
-        for (i, (key, raw)) in self.entries.iter().enumerate() {
-            out.extend_from_slice(b"  ");
-            out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
-            out.extend_from_slice(b": ");
-            // Writing into a Vec cannot fail.
-            let _ = crate::output::write_json(&mut out, raw.get(), true, 1);
-            if i + 1 < self.entries.len() {
-                out.push(b',');
-            }
-            out.push(b'\n');
-        }
-        out.extend_from_slice(b"}\n");
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    /// Write the file atomically: a 0600 temp file in the same 0700 directory, fsync, rename.
-    /// An empty config removes the file.
-    pub fn save(&self) -> Result<()> {
+    /// Change the file on disk under an exclusive lock: read it again, let `change` edit the
+    /// entries, write the result atomically. Concurrent writers wait for each other, so no
+    /// key is lost. `change` returns whether anything changed; an empty config removes the file.
+    pub fn update<T>(
+        &mut self,
+        change: impl FnOnce(&mut Entries) -> Result<(bool, T)>,
+    ) -> Result<T> {
         if let Some(why) = &self.unplaced {
-            return Err(why.clone());
+            return match change(&mut Entries::default())? {
+                (false, result) => Ok(result),
+                (true, _) => Err(why.clone()),
+            };
         }
+        let path = self.path.clone();
         let fail = |what: &str, err: &io::Error| {
             Error::config(format!(
                 "Cannot {what} {}: {}",
-                self.path.display(),
+                path.display(),
                 io_reason(err)
             ))
             .hint("The existing config file was left unchanged")
         };
-        if self.entries.is_empty() {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        create_private_dir(&dir).map_err(|err| fail("create the directory for", &err))?;
+        check_private_dir(&dir)?;
+        let lock = fs::File::open(&dir).map_err(|err| fail("lock", &err))?;
+        lock.lock().map_err(|err| fail("lock", &err))?;
+
+        *self = ConfigFile::load(&self.path)?;
+        let (changed, result) = change(&mut self.entries)?;
+        if !changed {
+            return Ok(result);
+        }
+        if self.entries.0.is_empty() {
             return match fs::remove_file(&self.path) {
-                Ok(()) => Ok(()),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+                Ok(()) => Ok(result),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(result),
                 Err(err) => Err(fail("remove", &err)),
             };
         }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        create_private_dir(dir).map_err(|err| fail("create the directory for", &err))?;
-
-        let text = self.render();
-
-        // Concurrent writers each use their own temp file and each rename is atomic: readers
-        // always see one complete version, and the last rename wins.
-        let mut attempt = 0;
-        let written = loop {
-            let tmp = temp_path(&self.path, attempt);
-            match write_private(&tmp, text.as_bytes()) {
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
-                }
-                Err(err) => {
-                    if err.kind() != io::ErrorKind::AlreadyExists {
-                        let _ = fs::remove_file(&tmp);
-                    }
-                    break Err(err);
-                }
-                Ok(()) => {
-                    let renamed = fs::rename(&tmp, &self.path);
-                    if renamed.is_err() {
-                        let _ = fs::remove_file(&tmp);
-                    }
-                    break renamed;
-                }
-            }
-        };
+        let mut text = serde_json::to_string_pretty(&self.entries.0)
+            .map_err(|err| Error::internal(format!("Cannot encode the config: {err}")))?;
+        text.push('\n');
+        // A full disk or a crash leaves the old file: the new one is complete before the rename.
+        let tmp = self
+            .path
+            .with_file_name(format!(".config.json.{}.tmp", std::process::id()));
+        let written =
+            write_private(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &self.path));
         if let Err(err) = written {
+            let _ = fs::remove_file(&tmp);
             return Err(fail("write", &err));
         }
-        // Make the rename itself durable; failure here cannot lose the file, so it is ignored.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        // Make the rename itself durable; failure here cannot lose the file.
+        let _ = lock.sync_all();
+        Ok(result)
     }
-}
-
-fn json_reason(err: &serde_json::Error) -> String {
-    // serde_json appends " at line L column C"; the message already says where.
-    let text = err.to_string();
-    match text.find(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
-
-/// A temp file name no other writer uses: process id, clock and attempt number.
-fn temp_path(path: &Path, attempt: u32) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!(".config.json.{}.{nanos}.{attempt}.tmp", std::process::id());
-    path.with_file_name(name)
 }
 
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new()
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-    {
-        Ok(()) => Ok(()),
-        Err(err) if dir.is_dir() => {
-            let _ = err;
-            Ok(())
-        }
-        Err(err) => Err(err),
-    }
 }
 
 #[cfg(not(unix))]
@@ -645,9 +511,37 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
+/// A config directory that other users can write to lets them replace the file (and the URL
+/// the key is sent to): refuse it rather than trust what is in it.
+#[cfg(unix)]
+fn check_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::metadata(dir) else {
+        return Ok(());
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 == 0 {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "Config directory {} is writable by other users (mode {mode:03o})",
+        dir.display()
+    ))
+    .hint(format!(
+        "Run: chmod 700 {}, or point TORALE_CONFIG_DIR at a private directory",
+        dir.display()
+    )))
+}
+
+#[cfg(not(unix))]
+fn check_private_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    let _ = fs::remove_file(path);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -659,6 +553,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let _ = fs::remove_file(path);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -668,22 +563,22 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 #[cfg(unix)]
-fn permission_warning(path: &Path) -> Option<String> {
+fn warn_if_shared(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "Config file {} is accessible by other users (mode {mode:03o}); run: chmod 600 {}",
+    let Ok(meta) = fs::metadata(path) else { return };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        let _ = writeln!(
+            io::stderr(),
+            "Warning: Config file {} is accessible by other users (mode {mode:03o}); run: chmod 600 {}",
             path.display(),
             path.display()
-        )
-    })
+        );
+    }
 }
 
 #[cfg(not(unix))]
-fn permission_warning(_path: &Path) -> Option<String> {
-    None
-}
+fn warn_if_shared(_path: &Path) {}
 
 #[cfg(test)]
 mod tests {
@@ -703,21 +598,7 @@ mod tests {
     #[test]
     fn masking_shows_only_the_tail() {
         let key = ApiKey::parse("sk_cFSK7PFckoFLSjO1iPUnDTeFW5B20KRnjC504xFDyBg").unwrap();
-        assert_eq!(key.masked(), "sk_...xFDyBg"[..6].to_string() + "FDyBg");
+        assert_eq!(key.masked(), "sk_...FDyBg");
         assert!(!format!("{key:?}").contains("cFSK7"));
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            normalize_url("https://x.example/").unwrap(),
-            "https://x.example"
-        );
-        assert_eq!(
-            normalize_url("http://127.0.0.1:80/api//").unwrap(),
-            "http://127.0.0.1:80/api"
-        );
-        assert!(normalize_url("ftp://x").is_err());
-        assert!(normalize_url("https://").is_err());
     }
 }

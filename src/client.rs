@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::config::{ApiKey, Settings};
 use crate::error::{Error, Kind, Result};
-use crate::model::Json;
+use crate::model::{Json, Task};
 use crate::output::{sanitize, stderr_line};
+use crate::settings::{ApiKey, Settings};
 
 /// Responses larger than this are refused without being read into memory.
 pub const MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -31,7 +31,7 @@ pub enum Method {
 }
 
 impl Method {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -217,6 +217,17 @@ impl Client {
     }
 
     // ---- the one request path ----------------------------------------------------------
+
+    /// After a create meant to be paused: a legacy server made the task active, so pause it now.
+    pub fn pause_legacy_create(&self, created: Json, paused: bool) -> Result<(Json, Task)> {
+        let task = Task::decode(created.text())?;
+        if paused && task.is_legacy() && task.is_active == Some(true) {
+            let updated = self.update_task(&task.id, &serde_json::json!({"is_active": false}))?;
+            let task = Task::decode(updated.text())?;
+            return Ok((updated, task));
+        }
+        Ok((created, task))
+    }
 
     /// Send one request with the retry policy; decode a JSON reply or turn it into an [`Error`].
     pub fn call(
@@ -572,7 +583,7 @@ impl Failure {
                 (format!("Connection closed by the server ({url})"), true)
             }
             _ => (
-                format!("Network error: {} ({url})", crate::config::io_reason(&err)),
+                format!("Network error: {} ({url})", crate::error::io_reason(&err)),
                 true,
             ),
         };
