@@ -126,6 +126,8 @@ pub struct Error {
     pub status: Option<u16>,
     /// Lines that tell the user what to do next.
     pub hints: Vec<String>,
+    /// The result written before the failure stands (a bulk command's items that succeeded).
+    pub keeps_output: bool,
 }
 
 impl Error {
@@ -138,6 +140,7 @@ impl Error {
             message: one_line(message.into()),
             status: None,
             hints: Vec::new(),
+            keeps_output: false,
         }
     }
 
@@ -160,6 +163,11 @@ impl Error {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Error {
         self.hints.push(one_line(hint.into()));
+        self
+    }
+
+    pub fn keep_output(mut self) -> Error {
+        self.keeps_output = true;
         self
     }
 

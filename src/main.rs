@@ -1,6 +1,6 @@
 //! The `torale` binary: parse, run, report one error, exit with one code.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use torale::commands::{self, Context};
@@ -15,17 +15,29 @@ fn main() -> ExitCode {
         eprintln!("Error: internal error in torale ({place})\nHint: This is a bug; please report it with the command you ran");
         std::process::exit(1);
     }));
+    let stdout_open = !torale::terminal::stdout_was_closed();
     let (options, command) = torale::cli::parse(std::env::args_os().skip(1));
     let cx = Context::new(options);
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    // The whole result is kept until the command succeeds: on failure stdout stays empty.
+    let mut out = Vec::new();
     let result = command.and_then(|command| commands::run(command, &cx, &mut out));
-    // On failure stdout stays empty: what was buffered is dropped, not flushed.
-    let result = result.and_then(|code| out.flush().map(|()| code).map_err(Error::from));
+    let result = result.and_then(|code| {
+        if !(out.is_empty() || stdout_open) {
+            return Err(Error::internal(
+                "Cannot write the result: standard output is closed",
+            ));
+        }
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&out).and_then(|()| stdout.flush())?;
+        Ok(code)
+    });
     ExitCode::from(match result {
         Ok(code) => code,
         Err(err) if err.kind == Kind::ClosedPipe => 0,
         Err(err) => {
-            let _ = out.into_parts();
+            if err.keeps_output && stdout_open {
+                let _ = io::stdout().lock().write_all(&out);
+            }
             cx.output.report(&err);
             err.exit_code()
         }

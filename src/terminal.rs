@@ -18,6 +18,35 @@ pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Whether the process was started with stdout closed (`torale task list >&-`). Before
+/// `main`, the Rust runtime points a closed stdout at `/dev/null` opened read-write, while a
+/// shell's `>/dev/null` opens it write-only: that difference is what is looked at.
+#[cfg(target_os = "linux")]
+pub fn stdout_was_closed() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+    const F_GETFL: i32 = 3;
+    const O_ACCMODE: i32 = 0o3;
+    const O_RDWR: i32 = 0o2;
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let read_write = unsafe { fcntl(1, F_GETFL) } & O_ACCMODE == O_RDWR;
+    let null = |meta: std::fs::Metadata| meta.rdev() == 0x103;
+    read_write
+        && io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(|fd| std::fs::File::from(fd).metadata())
+            .is_ok_and(null)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn stdout_was_closed() -> bool {
+    false
+}
+
 pub fn stdin_is_terminal() -> bool {
     io::stdin().is_terminal()
 }
@@ -70,6 +99,28 @@ mod raw {
     extern "C" {
         fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
         fn tcsetattr(fd: i32, action: i32, termios: *const Termios) -> i32;
+        fn signal(signum: i32, handler: usize) -> usize;
+        fn raise(signum: i32) -> i32;
+    }
+
+    const SIGHUP: i32 = 1;
+    const SIGTERM: i32 = 15;
+    const SIG_DFL: usize = 0;
+
+    /// The settings to put back if the process is told to end during the prompt: a signal
+    /// handler can reach only what is static.
+    static SAVED: std::sync::OnceLock<Termios> = std::sync::OnceLock::new();
+
+    extern "C" fn restore_and_end(signum: i32) {
+        // SAFETY: tcsetattr, signal and raise are async-signal-safe; SAVED is set before
+        // the handler is installed and never changes after.
+        unsafe {
+            if let Some(saved) = SAVED.get() {
+                tcsetattr(0, TCSANOW, saved);
+            }
+            signal(signum, SIG_DFL);
+            raise(signum);
+        }
     }
 
     const ISIG: u32 = 0o1;
@@ -110,6 +161,13 @@ mod raw {
             );
         }
         let _restore = Restore(saved);
+        if SAVED.set(saved).is_ok() {
+            // SAFETY: installs a handler that only restores the terminal and re-raises.
+            unsafe {
+                signal(SIGTERM, restore_and_end as *const () as usize);
+                signal(SIGHUP, restore_and_end as *const () as usize);
+            }
+        }
         let mut raw = saved;
         raw.lflag &= !(ECHO | ICANON | ISIG);
         raw.cc[VMIN] = 1;

@@ -1272,13 +1272,10 @@ fn for_each_id(
 
 /// After a command over several IDs: what succeeded is already on stdout (flushed, so it
 /// survives the error), and the failure decides the exit code.
-fn finish_bulk(failure: Option<Error>, out: &mut dyn Write) -> Result<()> {
+fn finish_bulk(failure: Option<Error>) -> Result<()> {
     match failure {
         None => Ok(()),
-        Some(err) => {
-            out.flush()?;
-            Err(err)
-        }
+        Some(err) => Err(err.keep_output()),
     }
 }
 
@@ -1338,7 +1335,7 @@ fn set_state(
             writeln!(out, "{line}")?;
         }
     }
-    finish_bulk(failure, out)
+    finish_bulk(failure)
 }
 
 fn delete(
@@ -1392,7 +1389,7 @@ fn delete(
             }
         }
     }
-    finish_bulk(failure, out)
+    finish_bulk(failure)
 }
 
 fn execute(
