@@ -355,8 +355,9 @@ fn parse_sub(sub: &str, p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     let words = rest(p, g, |name, p| v.take(sub, name, p))?;
     let ids = |min, max| -> Result<Vec<String>> {
         count_words(&words, min, max, "task ID")?;
-        for id in &words {
-            check_uuid(id, "task ID")?;
+        // A task is named by its ID, its name or a unique ID prefix; run() looks it up.
+        if words.iter().any(|w| w.trim().is_empty()) {
+            return Err(Error::usage("A task ID or name is empty"));
         }
         Ok(words.clone())
     };
@@ -741,9 +742,11 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
     let (client, _) = cx.client(true)?;
     let client = &client;
     let output = &cx.output;
+    let mut tasks = Tasks::new(client);
     match command {
         Command::List { state, limit } => list(client, state, limit, output, out),
         Command::Get { id } => {
+            let id = tasks.id(&id)?;
             let value = client
                 .get_task(&id)
                 .map_err(|e| not_found(client, e, &id))?;
@@ -755,20 +758,22 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
             Ok(())
         }
         Command::Create(args) => create(client, args, output, out),
-        Command::Update { id, changes } => update(client, &id, changes, output, out),
-        Command::SetState { ids, state } => set_state(client, &ids, state, output, out),
+        Command::Update { id, changes } => update(client, &tasks.id(&id)?, changes, output, out),
+        Command::SetState { ids, state } => {
+            set_state(client, &tasks.ids(&ids)?, state, output, out)
+        }
         Command::Delete {
             ids,
             yes,
             ignore_not_found,
-        } => delete(client, &ids, yes, ignore_not_found, output, out),
+        } => return delete(&mut tasks, &ids, yes, ignore_not_found, output, out),
         Command::Execute {
             id,
             wait,
             wait_timeout,
         } => execute(
             client,
-            &id,
+            &tasks.id(&id)?,
             wait,
             Duration::from_secs(wait_timeout),
             output,
@@ -780,6 +785,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
             status,
             notifications_only,
         } => {
+            let id = tasks.id(&id)?;
             let doc = if notifications_only {
                 client.notifications(&id, limit)
             } else {
@@ -787,6 +793,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
             }
             .map_err(|e| not_found(client, e, &id))?;
             let mut items = doc.items("execution list")?;
+            let mut empty = "No runs yet".to_string();
             if let Some(status) = &status {
                 let mut kept = Vec::with_capacity(items.len());
                 for item in items {
@@ -795,19 +802,101 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
                     }
                 }
                 items = kept;
+                empty = format!("No {status} runs");
             }
-            write_executions(&items, false, output, out)
+            write_executions(&items, false, &empty, output, out)
         }
         Command::Notifications { id, limit } => {
+            let id = tasks.id(&id)?;
             let doc = client
                 .notifications(&id, limit)
                 .map_err(|e| not_found(client, e, &id))?;
-            write_executions(&doc.items("notification list")?, true, output, out)
+            let items = doc.items("notification list")?;
+            write_executions(&items, true, "No notifications yet", output, out)
         }
         Command::Apply(options) => return super::apply::run(client, options, output, out),
         Command::Preview => preview(),
     }
     .map(|()| 0)
+}
+
+/// Tasks named on the command line by full ID, by name or by a unique ID prefix, as git and
+/// docker take prefixes. A full ID costs no request; anything else one list of the tasks.
+struct Tasks<'a> {
+    client: &'a Client,
+    /// `(id, name)` of every task, fetched once when first needed.
+    all: Option<Vec<(String, String)>>,
+}
+
+impl<'a> Tasks<'a> {
+    fn new(client: &'a Client) -> Tasks<'a> {
+        Tasks { client, all: None }
+    }
+
+    fn all(&mut self) -> Result<&[(String, String)]> {
+        if self.all.is_none() {
+            let doc = self.client.list_tasks(None)?;
+            let mut all = Vec::new();
+            for item in doc.items("task list")? {
+                let task = Task::decode(item.get())?;
+                all.push((task.id.clone(), task.name().to_string()));
+            }
+            self.all = Some(all);
+        }
+        Ok(self.all.as_deref().unwrap_or_default())
+    }
+
+    /// The full ID of the task `reference` names: an exact name first, then a unique prefix
+    /// of at least 4 hex characters.
+    fn id(&mut self, reference: &str) -> Result<String> {
+        if super::is_uuid(reference) {
+            return Ok(reference.to_ascii_lowercase());
+        }
+        let all = self.all()?;
+        let mut found: Vec<&(String, String)> =
+            all.iter().filter(|(_, name)| name == reference).collect();
+        let hex = reference.chars().filter(char::is_ascii_hexdigit).count();
+        let prefix_like = reference.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if found.is_empty() && hex >= 4 && prefix_like {
+            let lower = reference.to_ascii_lowercase();
+            found = all
+                .iter()
+                .filter(|(id, _)| id.starts_with(&lower))
+                .collect();
+        }
+        let shown = crate::error::sanitize(reference);
+        match found.as_slice() {
+            [(id, _)] => Ok(id.clone()),
+            [] => Err(Error::new(
+                Kind::NotFound,
+                format!("No task named or starting with '{shown}'"),
+            )
+            .hint("List your tasks with 'torale task list'")),
+            many => {
+                let mut err = Error::usage(format!(
+                    "'{shown}' matches {} tasks; give more of the ID",
+                    many.len()
+                ));
+                for (id, name) in many {
+                    err = err.hint(format!("{id}  {}", crate::error::sanitize(name)));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn ids(&mut self, references: &[String]) -> Result<Vec<String>> {
+        references.iter().map(|r| self.id(r)).collect()
+    }
+
+    /// A task's name for a question, when it can be had.
+    fn name(&mut self, id: &str) -> Option<String> {
+        if let Some(all) = &self.all {
+            return all.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone());
+        }
+        let doc = self.client.get_task(id).ok()?;
+        Task::decode(doc.text()).ok().map(|t| t.name().to_string())
+    }
 }
 
 /// `task preview`: the API dropped the endpoint; say so and show the alternative (exit 2).
@@ -1339,13 +1428,15 @@ fn set_state(
 }
 
 fn delete(
-    client: &Client,
-    ids: &[String],
+    tasks: &mut Tasks,
+    references: &[String],
     yes: bool,
     ignore_not_found: bool,
     output: &Output,
     out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<u8> {
+    let client = tasks.client;
+    let ids = &tasks.ids(references)?;
     if !yes {
         if !terminal::stdin_is_terminal() {
             return Err(Error::usage(
@@ -1353,12 +1444,17 @@ fn delete(
             )
             .hint("Add --yes (-y) to delete without asking"));
         }
-        let question = match ids {
-            [id] => format!("Delete task {id}?"),
+        let question = match ids.as_slice() {
+            [id] => match tasks.name(id) {
+                Some(name) => format!("Delete task '{}' ({})?", sanitize(&name), &id[..8]),
+                None => format!("Delete task {id}?"),
+            },
             _ => format!("Delete {} tasks?", ids.len()),
         };
         if !terminal::confirm(&question)? {
-            return Err(Error::usage("Not deleted: not confirmed"));
+            // Answering no is a choice, not a failure to report; the code still says so.
+            stderr_line("Not deleted");
+            return Ok(2);
         }
     }
     let mut deleted = Vec::new();
@@ -1389,7 +1485,7 @@ fn delete(
             }
         }
     }
-    finish_bulk(failure)
+    finish_bulk(failure).map(|()| 0)
 }
 
 fn execute(
@@ -1527,6 +1623,7 @@ fn wait_for_run(
 fn write_executions(
     items: &[&RawValue],
     notifications: bool,
+    empty: &str,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -1535,11 +1632,7 @@ fn write_executions(
         return Ok(());
     }
     if items.is_empty() {
-        stderr_line(if notifications {
-            "No notifications yet"
-        } else {
-            "No runs yet"
-        });
+        stderr_line(empty);
         return Ok(());
     }
     let runs = items
