@@ -20,64 +20,34 @@ fn get_post_put_with_fields_and_input() {
 
     // PUT with string fields, on a path without its leading slash.
     let path = format!("api/v1/tasks/{id}");
-    let run = api(&[
-        "-X",
-        "PUT",
-        &path,
-        "-f",
-        "state=paused",
-        "-f",
-        "name=Renamed",
-    ]);
+    let run = api(&["-X", "PUT", &path, "-f", "state=paused", "-f", "name=Renamed"]);
     assert_eq!(run.ok().json()["state"], "paused");
     let request = w.fake.take_requests().pop().unwrap();
     assert_eq!(request.method, "PUT");
-    assert_eq!(
-        request.json(),
-        json!({"state": "paused", "name": "Renamed"})
-    );
+    assert_eq!(request.json(), json!({"state": "paused", "name": "Renamed"}));
 
     // Fields make it a POST; -f keeps strings as strings, -F types its values.
-    let created = api(&[
-        "/api/v1/tasks/",
-        "-f",
-        "search_query=42",
-        "-F",
-        "run_immediately=true",
-    ]);
+    let created = api(&["/api/v1/tasks/", "-f", "search_query=42", "-F", "run_immediately=true"]);
     assert_eq!(created.ok().json()["search_query"], "42");
     let request = w.fake.take_requests().pop().unwrap();
     assert_eq!(request.method, "POST");
-    assert_eq!(
-        request.json(),
-        json!({"search_query": "42", "run_immediately": true})
-    );
+    assert_eq!(request.json(), json!({"search_query": "42", "run_immediately": true}));
     let new_id = created.json()["id"].as_str().unwrap().to_string();
     assert_eq!(w.fake.executions(&new_id).len(), 1, "run immediately");
 
     // With -X GET, fields go into the query string.
     api(&["-X", "GET", "/api/v1/templates/", "-f", "category=Events"]).ok();
-    assert_eq!(
-        w.fake.take_requests().pop().unwrap().query,
-        "category=Events"
-    );
+    assert_eq!(w.fake.take_requests().pop().unwrap().query, "category=Events");
 
     // --input sends a file as the body.
     let body = w.root.join("update.json");
     std::fs::write(&body, r#"{"condition_description": "From a file"}"#).unwrap();
-    let run = api(&[
-        "-X",
-        "PUT",
-        &format!("/api/v1/tasks/{id}"),
-        "--input",
-        body.to_str().unwrap(),
-    ]);
+    let run =
+        api(&["-X", "PUT", &format!("/api/v1/tasks/{id}"), "--input", body.to_str().unwrap()]);
     assert_eq!(run.ok().json()["condition_description"], "From a file");
 
     // --field works on any JSON result.
-    api(&["/auth/me", "--field", "email"])
-        .ok()
-        .stdout_is("user@example.com\n");
+    api(&["/auth/me", "--field", "email"]).ok().stdout_is("user@example.com\n");
 }
 
 #[test]
@@ -102,18 +72,9 @@ fn errors_exit_with_the_status_code_and_stay_on_their_origin() {
         .stderr_has("search_query: Field required");
     w.fake.take_requests();
     for (args, message) in [
-        (
-            &["api", "https://elsewhere.example/api"][..],
-            "is a URL: give a path",
-        ),
-        (
-            &["api", "-X", "TRACE", "/health"],
-            "Invalid value 'TRACE' for '--method'",
-        ),
-        (
-            &["api", "/health", "-f", "novalue"],
-            "Invalid field 'novalue'",
-        ),
+        (&["api", "https://elsewhere.example/api"][..], "is a URL: give a path"),
+        (&["api", "-X", "TRACE", "/health"], "Invalid value 'TRACE' for '--method'"),
+        (&["api", "/health", "-f", "novalue"], "Invalid field 'novalue'"),
     ] {
         w.run(args).code(2).stderr_has(message);
     }

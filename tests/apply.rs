@@ -24,10 +24,7 @@ fn apply(w: &World, tasks: &Value, extra: &[&str]) -> Run {
 
 /// The writes the fake received since the last look.
 fn writes(w: &World) -> Vec<String> {
-    w.requests()
-        .into_iter()
-        .filter(|r| !r.starts_with("GET"))
-        .collect()
+    w.requests().into_iter().filter(|r| !r.starts_with("GET")).collect()
 }
 
 fn id_of(w: &World, name: &str) -> String {
@@ -67,9 +64,7 @@ fn apply_story(generation: Generation) {
         .ok()
         .no_stdout()
         .stderr_has("0 to create, 0 to update, 0 to delete, 2 unchanged");
-    apply(&w, &desired(), &["--dry-run", "--exit-code"])
-        .ok()
-        .no_stdout();
+    apply(&w, &desired(), &["--dry-run", "--exit-code"]).ok().no_stdout();
     assert!(writes(&w).is_empty());
 
     // A changed field is one PUT with only that field.
@@ -78,36 +73,19 @@ fn apply_story(generation: Generation) {
     apply(&w, &changed, &[]).ok().stdout_is(
         "~ update iPhone: condition \"A date is announced\" → \"Apple confirms a date\"\n",
     );
-    let puts: Vec<_> = w
-        .fake
-        .take_requests()
-        .into_iter()
-        .filter(|r| r.method == "PUT")
-        .collect();
+    let puts: Vec<_> = w.fake.take_requests().into_iter().filter(|r| r.method == "PUT").collect();
     assert_eq!(puts.len(), 1);
-    assert_eq!(
-        puts[0].json(),
-        json!({"condition_description": "Apple confirms a date"})
-    );
+    assert_eq!(puts[0].json(), json!({"condition_description": "Apple confirms a date"}));
 
     // Prune deletes what the file does not list, and asks first.
     apply(&w, &changed, &["--prune"])
         .code(2)
         .stderr_has("Refusing to delete 1 task(s) without confirmation");
     assert!(w.fake.tasks().iter().any(|t| t["id"] == keep.as_str()));
-    apply(&w, &changed, &["--prune", "--dry-run"])
-        .ok()
-        .stdout_is("- delete Unmanaged\n");
-    let plan = apply(&w, &changed, &["--prune", "--dry-run", "--json"])
-        .ok()
-        .json();
-    assert_eq!(
-        plan,
-        json!([{"action": "delete", "name": "Unmanaged", "id": keep}])
-    );
-    apply(&w, &changed, &["--prune", "--yes"])
-        .ok()
-        .stdout_is("- delete Unmanaged\n");
+    apply(&w, &changed, &["--prune", "--dry-run"]).ok().stdout_is("- delete Unmanaged\n");
+    let plan = apply(&w, &changed, &["--prune", "--dry-run", "--json"]).ok().json();
+    assert_eq!(plan, json!([{"action": "delete", "name": "Unmanaged", "id": keep}]));
+    apply(&w, &changed, &["--prune", "--yes"]).ok().stdout_is("- delete Unmanaged\n");
     assert_eq!(w.fake.tasks().len(), 2);
 }
 
@@ -128,22 +106,13 @@ fn state_and_notification_drift_is_repaired() {
     // Someone resumes one task by hand and adds a webhook to the other.
     w.run(&["task", "resume", &id_of(&w, "PS6")]).ok();
     let iphone = id_of(&w, "iPhone");
-    w.run(&[
-        "task",
-        "update",
-        &iphone,
-        "--webhook",
-        "https://hooks.example.com/x",
-    ])
-    .ok();
+    w.run(&["task", "update", &iphone, "--webhook", "https://hooks.example.com/x"]).ok();
     apply(&w, &desired(), &["--dry-run", "--exit-code"])
         .code(12)
         .stdout_has("~ update iPhone: notifications [email me@example.com, webhook https://hooks.example.com/x] → [email me@example.com]")
         .stdout_has("~ update PS6: state active → paused");
     apply(&w, &desired(), &[]).ok();
-    apply(&w, &desired(), &["--dry-run", "--exit-code"])
-        .ok()
-        .no_stdout();
+    apply(&w, &desired(), &["--dry-run", "--exit-code"]).ok().no_stdout();
 }
 
 #[test]
@@ -162,16 +131,10 @@ fn bad_files_are_usage_errors() {
         .code(2)
         .stderr_has("is not valid JSON (line 2, column");
     let twice = json!([{"name": "a", "query": "q"}, {"name": "a", "query": "q2"}]);
-    apply(&w, &twice, &[])
-        .code(2)
-        .stderr_has("the name 'a' appears twice");
+    apply(&w, &twice, &[]).code(2).stderr_has("the name 'a' appears twice");
     let sleeping = json!([{"name": "a", "query": "q", "state": "sleeping"}]);
-    apply(&w, &sleeping, &[])
-        .code(2)
-        .stderr_has("state 'sleeping'");
-    w.run(&["task", "apply"])
-        .code(2)
-        .stderr_has("Missing --file (-f)");
+    apply(&w, &sleeping, &[]).code(2).stderr_has("state 'sleeping'");
+    w.run(&["task", "apply"]).code(2).stderr_has("Missing --file (-f)");
     w.run(&["task", "apply", "-f", "/nonexistent/tasks.json"])
         .code(2)
         .stderr_has("Cannot read /nonexistent/tasks.json");

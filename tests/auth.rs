@@ -7,11 +7,8 @@ use crate::support::{closed_port_url, mode, World, UNKNOWN_KEY};
 #[test]
 fn a_piped_key_is_verified_then_saved_privately_beside_unknown_settings() {
     let w = World::new();
-    let run = w
-        .cmd(&["auth", "set-api-key"])
-        .url(&w.fake)
-        .stdin(format!("{}\n", w.fake.key()))
-        .run();
+    let run =
+        w.cmd(&["auth", "set-api-key"]).url(&w.fake).stdin(format!("{}\n", w.fake.key())).run();
     run.ok()
         .stdout_is("✓ Authenticated as user@example.com\n")
         .stderr_has(&format!("Saved API key {}", w.masked_key()));
@@ -28,18 +25,12 @@ fn a_piped_key_is_verified_then_saved_privately_beside_unknown_settings() {
     assert_eq!(mode(&w.config_path()), 0o600);
     let config = w.config_json();
     assert_eq!(config["api_key"], w.fake.key());
-    assert!(
-        config.get("api_url").is_none(),
-        "the URL is saved only when given"
-    );
+    assert!(config.get("api_url").is_none(), "the URL is saved only when given");
 
     // A given URL is saved too (without its slash), and other settings stay.
     w.write_config("{\"theme\": \"dark\", \"nested\": {\"a\": [1, 2]}}");
     let url = format!("{}/", w.fake.url());
-    w.cmd(&["auth", "set-api-key", "--api-url", &url])
-        .stdin(w.fake.key())
-        .run()
-        .ok();
+    w.cmd(&["auth", "set-api-key", "--api-url", &url]).stdin(w.fake.key()).run().ok();
     let config = w.config_json();
     assert_eq!(config["theme"], "dark");
     assert_eq!(config["nested"]["a"], serde_json::json!([1, 2]));
@@ -65,18 +56,8 @@ fn a_rejected_or_malformed_key_saves_nothing() {
         .stderr_has("Error: Invalid API key");
     assert_eq!(w.requests(), ["GET /auth/me"]);
     // Malformed keys are refused before anything is sent.
-    for bad in [
-        "pk_live_123",
-        "sk_short",
-        "sk_has spaces in the middle of it!!",
-        "",
-    ] {
-        w.cmd(&["auth", "set-api-key"])
-            .url(&w.fake)
-            .stdin(bad)
-            .run()
-            .code(2)
-            .no_stdout();
+    for bad in ["pk_live_123", "sk_short", "sk_has spaces in the middle of it!!", ""] {
+        w.cmd(&["auth", "set-api-key"]).url(&w.fake).stdin(bad).run().code(2).no_stdout();
     }
     w.cmd(&["auth", "set-api-key", "--api-key", "jwt.token.here"])
         .url(&w.fake)
@@ -91,17 +72,11 @@ fn a_rejected_or_malformed_key_saves_nothing() {
 fn no_verify_saves_offline() {
     let w = World::new();
     let key = "sk_offlineOfflineOfflineOfflineOfflineOffline1";
-    w.cmd(&[
-        "auth",
-        "set-api-key",
-        "--no-verify",
-        "--api-url",
-        &closed_port_url(),
-    ])
-    .stdin(key)
-    .run()
-    .ok()
-    .stdout_is("✓ API key saved (not verified)\n");
+    w.cmd(&["auth", "set-api-key", "--no-verify", "--api-url", &closed_port_url()])
+        .stdin(key)
+        .run()
+        .ok()
+        .stdout_is("✓ API key saved (not verified)\n");
     assert_eq!(w.config_json()["api_key"], key);
 }
 
@@ -130,11 +105,7 @@ fn status_says_whose_key_from_where_and_exits_by_the_outcome() {
         .run()
         .ok()
         .stdout_has("(flag --api-key-file)");
-    w.cmd(&["auth", "status", "--api-key-file", "-"])
-        .url(&w.fake)
-        .stdin(w.fake.key())
-        .run()
-        .ok();
+    w.cmd(&["auth", "status", "--api-key-file", "-"]).url(&w.fake).stdin(w.fake.key()).run().ok();
 
     // No key: exit 3, nothing sent.
     w.fake.take_requests();
@@ -153,10 +124,7 @@ fn status_says_whose_key_from_where_and_exits_by_the_outcome() {
         .code(4)
         .no_stdout()
         .stderr_has("Error: Invalid API key\n")
-        .stderr_has(&format!(
-            "Key {} from environment TORALE_API_KEY was refused",
-            w.masked_key()
-        ));
+        .stderr_has(&format!("Key {} from environment TORALE_API_KEY was refused", w.masked_key()));
 
     // Nothing listening: exit 10, naming the URL tried.
     let url = closed_port_url();
@@ -196,11 +164,8 @@ fn noauth_sends_no_authorization_header_at_all() {
     assert!(requests.iter().all(|r| r.header("authorization").is_none()));
 
     // A legacy server in NOAUTH mode still guards /auth: 403 without a header.
-    let w = World::with(Options {
-        generation: Generation::Legacy,
-        noauth: true,
-        ..Options::default()
-    });
+    let w =
+        World::with(Options { generation: Generation::Legacy, noauth: true, ..Options::default() });
     w.cmd(&["auth", "status"])
         .url(&w.fake)
         .env("TORALE_NOAUTH", "1")
@@ -218,17 +183,13 @@ fn the_key_comes_from_the_flag_then_the_environment_then_the_file() {
     let file_key = w.fake.add_user("file@example.com");
     let env_key = w.fake.add_user("env@example.com");
     let flag_key = w.fake.add_user("flag@example.com");
-    w.write_config(&format!(
-        "{{\"api_key\": \"{file_key}\", \"api_url\": \"{}\"}}",
-        w.fake.url()
-    ));
+    w.write_config(&format!("{{\"api_key\": \"{file_key}\", \"api_url\": \"{}\"}}", w.fake.url()));
     let email = |run: crate::support::Run| run.ok().json()["email"].clone();
     assert_eq!(email(w.cmd(&["auth", "whoami"]).run()), "file@example.com");
     let with_env = w.cmd(&["auth", "whoami"]).env("TORALE_API_KEY", &env_key);
     assert_eq!(email(with_env.run()), "env@example.com");
-    let with_flag = w
-        .cmd(&["auth", "whoami", "--api-key", &flag_key])
-        .env("TORALE_API_KEY", &env_key);
+    let with_flag =
+        w.cmd(&["auth", "whoami", "--api-key", &flag_key]).env("TORALE_API_KEY", &env_key);
     assert_eq!(email(with_flag.run()), "flag@example.com");
     let sent: Vec<String> = w
         .fake
@@ -236,10 +197,7 @@ fn the_key_comes_from_the_flag_then_the_environment_then_the_file() {
         .iter()
         .map(|r| r.header("authorization").unwrap_or("").to_string())
         .collect();
-    assert_eq!(
-        sent,
-        [file_key, env_key, flag_key].map(|k| format!("Bearer {k}"))
-    );
+    assert_eq!(sent, [file_key, env_key, flag_key].map(|k| format!("Bearer {k}")));
 }
 
 #[test]
@@ -265,22 +223,13 @@ fn whoami_prints_the_servers_object() {
 fn logout_removes_only_the_key() {
     let w = World::new();
     let key = "sk_logoutLogoutLogoutLogoutLogoutLogoutLogou1";
-    w.write_config(&format!(
-        "{{\"api_key\": \"{key}\", \"api_url\": \"http://x:1\"}}"
-    ));
-    w.cmd(&["auth", "logout"])
-        .run()
-        .ok()
-        .stdout_has("✓ Removed the API key");
+    w.write_config(&format!("{{\"api_key\": \"{key}\", \"api_url\": \"http://x:1\"}}"));
+    w.cmd(&["auth", "logout"]).run().ok().stdout_has("✓ Removed the API key");
     let config = w.config_json();
     assert!(config.get("api_key").is_none());
     assert_eq!(config["api_url"], "http://x:1");
     assert_eq!(mode(&w.config_path()), 0o600);
-    w.cmd(&["auth", "logout"])
-        .run()
-        .ok()
-        .no_stdout()
-        .stderr_has("No API key was stored");
+    w.cmd(&["auth", "logout"]).run().ok().no_stdout().stderr_has("No API key was stored");
     // A file holding only the key is removed; TORALE_API_KEY gets a warning.
     w.write_config(&format!("{{\"api_key\": \"{key}\"}}"));
     w.cmd(&["auth", "logout"])
@@ -380,13 +329,9 @@ fn keys_list_marks_the_key_in_use_and_revoking_it_warns() {
         .no_stdout()
         .stderr_has("Error: You already have an active API key")
         .stderr_has("one active key per account");
-    w.run(&["auth", "keys", "revoke", "not-a-uuid", "-y"])
-        .code(2)
-        .stderr_has("Invalid key ID");
+    w.run(&["auth", "keys", "revoke", "not-a-uuid", "-y"]).code(2).stderr_has("Invalid key ID");
     let id = listed[0]["id"].as_str().unwrap();
-    w.run(&["auth", "keys", "revoke", id, "-y"])
-        .ok()
-        .stderr_has("is the key torale is using");
+    w.run(&["auth", "keys", "revoke", id, "-y"]).ok().stderr_has("is the key torale is using");
     w.run(&["auth", "status"]).code(4);
 }
 
@@ -394,33 +339,15 @@ fn keys_list_marks_the_key_in_use_and_revoking_it_warns() {
 fn keys_create_prints_the_new_key_once_and_revoke_ends_it() {
     // Legacy servers allow several keys.
     let w = World::legacy();
-    let run = w
-        .cmd(&["auth", "keys", "create", "CI key"])
-        .server(&w.fake)
-        .key_on_stdout()
-        .run();
-    run.ok()
-        .stderr_has("Created API key 'CI key'")
-        .stderr_has("shown only once");
+    let run = w.cmd(&["auth", "keys", "create", "CI key"]).server(&w.fake).key_on_stdout().run();
+    run.ok().stderr_has("Created API key 'CI key'").stderr_has("shown only once");
     let new_key = run.value();
     assert_eq!(run.stdout, format!("{new_key}\n"), "nothing else on stdout");
-    assert!(
-        new_key.starts_with("sk_") && new_key.len() == 46,
-        "{new_key}"
-    );
-    let whoami = || {
-        w.cmd(&["auth", "whoami", "--api-key", &new_key])
-            .url(&w.fake)
-            .run()
-    };
+    assert!(new_key.starts_with("sk_") && new_key.len() == 46, "{new_key}");
+    let whoami = || w.cmd(&["auth", "whoami", "--api-key", &new_key]).url(&w.fake).run();
     whoami().ok();
     let listed = w.run(&["auth", "keys", "list", "--json"]).ok().json();
-    let id = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "CI key")
-        .unwrap()["id"]
+    let id = listed.as_array().unwrap().iter().find(|k| k["name"] == "CI key").unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -21,29 +21,17 @@ fn help_texts_are_snapshots_and_reachable_every_way() {
     let direct = w.cmd(&["task", "create", "-h"]).run();
     direct.ok().stdout_has("Usage: torale task create");
     // `help COMMAND`, and --help even after a bad flag, print the same text.
-    for args in [
-        &["help", "task", "create"][..],
-        &["task", "create", "--bogus", "--help"],
-    ] {
+    for args in [&["help", "task", "create"][..], &["task", "create", "--bogus", "--help"]] {
         assert_eq!(w.cmd(args).run().ok().stdout, direct.stdout);
     }
     let create = w.cmd(&["auth", "keys", "create", "--help"]).run();
-    create
-        .ok()
-        .stdout_has("Usage: torale auth keys create NAME");
-    assert_eq!(
-        w.cmd(&["help", "auth", "keys", "create"]).run().stdout,
-        create.stdout
-    );
+    create.ok().stdout_has("Usage: torale auth keys create NAME");
+    assert_eq!(w.cmd(&["help", "auth", "keys", "create"]).run().stdout, create.stdout);
     w.cmd(&["auth", "keys", "revoke", "-h"])
         .run()
         .ok()
         .stdout_has("Usage: torale auth keys revoke KEY_ID");
-    w.cmd(&["help", "nonsense"])
-        .run()
-        .code(2)
-        .no_stdout()
-        .stderr_has("No help for 'nonsense'");
+    w.cmd(&["help", "nonsense"]).run().code(2).no_stdout().stderr_has("No help for 'nonsense'");
 }
 
 #[test]
@@ -64,19 +52,10 @@ fn usage_errors_name_the_problem_and_exit_2_before_any_request() {
         .stderr_has("Error: Unknown option '--bogus'")
         .stderr_has("See 'torale task list --help'");
     for (args, message) in [
-        (
-            &["task", "list", "--limit"][..],
-            "Missing value for '--limit'",
-        ),
-        (
-            &["task", "list", "--limit=many"],
-            "Invalid value 'many' for '--limit'",
-        ),
+        (&["task", "list", "--limit"][..], "Missing value for '--limit'"),
+        (&["task", "list", "--limit=many"], "Invalid value 'many' for '--limit'"),
         (&["task", "get", "../../etc"], "Invalid task ID '../../etc'"),
-        (
-            &["task", "get", "--", "--json"],
-            "Error: Invalid task ID '--json'",
-        ),
+        (&["task", "get", "--", "--json"], "Error: Invalid task ID '--json'"),
         (&["frobnicate"], "Unknown command 'frobnicate'"),
         (
             &["task", "create", "-q", "x", "-s", "0 9 * *"],
@@ -85,49 +64,22 @@ fn usage_errors_name_the_problem_and_exit_2_before_any_request() {
         (&["task", "update", id], "Nothing to update"),
         (&["--color", "purple", "config"], "'purple'"),
         (&[], "Missing command"),
+        (&["task", "update", id, "--active", "--inactive"], "Use only one of --active, --inactive"),
         (
-            &["task", "update", id, "--active", "--inactive"],
-            "Use only one of --active, --inactive",
-        ),
-        (
-            &[
-                "task",
-                "update",
-                id,
-                "--no-webhook",
-                "-w",
-                "https://x.example",
-            ],
+            &["task", "update", id, "--no-webhook", "-w", "https://x.example"],
             "Use only one of --webhook, --no-webhook",
         ),
+        (&["task", "list", "--active", "--paused"], "Use only one of --active, --paused"),
         (
-            &["task", "list", "--active", "--paused"],
-            "Use only one of --active, --paused",
-        ),
-        (
-            &[
-                "task", "create", "-q", "x", "--email", "a@b.co", "--email", "c@d.co",
-            ],
+            &["task", "create", "-q", "x", "--email", "a@b.co", "--email", "c@d.co"],
             "'--email' is given more than once",
         ),
         (
-            &[
-                "config",
-                "--api-key",
-                "sk_aaaaaaaaaaaaaaaaaaaaaaa",
-                "--api-key-file",
-                "-",
-            ],
+            &["config", "--api-key", "sk_aaaaaaaaaaaaaaaaaaaaaaa", "--api-key-file", "-"],
             "either --api-key or --api-key-file",
         ),
-        (
-            &["task", "update", id, "-c", ""],
-            "The value of --condition is empty",
-        ),
-        (
-            &["task", "create", "-q", "x", "-c", " "],
-            "The value of --condition is empty",
-        ),
+        (&["task", "update", id, "-c", ""], "The value of --condition is empty"),
+        (&["task", "create", "-q", "x", "-c", " "], "The value of --condition is empty"),
     ] {
         w.run(args).code(2).no_stdout().stderr_has(message);
     }
@@ -137,10 +89,8 @@ fn usage_errors_name_the_problem_and_exit_2_before_any_request() {
 #[test]
 fn preview_says_what_to_do_instead() {
     let w = World::new();
-    for args in [
-        &["task", "preview"][..],
-        &["task", "preview", "-q", "When?", "--condition", "x"],
-    ] {
+    for args in [&["task", "preview"][..], &["task", "preview", "-q", "When?", "--condition", "x"]]
+    {
         w.cmd(args)
             .run()
             .code(2)
@@ -169,24 +119,10 @@ fn json_errors_are_one_object_on_stderr() {
 #[test]
 fn options_stand_before_or_after_the_command() {
     let w = World::new();
-    let before = w
-        .cmd(&[
-            "--api-url=http://127.0.0.1:1",
-            "--timeout",
-            "7",
-            "--json",
-            "config",
-        ])
-        .run();
-    let after = w
-        .cmd(&[
-            "config",
-            "--json",
-            "--timeout=7",
-            "--api-url",
-            "http://127.0.0.1:1",
-        ])
-        .run();
+    let before =
+        w.cmd(&["--api-url=http://127.0.0.1:1", "--timeout", "7", "--json", "config"]).run();
+    let after =
+        w.cmd(&["config", "--json", "--timeout=7", "--api-url", "http://127.0.0.1:1"]).run();
     before.ok();
     assert_eq!(before.stdout, after.stdout);
     let value = before.json();

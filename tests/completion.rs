@@ -67,12 +67,8 @@ fn fish_completes_commands_and_options() {
     let path = script(&w, "fish");
     let path = path.to_str().unwrap();
     shell("fish", &["--no-execute", path]);
-    let complete = |line: &str| {
-        shell(
-            "fish",
-            &["-c", &format!("source '{path}'; complete -C '{line}'")],
-        )
-    };
+    let complete =
+        |line: &str| shell("fish", &["-c", &format!("source '{path}'; complete -C '{line}'")]);
     assert_eq!(complete("torale ta"), "task");
     assert!(complete("torale task create --qu").starts_with("--query"));
 }
@@ -85,8 +81,5 @@ fn unknown_shell_is_a_usage_error() {
         .code(2)
         .no_stdout()
         .stderr_has("Unknown shell 'powershell'");
-    w.cmd(&["completion"])
-        .run()
-        .code(2)
-        .stderr_has("Missing SHELL");
+    w.cmd(&["completion"]).run().code(2).stderr_has("Missing SHELL");
 }

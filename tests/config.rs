@@ -27,10 +27,7 @@ fn each_setting_comes_from_the_flag_the_environment_the_file_or_the_default() {
         r#"{{"api_url": "http://file.example:1/", "api_key": "{FILE_KEY}", "timeout": 12}}"#
     ));
     let s = settings(&w, &[], &[]);
-    assert_eq!(
-        s["api_url"]["value"], "http://file.example:1",
-        "trailing slash dropped"
-    );
+    assert_eq!(s["api_url"]["value"], "http://file.example:1", "trailing slash dropped");
     assert_eq!(s["api_url"]["source"], "file");
     assert_eq!(s["api_key"]["value"], "sk_...12345");
     assert_eq!(s["api_key"]["source"], "file");
@@ -65,10 +62,7 @@ fn each_setting_comes_from_the_flag_the_environment_the_file_or_the_default() {
     assert_eq!(s["api_key"]["source"], "flag");
     assert_eq!(s["timeout"]["value"], 14);
 
-    w.cmd(&["config", "--timeout", "0"])
-        .run()
-        .code(2)
-        .stderr_has("Invalid --timeout");
+    w.cmd(&["config", "--timeout", "0"]).run().code(2).stderr_has("Invalid --timeout");
     w.cmd(&["config"])
         .env("TORALE_TIMEOUT", "soon")
         .run()
@@ -87,10 +81,7 @@ fn dev_modes_default_to_localhost_but_explicit_urls_win() {
         assert_eq!(s["api_url"]["value"], "http://e:5", "{var}");
     }
     assert_eq!(settings(&w, &[], &[("TORALE_NOAUTH", "1")])["noauth"], true);
-    assert_eq!(
-        settings(&w, &[], &[("TORALE_NOAUTH", "0")])["noauth"],
-        false
-    );
+    assert_eq!(settings(&w, &[], &[("TORALE_NOAUTH", "0")])["noauth"], false);
 }
 
 #[test]
@@ -119,21 +110,11 @@ fn set_get_unset_write_a_private_file_atomically_and_keep_unknown_keys() {
     // Unknown keys keep their exact values (in any order).
     assert_eq!(value["team"]["name"], "ops", "{text}");
     assert_eq!(value["alpha"]["a"][0], "é", "{text}");
-    assert!(
-        text.contains("12345678901234567890123") && text.contains("1.50"),
-        "{text}"
-    );
+    assert!(text.contains("12345678901234567890123") && text.contains("1.50"), "{text}");
     assert_eq!(crate::support::mode(&w.config_path()), 0o600);
-    assert_eq!(
-        w.config_dir_entries(),
-        ["config.json"],
-        "no temp files left behind"
-    );
+    assert_eq!(w.config_dir_entries(), ["config.json"], "no temp files left behind");
 
-    w.cmd(&["config", "get", "timeout"])
-        .run()
-        .ok()
-        .stdout_is("45\n");
+    w.cmd(&["config", "get", "timeout"]).run().ok().stdout_is("45\n");
     w.cmd(&["config", "get", "api_url", "--json"])
         .run()
         .ok()
@@ -144,76 +125,41 @@ fn set_get_unset_write_a_private_file_atomically_and_keep_unknown_keys() {
         .run()
         .code(2)
         .stderr_has("Unknown config key 'colour'");
-    w.cmd(&["config", "set", "api_url", "ftp://x"])
-        .run()
-        .code(2)
-        .stderr_has("Invalid api_url");
+    w.cmd(&["config", "set", "api_url", "ftp://x"]).run().code(2).stderr_has("Invalid api_url");
 }
 
 #[test]
 fn the_default_config_dir_is_under_home_and_python_cli_files_are_read() {
     let w = World::new();
     let expected = format!("{}/.torale/config.json\n", w.home.display());
-    w.cmd(&["config", "path"])
-        .env("TORALE_CONFIG_DIR", "")
-        .run()
-        .ok()
-        .stdout_is(&expected);
-    w.write_config(&format!(
-        r#"{{"api_key": "{FILE_KEY}", "api_url": "http://localhost:8000"}}"#
-    ));
+    w.cmd(&["config", "path"]).env("TORALE_CONFIG_DIR", "").run().ok().stdout_is(&expected);
+    w.write_config(&format!(r#"{{"api_key": "{FILE_KEY}", "api_url": "http://localhost:8000"}}"#));
     let s = settings(&w, &[], &[]);
     assert_eq!(s["api_key"]["source"], "file");
     assert_eq!(s["api_url"]["value"], "http://localhost:8000");
     // The key is shown masked.
-    w.cmd(&["config"])
-        .run()
-        .ok()
-        .stdout_has("sk_...12345")
-        .stdout_has("config file");
-    w.cmd(&["config", "get", "api_key"])
-        .run()
-        .ok()
-        .stdout_is("sk_...12345\n");
+    w.cmd(&["config"]).run().ok().stdout_has("sk_...12345").stdout_has("config file");
+    w.cmd(&["config", "get", "api_key"]).run().ok().stdout_is("sk_...12345\n");
 }
 
 #[test]
 fn a_broken_or_unreadable_config_is_exit_3_naming_the_problem() {
     let w = World::new();
     w.write_config("{\n  \"api_url\": \"http://x\",\n  oops\n}\n");
-    w.cmd(&["config"])
-        .run()
-        .code(3)
-        .no_stdout()
-        .stderr_has(&format!(
-            "Config file {} is not valid JSON (line 3, column 3)",
-            w.config_path().display()
-        ));
-    w.cmd(&["task", "list"])
-        .run()
-        .code(3)
-        .stderr_has("is not valid JSON");
-    assert!(
-        w.read_config().unwrap().contains("oops"),
-        "the broken file is left as it was"
-    );
+    w.cmd(&["config"]).run().code(3).no_stdout().stderr_has(&format!(
+        "Config file {} is not valid JSON (line 3, column 3)",
+        w.config_path().display()
+    ));
+    w.cmd(&["task", "list"]).run().code(3).stderr_has("is not valid JSON");
+    assert!(w.read_config().unwrap().contains("oops"), "the broken file is left as it was");
     w.write_config("[1, 2]");
-    w.cmd(&["config"])
-        .run()
-        .code(3)
-        .stderr_has("must hold a JSON object");
+    w.cmd(&["config"]).run().code(3).stderr_has("must hold a JSON object");
     w.write_config(r#"{"api_key": 42}"#);
-    w.cmd(&["auth", "status"])
-        .run()
-        .code(3)
-        .stderr_has("'api_key' must be a string");
+    w.cmd(&["auth", "status"]).run().code(3).stderr_has("'api_key' must be a string");
 
     std::fs::remove_file(w.config_path()).unwrap();
     std::fs::create_dir(w.config_path()).unwrap();
-    w.cmd(&["config"])
-        .run()
-        .code(3)
-        .stderr_has("Cannot read config file");
+    w.cmd(&["config"]).run().code(3).stderr_has("Cannot read config file");
 
     // A config directory that is a file: the file is left alone.
     let blocker = w.root.join("not-a-dir");

@@ -18,31 +18,20 @@ fn count(text: &str, needle: &str) -> usize {
 fn first_wait(stderr: &str) -> f64 {
     let at = stderr.find("waiting ").expect("a wait") + "waiting ".len();
     let secs = stderr[at..].split('s').next().unwrap();
-    secs.parse()
-        .unwrap_or_else(|_| panic!("no wait in {stderr}"))
+    secs.parse().unwrap_or_else(|_| panic!("no wait in {stderr}"))
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) `secs` seconds from now.
 fn http_date_in(secs: u64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + secs;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + secs;
     let stamp = crate::support::fake::stamp(now as i64 * 1_000_000);
     let (date, time) = (&stamp[..10], &stamp[11..19]);
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let month: usize = date[5..7].parse().unwrap();
     let weekday = WEEKDAYS[(now / 86_400 % 7) as usize];
-    format!(
-        "{weekday}, {} {} {} {time} GMT",
-        &date[8..10],
-        MONTHS[month - 1],
-        &date[..4]
-    )
+    format!("{weekday}, {} {} {} {time} GMT", &date[8..10], MONTHS[month - 1], &date[..4])
 }
 
 // ---- retries --------------------------------------------------------------------------------
@@ -70,15 +59,10 @@ fn transient_failures_of_get_put_and_delete_are_retried_with_a_visible_wait() {
     assert_eq!(w.requests(), vec![format!("GET /api/v1/tasks/{id}"); 3]);
 
     // PUT (pause) through a 504, DELETE through a connection reset.
-    w.fake
-        .fault(Fault::json(504, r#"{"detail":"Gateway Timeout"}"#), 1);
-    w.run(&["task", "pause", &id])
-        .ok()
-        .stderr_has("HTTP 504; waiting");
+    w.fake.fault(Fault::json(504, r#"{"detail":"Gateway Timeout"}"#), 1);
+    w.run(&["task", "pause", &id]).ok().stderr_has("HTTP 504; waiting");
     w.fake.fault(Fault::Reset, 1);
-    w.run(&["task", "delete", "--yes", &id])
-        .ok()
-        .stderr_has("Connection closed by the server");
+    w.run(&["task", "delete", "--yes", &id]).ok().stderr_has("Connection closed by the server");
     let path = format!("/api/v1/tasks/{id}");
     let expected = ["PUT", "PUT", "DELETE", "DELETE"].map(|m| format!("{m} {path}"));
     assert_eq!(w.requests(), expected);
@@ -89,16 +73,13 @@ fn errors_that_persist_end_after_three_attempts_and_others_at_once() {
     let w = World::new();
     w.fake.fault(Fault::unavailable(), usize::MAX);
     let run = w.run(&["task", "list"]);
-    run.code(9)
-        .no_stdout()
-        .stderr_has("Error: Server error (HTTP 503): Service Unavailable");
+    run.code(9).no_stdout().stderr_has("Error: Server error (HTTP 503): Service Unavailable");
     assert_eq!(count(&run.stderr, "waiting"), 2, "{run:?}");
     assert_eq!(w.requests(), vec!["GET /api/v1/tasks/"; 3]);
 
     // A 500 is not transient: no retry.
     w.fake.clear_faults();
-    w.fake
-        .fault(Fault::status(500, "text/plain", "Internal Server Error"), 1);
+    w.fake.fault(Fault::status(500, "text/plain", "Internal Server Error"), 1);
     w.run(&["auth", "whoami"])
         .code(9)
         .no_stdout()
@@ -108,8 +89,7 @@ fn errors_that_persist_end_after_three_attempts_and_others_at_once() {
 
     // The rate limiter's 429 (no Retry-After) is backed off, even for POST: it refused the
     // request before any work. Then exit 7.
-    w.fake
-        .fault_on("/api/v1/tasks/", Fault::rate_limited(), usize::MAX);
+    w.fake.fault_on("/api/v1/tasks/", Fault::rate_limited(), usize::MAX);
     w.run(&["task", "create", "-n", "Watch", "-q", "Is 2.0 out?"])
         .code(7)
         .no_stdout()
@@ -135,16 +115,10 @@ fn retry_after_in_seconds_or_as_a_date_is_a_minimum_wait() {
     let w = World::new();
     // Seconds, on a GET's 503: the wait is 2 s although the backoff would be about 1 s.
     w.fake.fault(Fault::retry_after(503, "2"), 1);
-    w.run(&["auth", "whoami"])
-        .ok()
-        .stderr_has("HTTP 503; waiting 2.0s before attempt 2 of 3");
+    w.run(&["auth", "whoami"]).ok().stderr_has("HTTP 503; waiting 2.0s before attempt 2 of 3");
     assert_eq!(w.requests(), vec!["GET /auth/me"; 2]);
     // An HTTP date, on the rate limiter's 429 for a POST.
-    w.fake.fault_on(
-        "/api/v1/tasks/",
-        Fault::retry_after(429, &http_date_in(4)),
-        1,
-    );
+    w.fake.fault_on("/api/v1/tasks/", Fault::retry_after(429, &http_date_in(4)), 1);
     let run = w.run(&["task", "create", "-n", "Watch", "-q", "Is 2.0 out?"]);
     run.ok().stderr_has("HTTP 429; waiting ");
     assert!(first_wait(&run.stderr) >= 2.5, "{run:?}");
@@ -179,15 +153,7 @@ fn connection_refused_is_retried_for_every_method_then_exit_10() {
     let url = closed_port_url();
     for args in [
         &["auth", "whoami", "--debug"][..],
-        &[
-            "task",
-            "create",
-            "-n",
-            "Watch",
-            "-q",
-            "Is 2.0 out?",
-            "--debug",
-        ],
+        &["task", "create", "-n", "Watch", "-q", "Is 2.0 out?", "--debug"],
     ] {
         let run = w
             .cmd(args)
@@ -220,10 +186,7 @@ fn a_server_that_never_answers_or_trickles_ends_within_the_timeout() {
     assert_eq!(w.requests(), ["GET /api/v1/tasks/"]);
 
     w.fake.clear_faults();
-    w.fake.fault(
-        Fault::Trickle(std::time::Duration::from_millis(200)),
-        usize::MAX,
-    );
+    w.fake.fault(Fault::Trickle(std::time::Duration::from_millis(200)), usize::MAX);
     w.run(&["auth", "whoami", "--timeout", "2"])
         .code(10)
         .no_stdout()
@@ -233,35 +196,26 @@ fn a_server_that_never_answers_or_trickles_ends_within_the_timeout() {
 
     // A slow answer inside the limit is just slow.
     w.fake.clear_faults();
-    w.fake
-        .fault(Fault::Delay(std::time::Duration::from_secs(1)), 1);
-    w.run(&["auth", "whoami", "--timeout", "5"])
-        .ok()
-        .stdout_has("user@example.com");
+    w.fake.fault(Fault::Delay(std::time::Duration::from_secs(1)), 1);
+    w.run(&["auth", "whoami", "--timeout", "5"]).ok().stdout_has("user@example.com");
 }
 
 // ---- redirects ------------------------------------------------------------------------------
 
 fn redirect(status: u16, location: &str) -> Fault {
-    Fault::Redirect {
-        status,
-        location: location.to_string(),
-    }
+    Fault::Redirect { status, location: location.to_string() }
 }
 
 #[test]
 fn a_same_origin_redirect_keeps_the_key_and_a_cross_origin_one_never_carries_it() {
     let w = World::new();
-    w.fake
-        .fault_on("/auth/me", redirect(307, "/auth/me?moved=1"), 1);
+    w.fake.fault_on("/auth/me", redirect(307, "/auth/me?moved=1"), 1);
     w.run(&["auth", "whoami"]).ok();
     let requests = w.fake.take_requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[1].query, "moved=1");
     let bearer = format!("Bearer {}", w.fake.key());
-    assert!(requests
-        .iter()
-        .all(|r| r.header("authorization") == Some(bearer.as_str())));
+    assert!(requests.iter().all(|r| r.header("authorization") == Some(bearer.as_str())));
 
     // home -> other origin -> back home: once the chain has left, the key stays behind.
     let other = World::new();
@@ -270,9 +224,7 @@ fn a_same_origin_redirect_keeps_the_key_and_a_cross_origin_one_never_carries_it(
         redirect(307, &format!("{}/elsewhere/", other.fake.url())),
         1,
     );
-    other
-        .fake
-        .fault(redirect(302, &format!("{}/api/v1/tasks/", w.fake.url())), 1);
+    other.fake.fault(redirect(302, &format!("{}/api/v1/tasks/", w.fake.url())), 1);
     w.run(&["task", "list"])
         .code(4)
         .no_stdout()
@@ -283,10 +235,7 @@ fn a_same_origin_redirect_keeps_the_key_and_a_cross_origin_one_never_carries_it(
         .stderr_has("Error: Not authenticated")
         .stderr_has("Hint: The API key was not sent after a redirect to another origin");
     let home = w.fake.take_requests();
-    assert_eq!(
-        home.iter().map(|r| r.line()).collect::<Vec<_>>(),
-        ["GET /api/v1/tasks/"; 2]
-    );
+    assert_eq!(home.iter().map(|r| r.line()).collect::<Vec<_>>(), ["GET /api/v1/tasks/"; 2]);
     assert_eq!(home[1].header("authorization"), None);
     let elsewhere = other.fake.take_requests();
     assert_eq!(elsewhere.len(), 1);
@@ -297,10 +246,7 @@ fn a_same_origin_redirect_keeps_the_key_and_a_cross_origin_one_never_carries_it(
 fn redirects_the_cli_will_not_follow_are_exit_9() {
     let w = World::new();
     w.fake.fault(redirect(302, "/auth/me"), usize::MAX);
-    w.run(&["auth", "whoami"])
-        .code(9)
-        .no_stdout()
-        .stderr_has("Error: Too many redirects");
+    w.run(&["auth", "whoami"]).code(9).no_stdout().stderr_has("Error: Too many redirects");
     assert_eq!(w.requests(), vec!["GET /auth/me"; 6]);
     w.fake.clear_faults();
     w.fake.fault(Fault::status(302, "", ""), 1);
@@ -319,22 +265,13 @@ fn redirects_the_cli_will_not_follow_are_exit_9() {
 fn broken_success_bodies_are_exit_9_never_a_panic() {
     let w = World::new();
     let cases = [
-        (
-            Fault::not_json(),
-            "Malformed response from the server: not JSON",
-        ),
+        (Fault::not_json(), "Malformed response from the server: not JSON"),
         (
             Fault::json(200, r#"[{"name": "Truncated", "state": "act"#),
             "Malformed response from the server: not JSON",
         ),
-        (
-            Fault::not_utf8(),
-            "Malformed response from the server: not valid UTF-8",
-        ),
-        (
-            Fault::json(200, r#"{"tasks": []}"#),
-            "Malformed response from the server",
-        ),
+        (Fault::not_utf8(), "Malformed response from the server: not valid UTF-8"),
+        (Fault::json(200, r#"{"tasks": []}"#), "Malformed response from the server"),
         (
             Fault::json(200, r#"[{"id": 42, "name": ["not", "a", "name"]}]"#),
             "Malformed response from the server",
@@ -382,43 +319,22 @@ fn error_bodies_of_every_shape_become_one_short_readable_line() {
             6,
             "Error: search_query: Field required",
         ),
-        (
-            Fault::json(409, r#"{"error":{"message":"Conflict here"}}"#),
-            6,
-            "Error: Conflict here",
-        ),
-        (
-            Fault::status(500, "text/plain", ""),
-            9,
-            "Error: HTTP 500 from GET",
-        ),
+        (Fault::json(409, r#"{"error":{"message":"Conflict here"}}"#), 6, "Error: Conflict here"),
+        (Fault::status(500, "text/plain", ""), 9, "Error: HTTP 500 from GET"),
         (Fault::status(501, "text/plain", "x".repeat(10_000)), 9, "…"),
     ];
     for (fault, code, message) in cases {
         w.fake.fault(fault, 1);
         let run = w.run(&["auth", "whoami"]);
         run.code(code).no_stdout().stderr_has(message);
-        assert_eq!(
-            run.stderr
-                .lines()
-                .filter(|l| l.starts_with("Error: "))
-                .count(),
-            1
-        );
+        assert_eq!(run.stderr.lines().filter(|l| l.starts_with("Error: ")).count(), 1);
         assert!(run.stderr.len() < 1000, "{run:?}");
     }
     // Terminal escapes in an error message are shown, not obeyed.
     let id = w.task(json!({"name": "plain"}));
-    w.fake.fault(
-        Fault::json(
-            400,
-            r#"{"detail":"bad \u001b[31mred\u001b[0m \u0007 name"}"#,
-        ),
-        1,
-    );
+    w.fake.fault(Fault::json(400, r#"{"detail":"bad \u001b[31mred\u001b[0m \u0007 name"}"#), 1);
     let run = w.run(&["task", "pause", &id]);
-    run.code(6)
-        .stderr_has("Error: bad \\x1b[31mred\\x1b[0m \\x07 name");
+    run.code(6).stderr_has("Error: bad \\x1b[31mred\\x1b[0m \\x07 name");
     assert!(!run.stderr.contains('\u{1b}'));
 }
 
@@ -457,27 +373,14 @@ fn a_key_echoed_back_by_the_server_is_masked_everywhere() {
     );
     w.run(&["auth", "whoami", "--debug"])
         .code(6)
-        .stderr_has(&format!(
-            "Error: Token verification failed: Bearer {}",
-            w.masked_key()
-        ))
+        .stderr_has(&format!("Error: Token verification failed: Bearer {}", w.masked_key()))
         .stderr_has(&format!("< x-echo: Bearer {}", w.masked_key()));
-    w.fake.fault(
-        Fault::EchoKey {
-            status: 401,
-            escape: Escape::Unicode,
-        },
-        1,
-    );
-    w.run(&["auth", "whoami"])
-        .code(4)
-        .stderr_has(&format!("Invalid token: {}", w.masked_key()));
+    w.fake.fault(Fault::EchoKey { status: 401, escape: Escape::Unicode }, 1);
+    w.run(&["auth", "whoami"]).code(4).stderr_has(&format!("Invalid token: {}", w.masked_key()));
     // In a successful body.
     let id = w.task(json!({"name": format!("leak {key}")}));
     for args in [&["task", "get", &id][..], &["task", "get", &id, "--json"]] {
-        w.run(args)
-            .ok()
-            .stdout_has(&format!("leak {}", w.masked_key()));
+        w.run(args).ok().stdout_has(&format!("leak {}", w.masked_key()));
     }
 }
 
@@ -489,10 +392,7 @@ fn a_crash_or_a_full_disk_mid_write_leaves_the_old_config() {
     let original = "{\"api_url\": \"http://keep.example:1\", \"extra\": [1, 2]}\n";
     w.write_config(original);
     // Every file write fails as on a full disk: exit 3, the temp file cleaned up.
-    for args in [
-        &["config", "set", "timeout", "5"][..],
-        &["auth", "set-api-key", "--no-verify"],
-    ] {
+    for args in [&["config", "set", "timeout", "5"][..], &["auth", "set-api-key", "--no-verify"]] {
         w.cmd(args)
             .stdin("sk_fullDiskFullDiskFullDiskFullDiskFullDisk12")
             .fail_file_writes()
@@ -508,10 +408,7 @@ fn a_crash_or_a_full_disk_mid_write_leaves_the_old_config() {
         assert_eq!(w.config_dir_entries(), ["config.json"]);
     }
     // `ulimit -f 0` kills the process (SIGXFSZ) on its first byte written to any file.
-    let run = w
-        .cmd(&["config", "set", "timeout", "5"])
-        .crash_on_file_write()
-        .run();
+    let run = w.cmd(&["config", "set", "timeout", "5"]).crash_on_file_write().run();
     assert_ne!(run.code, 0, "{run:?}");
     assert_eq!(w.read_config().unwrap(), original);
 
@@ -533,10 +430,7 @@ fn a_read_only_config_directory_keeps_the_old_config_and_exits_3() {
         std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).unwrap();
     }
     crate::support::set_mode(&w.config_dir, 0o500);
-    let run = w
-        .cmd(&["config", "set", "timeout", "5"])
-        .as_user(NOBODY)
-        .run();
+    let run = w.cmd(&["config", "set", "timeout", "5"]).user(NOBODY).run();
     crate::support::set_mode(&w.config_dir, 0o700);
     run.code(3)
         .no_stdout()
@@ -595,18 +489,8 @@ fn concurrent_writers_never_leave_a_broken_config_file() {
     // Last writer wins for each key; unknown keys survive every write.
     let config = w.config_json();
     assert_eq!(config["theme"], "dark");
-    assert!(
-        (100..106).contains(&config["timeout"].as_u64().unwrap()),
-        "{config}"
-    );
-    assert!(
-        keys.iter().any(|k| config["api_key"] == *k.as_str()),
-        "{config}"
-    );
+    assert!((100..106).contains(&config["timeout"].as_u64().unwrap()), "{config}");
+    assert!(keys.iter().any(|k| config["api_key"] == *k.as_str()), "{config}");
     assert_eq!(crate::support::mode(&w.config_path()), 0o600);
-    assert_eq!(
-        w.config_dir_entries(),
-        ["config.json"],
-        "no temp files left"
-    );
+    assert_eq!(w.config_dir_entries(), ["config.json"], "no temp files left");
 }

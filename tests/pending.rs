@@ -12,10 +12,7 @@ use crate::support::World;
 fn a_port_outside_1_to_65535_is_refused_before_anything_is_sent() {
     let w = World::new();
     for url in ["http://127.0.0.1:99999", "http://127.0.0.1:0"] {
-        w.run(&["--api-url", url, "task", "list"])
-            .code(2)
-            .no_stdout()
-            .stderr_has("Error: ");
+        w.run(&["--api-url", url, "task", "list"]).code(2).no_stdout().stderr_has("Error: ");
     }
     assert!(w.requests().is_empty());
 }
@@ -36,10 +33,7 @@ fn execute_wait_keeps_waiting_while_the_same_run_retries() {
     run.ok();
     let runs = w.fake.executions(&id);
     assert_eq!(runs.len(), 1, "one run, retried in place");
-    assert_eq!(
-        (&runs[0]["id"], &runs[0]["status"]),
-        (&json!(run.value()), &json!("success"))
-    );
+    assert_eq!((&runs[0]["id"], &runs[0]["status"]), (&json!(run.value()), &json!("success")));
 }
 
 #[test]
@@ -48,13 +42,6 @@ fn a_huge_error_detail_becomes_one_short_line() {
     let w = World::new();
     w.fake.fault(Fault::huge_detail(400, 1_000_000), 1);
     let run = w.run(&["auth", "whoami"]);
-    run.code(6)
-        .no_stdout()
-        .stderr_has("Error: xxx")
-        .stderr_has("…");
-    assert!(
-        run.stderr.len() < 1000,
-        "{} bytes on stderr",
-        run.stderr.len()
-    );
+    run.code(6).no_stdout().stderr_has("Error: xxx").stderr_has("…");
+    assert!(run.stderr.len() < 1000, "{} bytes on stderr", run.stderr.len());
 }

@@ -20,11 +20,7 @@ fn dist() -> PathBuf {
 
 fn static_binary() -> PathBuf {
     let binary = dist().join("torale");
-    assert!(
-        binary.is_file(),
-        "{} is missing: `make static` builds it",
-        binary.display()
-    );
+    assert!(binary.is_file(), "{} is missing: `make static` builds it", binary.display());
     binary
 }
 
@@ -55,10 +51,7 @@ fn dist_binary_is_static_and_within_budget() {
     let target = std::fs::read_to_string(dist().join("TARGET")).unwrap_or_default();
     if target.trim() == "x86_64-unknown-linux-musl" {
         let size = elf.len() as u64;
-        assert!(
-            size <= BUDGET,
-            "dist/torale is {size} bytes, over the {BUDGET}-byte budget"
-        );
+        assert!(size <= BUDGET, "dist/torale is {size} bytes, over the {BUDGET}-byte budget");
     }
 }
 
@@ -103,25 +96,16 @@ fn runs_in_an_empty_root() {
 
     let version = in_root(&root, &["--version"], &[]);
     assert!(version.status.success(), "{version:?}");
-    assert_eq!(
-        text(&version.stdout),
-        format!("torale {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(text(&version.stdout), format!("torale {}\n", env!("CARGO_PKG_VERSION")));
 
     // `localhost` needs no lookup; a name from /etc/hosts needs no NSS modules.
     for host in ["localhost", "torale-fake.test"] {
         let url = format!("http://{host}:{}", fake.port());
-        let list = in_root(
-            &root,
-            &["--api-url", &url, "task", "list"],
-            &[("TORALE_API_KEY", &key)],
-        );
+        let list =
+            in_root(&root, &["--api-url", &url, "task", "list"], &[("TORALE_API_KEY", &key)]);
         assert!(list.status.success(), "{host}: {list:?}");
         for id in &ids {
-            assert!(
-                text(&list.stdout).contains(id.as_str()),
-                "{host}: {id} missing: {list:?}"
-            );
+            assert!(text(&list.stdout).contains(id.as_str()), "{host}: {id} missing: {list:?}");
         }
         let json = in_root(
             &root,
@@ -141,11 +125,7 @@ fn runs_in_an_empty_root() {
             let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let tls = in_root(
-        &root,
-        &["--api-url", &url, "task", "list"],
-        &[("TORALE_API_KEY", &key)],
-    );
+    let tls = in_root(&root, &["--api-url", &url, "task", "list"], &[("TORALE_API_KEY", &key)]);
     assert_eq!(tls.status.code(), Some(10), "{tls:?}");
     assert!(text(&tls.stderr).contains("Error: "), "{tls:?}");
 
@@ -153,15 +133,9 @@ fn runs_in_an_empty_root() {
     // saving one says what to set, and TORALE_CONFIG_DIR gives it a place.
     let set = in_root(&root, &["config", "set", "timeout", "5"], &[]);
     assert_eq!(set.status.code(), Some(3), "{set:?}");
-    assert!(
-        text(&set.stderr).contains("Cannot find the home directory"),
-        "{set:?}"
-    );
-    let set = in_root(
-        &root,
-        &["config", "set", "timeout", "5"],
-        &[("TORALE_CONFIG_DIR", "/config")],
-    );
+    assert!(text(&set.stderr).contains("Cannot find the home directory"), "{set:?}");
+    let set =
+        in_root(&root, &["config", "set", "timeout", "5"], &[("TORALE_CONFIG_DIR", "/config")]);
     assert!(set.status.success(), "{set:?}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -15,18 +15,8 @@ fn lifecycle(generation: Generation) {
     let w = World::of(generation);
     let legacy = generation == Generation::Legacy;
 
-    let run = w.run(&[
-        "task",
-        "create",
-        "-q",
-        QUERY,
-        "-c",
-        CONDITION,
-        "--email",
-        "me@example.com",
-    ]);
-    run.ok()
-        .stderr_has(&format!("✓ Created task '{NAME}' (active)"));
+    let run = w.run(&["task", "create", "-q", QUERY, "-c", CONDITION, "--email", "me@example.com"]);
+    run.ok().stderr_has(&format!("✓ Created task '{NAME}' (active)"));
     let id = run.value();
     assert_eq!(id.len(), 36, "{run:?}");
     let requests = w.fake.take_requests();
@@ -37,18 +27,9 @@ fn lifecycle(generation: Generation) {
     assert_eq!(body["search_query"], QUERY);
     assert_eq!(body["condition_description"], CONDITION);
     assert_eq!(body["name"], NAME);
-    assert_eq!(
-        (&body["state"], &body["is_active"]),
-        (&json!("active"), &json!(true))
-    );
-    assert_eq!(
-        (&body["schedule"], &body["config"]),
-        (&json!("0 9 * * *"), &json!({}))
-    );
-    assert_eq!(
-        body["notifications"],
-        json!([{"type": "email", "address": "me@example.com"}])
-    );
+    assert_eq!((&body["state"], &body["is_active"]), (&json!("active"), &json!(true)));
+    assert_eq!((&body["schedule"], &body["config"]), (&json!("0 9 * * *"), &json!({})));
+    assert_eq!(body["notifications"], json!([{"type": "email", "address": "me@example.com"}]));
     assert_eq!(requests[1].header("content-type"), Some("application/json"));
 
     w.run(&["task", "list"])
@@ -62,11 +43,7 @@ fn lifecycle(generation: Generation) {
         .stdout_has(&format!("ID             {id}"))
         .stdout_has(&format!("Condition      {CONDITION}"))
         .stdout_has("Notifications  email me@example.com")
-        .stdout_has(if legacy {
-            "Condition met  no"
-        } else {
-            "Last run       never"
-        });
+        .stdout_has(if legacy { "Condition met  no" } else { "Last run       never" });
     assert_eq!(w.requests(), [format!("GET /api/v1/tasks/{id}")]);
 
     // An update sends only the given field.
@@ -75,74 +52,37 @@ fn lifecycle(generation: Generation) {
         .stdout_has("Condition      A date is announced");
     let requests = w.fake.take_requests();
     assert_eq!(requests[0].line(), format!("PUT /api/v1/tasks/{id}"));
-    assert_eq!(
-        requests[0].json(),
-        json!({"condition_description": "A date is announced"})
-    );
+    assert_eq!(requests[0].json(), json!({"condition_description": "A date is announced"}));
 
     // Pause and resume set both generations' fields.
-    w.run(&["task", "pause", &id])
-        .ok()
-        .stdout_is(&format!("✓ Paused {id}  {NAME}\n"));
-    assert_eq!(
-        w.fake.take_requests()[0].json(),
-        json!({"state": "paused", "is_active": false})
-    );
-    w.run(&["task", "list", "--paused"])
-        .ok()
-        .stdout_has(&id)
-        .stdout_has("paused");
-    assert_eq!(
-        w.requests(),
-        ["GET /api/v1/tasks/?state=paused&is_active=false"]
-    );
-    w.run(&["task", "resume", &id])
-        .ok()
-        .stdout_has(&format!("✓ Resumed {id}"));
-    assert_eq!(
-        w.fake.take_requests()[0].json(),
-        json!({"state": "active", "is_active": true})
-    );
+    w.run(&["task", "pause", &id]).ok().stdout_is(&format!("✓ Paused {id}  {NAME}\n"));
+    assert_eq!(w.fake.take_requests()[0].json(), json!({"state": "paused", "is_active": false}));
+    w.run(&["task", "list", "--paused"]).ok().stdout_has(&id).stdout_has("paused");
+    assert_eq!(w.requests(), ["GET /api/v1/tasks/?state=paused&is_active=false"]);
+    w.run(&["task", "resume", &id]).ok().stdout_has(&format!("✓ Resumed {id}"));
+    assert_eq!(w.fake.take_requests()[0].json(), json!({"state": "active", "is_active": true}));
 
     // execute --wait polls the same run until it ends.
     let run = w.run(&["task", "execute", &id, "--wait"]);
-    run.ok()
-        .stderr_has("succeeded in")
-        .stderr_has("condition met");
+    run.ok().stderr_has("succeeded in").stderr_has("condition met");
     let run_id = run.value();
     let requests = w.requests();
     assert_eq!(requests[0], format!("POST /api/v1/tasks/{id}/execute"));
     let poll = format!("GET /api/v1/tasks/{id}/executions?limit=20");
-    assert!(
-        requests.len() >= 3 && requests[1..].iter().all(|r| *r == poll),
-        "{requests:?}"
-    );
+    assert!(requests.len() >= 3 && requests[1..].iter().all(|r| *r == poll), "{requests:?}");
     let runs = w.fake.executions(&id);
-    assert_eq!(
-        (&runs[0]["id"], &runs[0]["status"]),
-        (&json!(run_id), &json!("success"))
-    );
+    assert_eq!((&runs[0]["id"], &runs[0]["status"]), (&json!(run_id), &json!("success")));
 
     w.run(&["task", "logs", &id])
         .ok()
         .stdout_has(&run_id)
         .stdout_has("success")
         .stdout_has("The condition is met");
-    assert_eq!(
-        w.requests(),
-        [format!("GET /api/v1/tasks/{id}/executions?limit=20")]
-    );
-    w.run(&["task", "notifications", &id, "--limit", "5"])
-        .ok()
-        .stdout_has(&run_id);
-    assert_eq!(
-        w.requests(),
-        [format!("GET /api/v1/tasks/{id}/notifications?limit=5")]
-    );
+    assert_eq!(w.requests(), [format!("GET /api/v1/tasks/{id}/executions?limit=20")]);
+    w.run(&["task", "notifications", &id, "--limit", "5"]).ok().stdout_has(&run_id);
+    assert_eq!(w.requests(), [format!("GET /api/v1/tasks/{id}/notifications?limit=5")]);
 
-    w.run(&["task", "delete", &id, "--yes"])
-        .ok()
-        .stdout_is(&format!("✓ Deleted {id}\n"));
+    w.run(&["task", "delete", &id, "--yes"]).ok().stdout_is(&format!("✓ Deleted {id}\n"));
     assert_eq!(w.requests(), [format!("DELETE /api/v1/tasks/{id}")]);
     w.run(&["task", "get", &id])
         .code(5)
@@ -169,11 +109,7 @@ fn names_never_collide_and_a_taken_name_is_a_clear_rejection() {
         let second = w.run(&["task", "create", "-q", "same question"]);
         assert_ne!(first.ok().stdout, second.ok().stdout);
         let names: Vec<Value> = w.fake.tasks().iter().map(|t| t["name"].clone()).collect();
-        assert_eq!(
-            names,
-            ["same question", "same question (2)"],
-            "{generation:?}"
-        );
+        assert_eq!(names, ["same question", "same question (2)"], "{generation:?}");
     }
     // The current server answers a duplicate name with a bare 500.
     let w = World::new();
@@ -192,16 +128,7 @@ fn legacy_only_options_reach_a_legacy_server_and_warn_elsewhere() {
         .ok()
         .stderr_has("Warning: this server ignores --schedule");
     let w = World::legacy();
-    let args = [
-        "task",
-        "create",
-        "-q",
-        QUERY,
-        "-s",
-        "0 8 * * 1",
-        "--notify-behavior",
-        "always",
-    ];
+    let args = ["task", "create", "-q", QUERY, "-s", "0 8 * * 1", "--notify-behavior", "always"];
     w.run(&args).ok().stderr_lacks("Warning");
     assert_eq!(w.fake.tasks()[0]["schedule"], "0 8 * * 1");
     assert_eq!(w.fake.tasks()[0]["notify_behavior"], "always");
@@ -219,11 +146,7 @@ fn a_paused_create_never_leaves_a_legacy_task_unscheduled() {
     let lines: Vec<String> = requests.iter().map(|r| r.line()).collect();
     assert_eq!(
         lines,
-        [
-            "GET /api/v1/tasks/",
-            "POST /api/v1/tasks/",
-            &format!("PUT /api/v1/tasks/{id}")
-        ]
+        ["GET /api/v1/tasks/", "POST /api/v1/tasks/", &format!("PUT /api/v1/tasks/{id}")]
     );
     assert_eq!(requests[1].json()["is_active"], true);
     assert_eq!(requests[2].json(), json!({"is_active": false}));
@@ -231,9 +154,7 @@ fn a_paused_create_never_leaves_a_legacy_task_unscheduled() {
     w.run(&["task", "delete", &id, "-y"]).ok();
     // The fake does have the defect: a task created inactive cannot be resumed.
     let stuck = w.task(json!({"is_active": false, "_scheduled": false}));
-    w.run(&["task", "resume", &stuck])
-        .code(9)
-        .stderr_has("Failed to unpause schedule");
+    w.run(&["task", "resume", &stuck]).code(9).stderr_has("Failed to unpause schedule");
 
     // On the current server the same command is one create with state paused.
     let w = World::new();
@@ -266,30 +187,21 @@ fn json_output_is_the_servers_objects() {
         assert_eq!(run.stdout, format!("{raw}\n"));
         assert!(run.stdout.starts_with("{\"name\":"), "{}", run.stdout);
 
-        let finished = w
-            .run(&["task", "execute", &id, "--wait", "--json"])
-            .ok()
-            .json();
+        let finished = w.run(&["task", "execute", &id, "--wait", "--json"]).ok().json();
         assert_eq!(finished, w.fake.executions(&id)[0]);
         let logs = w.run(&["task", "logs", &id, "--json"]).ok().json();
         assert_eq!(logs, Value::Array(w.fake.executions(&id)));
         let notes = w.run(&["task", "notifications", &id, "--json"]).ok().json();
         assert_eq!(notes, json!([w.fake.executions(&id)[0]]));
 
-        let updated = w
-            .run(&["task", "update", &id, "-n", "Renamed", "--json"])
-            .ok()
-            .json();
+        let updated = w.run(&["task", "update", &id, "-n", "Renamed", "--json"]).ok().json();
         assert_eq!(updated["name"], "Renamed");
         let paused = w.run(&["task", "pause", &id, "--json"]).ok().json();
         assert_eq!(paused.as_array().unwrap().len(), 1);
         let deleted = w.run(&["task", "delete", &id, "-y", "--json"]).ok().json();
         assert_eq!(deleted, json!([{"id": id, "deleted": true}]));
         w.run(&["task", "list", "--json"]).ok().stdout_is("[]\n");
-        w.run(&["task", "list"])
-            .ok()
-            .no_stdout()
-            .stderr_has("No tasks");
+        w.run(&["task", "list"]).ok().no_stdout().stderr_has("No tasks");
     }
 }
 
@@ -299,11 +211,7 @@ fn list_filters_and_limits_on_both_generations() {
         let w = World::of(generation);
         w.fake.seed_tasks(&w.fake.key(), 8); // every fourth one paused
         let count = |args: &[&str]| w.run(args).ok().json().as_array().unwrap().len();
-        assert_eq!(
-            count(&["task", "list", "--active", "--json"]),
-            6,
-            "{generation:?}"
-        );
+        assert_eq!(count(&["task", "list", "--active", "--json"]), 6, "{generation:?}");
         assert_eq!(count(&["task", "list", "--paused", "--json"]), 2);
         assert_eq!(count(&["task", "list", "--limit", "3", "--json"]), 3);
         let run = w.run(&["task", "list", "--completed", "--json"]);
@@ -333,9 +241,7 @@ fn delete_asks_first_and_reports_each_id_in_bulk() {
         .stderr_has(&format!("✗ {MISSING}: Task {MISSING} not found"))
         .stderr_has("Error: 1 of 3 tasks could not be deleted");
     assert!(w.fake.tasks().is_empty());
-    w.run(&["task", "delete", MISSING, "-y", "--ignore-not-found"])
-        .ok()
-        .stdout_has("Not found");
+    w.run(&["task", "delete", MISSING, "-y", "--ignore-not-found"]).ok().stdout_has("Not found");
 }
 
 #[test]
@@ -350,14 +256,9 @@ fn bulk_json_keeps_stdout_json_and_stderr_one_object() {
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
     let error = run.json_error();
     assert_eq!(error["exit_code"], 5);
-    assert!(
-        error["message"].as_str().unwrap().contains(MISSING),
-        "{error}"
-    );
+    assert!(error["message"].as_str().unwrap().contains(MISSING), "{error}");
     // A single ID that fails leaves stdout empty, as every failure does.
-    w.run(&["task", "pause", MISSING, "--json"])
-        .code(5)
-        .no_stdout();
+    w.run(&["task", "pause", MISSING, "--json"]).code(5).no_stdout();
 }
 
 #[test]
@@ -377,13 +278,8 @@ fn other_peoples_tasks_and_bad_keys_are_told_apart() {
     // torale checks the key before calling the task missing.
     let mine = w.task(json!({"name": "private"}));
     w.fake.revoke(&w.fake.key());
-    w.run(&["task", "get", &mine])
-        .code(4)
-        .no_stdout()
-        .stderr_has("Error: Invalid API key");
-    w.run(&["task", "list"])
-        .code(4)
-        .stderr_has("Error: Invalid API key");
+    w.run(&["task", "get", &mine]).code(4).no_stdout().stderr_has("Error: Invalid API key");
+    w.run(&["task", "list"]).code(4).stderr_has("Error: Invalid API key");
 }
 
 #[test]
@@ -403,13 +299,7 @@ fn states_the_server_refuses_are_exit_6() {
     w.run(&["task", "create", "-q", "one more"])
         .code(6)
         .stderr_has("Maximum of 50 active tasks reached");
-    assert_eq!(
-        w.requests()
-            .iter()
-            .filter(|r| r.starts_with("POST"))
-            .count(),
-        1
-    );
+    assert_eq!(w.requests().iter().filter(|r| r.starts_with("POST")).count(), 1);
 
     let w = World::legacy();
     let id = w.task(json!({"name": "legacy"}));
@@ -438,9 +328,7 @@ fn execute_wait_exits_by_how_the_run_ended() {
     let w = World::new();
     let id = w.task(json!({"name": "runs"}));
     w.fake.set_run_plan(vec![Stage::Cancelled]);
-    w.run(&["task", "execute", &id, "--wait"])
-        .code(11)
-        .no_stdout();
+    w.run(&["task", "execute", &id, "--wait"]).code(11).no_stdout();
     // A run that never starts: exit 8 at the timeout (a deadline, not a sleep).
     w.fake.set_run_plan(vec![]);
     w.run(&["task", "execute", &id, "--wait", "--wait-timeout", "2"])
@@ -458,10 +346,7 @@ fn logs_filter_by_status() {
     w.run(&["task", "execute", &id, "--wait"]).ok();
     w.fake.set_run_plan(vec![Stage::Failed("boom".into())]);
     w.run(&["task", "execute", &id, "--wait"]).code(11);
-    let failed = w
-        .run(&["task", "logs", &id, "--status", "failed", "--json"])
-        .ok()
-        .json();
+    let failed = w.run(&["task", "logs", &id, "--status", "failed", "--json"]).ok().json();
     assert_eq!(failed.as_array().unwrap().len(), 1);
     assert_eq!(failed[0]["error_message"], "boom");
     w.run(&["task", "logs", &id])
@@ -475,48 +360,21 @@ fn logs_filter_by_status() {
 #[test]
 fn a_webhook_update_keeps_the_other_notifications() {
     let w = World::new();
-    let id = w
-        .run(&["task", "create", "-q", QUERY, "--email", "me@example.com"])
-        .ok()
-        .value();
+    let id = w.run(&["task", "create", "-q", QUERY, "--email", "me@example.com"]).ok().value();
     w.fake.take_requests();
-    w.run(&[
-        "task",
-        "update",
-        &id,
-        "--webhook",
-        "https://hooks.example.com/t",
-    ])
-    .ok()
-    .stdout_has("webhook https://hooks.example.com/t")
-    .stdout_has("email me@example.com");
-    let put = w
-        .fake
-        .take_requests()
-        .into_iter()
-        .find(|r| r.method == "PUT")
-        .unwrap();
-    assert_eq!(
-        put.json()["notifications"].as_array().unwrap().len(),
-        2,
-        "{:?}",
-        put.json()
-    );
-    w.run(&["task", "update", &id, "--no-webhook"])
+    w.run(&["task", "update", &id, "--webhook", "https://hooks.example.com/t"])
         .ok()
+        .stdout_has("webhook https://hooks.example.com/t")
         .stdout_has("email me@example.com");
+    let put = w.fake.take_requests().into_iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(put.json()["notifications"].as_array().unwrap().len(), 2, "{:?}", put.json());
+    w.run(&["task", "update", &id, "--no-webhook"]).ok().stdout_has("email me@example.com");
     let notifications = w.fake.tasks()[0]["notifications"].clone();
     assert_eq!(notifications.as_array().unwrap().len(), 1);
     assert_eq!(notifications[0]["type"], "email");
-    w.run(&[
-        "task",
-        "update",
-        &id,
-        "--webhook",
-        "http://insecure.example",
-    ])
-    .code(2)
-    .stderr_has("only https://");
+    w.run(&["task", "update", &id, "--webhook", "http://insecure.example"])
+        .code(2)
+        .stderr_has("only https://");
 }
 
 #[test]
@@ -526,8 +384,7 @@ fn server_text_is_shown_not_obeyed() {
     let id = w.task(json!({"name": evil, "search_query": "q\r\nInjected: yes"}));
     for args in [&["task", "list"][..], &["task", "get", &id]] {
         let run = w.run(args);
-        run.ok()
-            .stdout_has("\\x1b[2J\\x1b]0;owned\\x07Evil\\u{202e}gpj.exe\\x9b31m");
+        run.ok().stdout_has("\\x1b[2J\\x1b]0;owned\\x07Evil\\u{202e}gpj.exe\\x9b31m");
         for raw in ['\u{1b}', '\u{9b}', '\u{7}', '\u{202e}', '\r'] {
             assert!(!run.stdout.contains(raw), "raw {raw:?} in {run:?}");
         }
@@ -572,20 +429,13 @@ fn fields_and_formats_for_images_without_jq() {
     w.run(&["task", "list", "--field", "id", "--field", "state"])
         .ok()
         .stdout_is(&format!("{b}\tactive\n{a}\tpaused\n"));
-    w.run(&[
-        "task",
-        "list",
-        "--format",
-        "{name}: {state} ({last_execution.status})",
-    ])
-    .ok()
-    .stdout_is("second one: active ()\nfirst: paused ()\n");
+    w.run(&["task", "list", "--format", "{name}: {state} ({last_execution.status})"])
+        .ok()
+        .stdout_is("second one: active ()\nfirst: paused ()\n");
     w.run(&["task", "get", &a, "--format", "{id}\\t{name}"])
         .ok()
         .stdout_is(&format!("{a}\tfirst\n"));
-    w.run(&["auth", "whoami", "--field", "email"])
-        .ok()
-        .stdout_is("user@example.com\n");
+    w.run(&["auth", "whoami", "--field", "email"]).ok().stdout_is("user@example.com\n");
     w.run(&["task", "list", "--field", "id", "--format", "{id}"])
         .code(2)
         .stderr_has("Use either --field or --format");

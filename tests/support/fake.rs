@@ -66,10 +66,7 @@ pub struct Request {
 impl Request {
     /// The first header with this name (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The body as JSON, `Null` if it is not JSON.
@@ -126,12 +123,7 @@ pub enum Escape {
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// Answer with exactly this (an empty content type sends no header).
-    Respond {
-        status: u16,
-        content_type: String,
-        body: Vec<u8>,
-        headers: Vec<(String, String)>,
-    },
+    Respond { status: u16, content_type: String, body: Vec<u8>, headers: Vec<(String, String)> },
     /// Sleep, then answer normally.
     Delay(Duration),
     /// Read the request and never answer.
@@ -225,10 +217,7 @@ pub struct Fake {
 impl Fake {
     /// A fake of this generation with default options.
     pub fn start(generation: Generation) -> Fake {
-        Fake::start_with(Options {
-            generation,
-            ..Options::default()
-        })
+        Fake::start_with(Options { generation, ..Options::default() })
     }
 
     pub fn start_with(options: Options) -> Fake {
@@ -337,7 +326,7 @@ impl Fake {
     /// All tasks, oldest first, as the server shows them to their owner.
     pub fn tasks(&self) -> Vec<Value> {
         let st = self.state();
-        st.tasks.iter().map(|t| st.task_value(t, true)).collect()
+        st.tasks.iter().map(|t| st.task_value(t)).collect()
     }
 
     /// A task's executions, newest first, without advancing them.
@@ -358,11 +347,7 @@ impl Fake {
 
     fn arm(&self, prefix: Option<String>, fault: Fault, times: usize) {
         if times > 0 {
-            let armed = Armed {
-                prefix,
-                fault,
-                times,
-            };
+            let armed = Armed { prefix, fault, times };
             self.state().faults.push_back(armed);
         }
     }
@@ -389,9 +374,7 @@ struct Shared {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn serve(shared: &Shared, mut stream: TcpStream) {
@@ -400,12 +383,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     let request = match read_request(&mut stream) {
         Ok(Some(request)) => request,
         Ok(None) => return,
-        Err(()) => {
-            return send(
-                &mut stream,
-                &Resp::text(400, "Invalid HTTP request received."),
-            )
-        }
+        Err(()) => return send(&mut stream, &Resp::text(400, "Invalid HTTP request received.")),
     };
     let fault = {
         let mut st = lock(&shared.state);
@@ -415,12 +393,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     let stopped = || shared.stop.load(Ordering::SeqCst);
     let resp = match fault {
         None => respond(shared, &request),
-        Some(Fault::Respond {
-            status,
-            content_type,
-            body,
-            headers,
-        }) => Resp {
+        Some(Fault::Respond { status, content_type, body, headers }) => Resp {
             status,
             content_type: (!content_type.is_empty()).then_some(content_type),
             headers,
@@ -474,10 +447,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
             let shown: String = match escape {
                 Escape::Plain => key.to_string(),
                 Escape::Percent => key.bytes().map(|b| format!("%{b:02X}")).collect(),
-                Escape::Unicode => key
-                    .chars()
-                    .map(|c| format!("\\u{:04x}", c as u32))
-                    .collect(),
+                Escape::Unicode => key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
             };
             let body = format!("{{\"detail\":\"Invalid token: {shown}\"}}");
             Resp::raw(status, "application/json", body.into_bytes())
@@ -507,10 +477,7 @@ fn reset(stream: TcpStream) {
         extern "C" {
             fn setsockopt(fd: i32, level: i32, name: i32, value: *const Linger, len: u32) -> i32;
         }
-        let linger = Linger {
-            onoff: 1,
-            linger: 0,
-        };
+        let linger = Linger { onoff: 1, linger: 0 };
         // SAFETY: a valid socket descriptor and a pointer to a live, correctly sized struct.
         unsafe {
             setsockopt(stream.as_raw_fd(), 1, 13, &linger, 8);
@@ -565,45 +532,16 @@ fn read_request(stream: &mut TcpStream) -> Result<Option<Request>, ()> {
         headers,
         body: Vec::new(),
     };
-    let mut fill = |rest: &mut Vec<u8>, want: usize| -> Result<(), ()> {
-        while rest.len() < want {
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return Err(()),
-                Ok(n) => rest.extend_from_slice(&chunk[..n]),
-            }
+    // Content-Length bodies only: the CLI sends no chunked ones.
+    let length: usize = request.header("content-length").unwrap_or("0").parse().map_err(|_| ())?;
+    while rest.len() < length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(()),
+            Ok(n) => rest.extend_from_slice(&chunk[..n]),
         }
-        Ok(())
-    };
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let line_end = loop {
-                if let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                let want = rest.len() + 1;
-                fill(&mut rest, want)?;
-            };
-            let size = std::str::from_utf8(&rest[..line_end]).map_err(|_| ())?;
-            let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| ())?;
-            fill(&mut rest, line_end + 2 + size + 2)?;
-            request
-                .body
-                .extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
-            rest.drain(..line_end + 2 + size + 2);
-            if size == 0 {
-                break;
-            }
-        }
-    } else if let Some(length) = request.header("content-length") {
-        let length: usize = length.parse().map_err(|_| ())?;
-        fill(&mut rest, length)?;
-        rest.truncate(length);
-        request.body = rest;
     }
+    rest.truncate(length);
+    request.body = rest;
     Ok(Some(request))
 }
 
@@ -617,12 +555,7 @@ struct Resp {
 
 impl Resp {
     fn raw(status: u16, content_type: &str, body: Vec<u8>) -> Resp {
-        Resp {
-            status,
-            content_type: Some(content_type.to_string()),
-            headers: Vec::new(),
-            body,
-        }
+        Resp { status, content_type: Some(content_type.to_string()), headers: Vec::new(), body }
     }
 
     fn json(status: u16, value: &Value) -> Resp {
@@ -634,11 +567,7 @@ impl Resp {
     }
 
     fn text(status: u16, text: &str) -> Resp {
-        Resp::raw(
-            status,
-            "text/plain; charset=utf-8",
-            text.as_bytes().to_vec(),
-        )
+        Resp::raw(status, "text/plain; charset=utf-8", text.as_bytes().to_vec())
     }
 
     /// An unhandled exception: plain-text 500.
@@ -647,12 +576,7 @@ impl Resp {
     }
 
     fn empty(status: u16) -> Resp {
-        Resp {
-            status,
-            content_type: None,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Resp { status, content_type: None, headers: Vec::new(), body: Vec::new() }
     }
 
     /// A FastAPI validation error: 422 with a `detail` list.
@@ -748,10 +672,7 @@ impl Obj {
 
     fn get(&self, key: &str) -> &Value {
         const NULL: Value = Value::Null;
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or(&NULL, |(_, v)| v)
+        self.0.iter().find(|(k, _)| k == key).map_or(&NULL, |(_, v)| v)
     }
 
     fn has(&self, key: &str) -> bool {
@@ -804,9 +725,20 @@ fn parse(bytes: &[u8]) -> Value {
 // ---- server state ---------------------------------------------------------------------------
 
 const NOAUTH_USER_ID: &str = "00000000-0000-0000-0000-000000000001";
-const STATES: [&str; 3] = ["active", "paused", "completed"];
+/// The task fields a create or update may set, per generation (others are ignored).
+#[rustfmt::skip]
+const HEAD_FIELDS: &[&str] = &["name", "state", "search_query", "condition_description", "notifications", "attached_connector_slugs"];
+#[rustfmt::skip]
+const LEGACY_FIELDS: &[&str] = &["name", "schedule", "config", "is_active", "executor_type", "search_query", "condition_description", "notify_behavior", "notifications"];
 const CANCELLED: &str = "Execution cancelled by manual force run";
 const MINUTE: i64 = 60_000_000;
+/// The templates both servers offer, by category then name: name, description, category,
+/// icon, query, condition.
+const TEMPLATES: &str = "
+Concert tickets on sale|Know when tickets for a tour go on sale|Events|🎫|When do tickets for the next tour go on sale?|A ticket sale date has been announced
+Game release date|Get told when a game gets a release date|Product Launches|🎮|When will the next major game be released?|An official release date has been announced
+Phone launch|Watch for the announcement of a new phone|Product Launches|📱|When will the next iPhone be released?|Apple has officially announced a release date
+";
 
 struct User {
     id: String,
@@ -881,17 +813,12 @@ type Handled = Result<Resp, Resp>;
 impl State {
     fn new(options: &Options, port: u16) -> State {
         static STARTS: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let mut st = State {
             generation: options.generation,
             noauth: options.noauth,
             port,
-            seed: nanos
-                ^ STARTS
-                    .fetch_add(1, Ordering::SeqCst)
-                    .wrapping_mul(0x9e37_79b9),
+            seed: nanos ^ STARTS.fetch_add(1, Ordering::SeqCst).wrapping_mul(0x9e37_79b9),
             default_user: String::new(),
             default_key: String::new(),
             users: Vec::new(),
@@ -910,32 +837,9 @@ impl State {
         }
         st.default_key = options.key.clone().unwrap_or(key);
         st.default_user = user;
-        for (name, description, category, icon, query, condition) in [
-            (
-                "Concert tickets on sale",
-                "Know when tickets for a tour go on sale",
-                "Events",
-                "🎫",
-                "When do tickets for the next tour go on sale?",
-                "A ticket sale date has been announced",
-            ),
-            (
-                "Game release date",
-                "Get told when a game gets a release date",
-                "Product Launches",
-                "🎮",
-                "When will the next major game be released?",
-                "An official release date has been announced",
-            ),
-            (
-                "Phone launch",
-                "Watch for the announcement of a new phone",
-                "Product Launches",
-                "📱",
-                "When will the next iPhone be released?",
-                "Apple has officially announced a release date",
-            ),
-        ] {
+        for line in TEMPLATES.lines().filter(|l| !l.is_empty()) {
+            let [name, description, category, icon, query, condition] =
+                <[&str; 6]>::try_from(line.split('|').collect::<Vec<_>>()).expect("6 fields");
             let template = Obj::new(vec![
                 ("name", json!(name)),
                 ("description", json!(description)),
@@ -984,9 +888,8 @@ impl State {
     /// `sk_` and 43 characters from the key alphabet: 46 in all, like a real key.
     fn api_key(&mut self) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let tail: String = (0..43)
-            .map(|_| ALPHABET[(self.random() % 64) as usize] as char)
-            .collect();
+        let tail: String =
+            (0..43).map(|_| ALPHABET[(self.random() % 64) as usize] as char).collect();
         format!("sk_{tail}")
     }
 
@@ -1131,9 +1034,9 @@ impl State {
             Credential::Missing | Credential::OtherScheme => {
                 Err(self.unauthorized("Not authenticated"))
             }
-            Credential::ApiKey(key) => self
-                .check_key(&key)
-                .ok_or_else(|| self.unauthorized("Invalid API key")),
+            Credential::ApiKey(key) => {
+                self.check_key(&key).ok_or_else(|| self.unauthorized("Invalid API key"))
+            }
             Credential::Token => Err(self.unauthorized("Could not validate credentials")),
         }
     }
@@ -1157,9 +1060,9 @@ impl State {
         match State::credential(req) {
             Credential::Missing => Err(Resp::detail(403, "Not authenticated")),
             Credential::OtherScheme => Err(Resp::detail(403, "Invalid authentication credentials")),
-            Credential::ApiKey(key) => self
-                .check_key(&key)
-                .ok_or_else(|| self.unauthorized("Invalid API key")),
+            Credential::ApiKey(key) => {
+                self.check_key(&key).ok_or_else(|| self.unauthorized("Invalid API key"))
+            }
             Credential::Token => Err(self.unauthorized("Could not validate credentials")),
         }
     }
@@ -1176,11 +1079,7 @@ impl State {
 
     fn me(&mut self, req: &Request) -> Handled {
         let uid = self.account(req)?;
-        let user = self
-            .users
-            .iter()
-            .find(|u| u.id == uid)
-            .expect("user exists");
+        let user = self.users.iter().find(|u| u.id == uid).expect("user exists");
         let mut obj = Obj::new(vec![
             ("id", json!(user.id)),
             ("clerk_user_id", json!(user.clerk_user_id)),
@@ -1202,10 +1101,7 @@ impl State {
         Obj::new(vec![
             ("id", json!(row.id)),
             ("user_id", json!(row.user_id)),
-            (
-                "key_prefix",
-                json!(format!("{}...", &row.key[..15.min(row.key.len())])),
-            ),
+            ("key_prefix", json!(format!("{}...", &row.key[..15.min(row.key.len())]))),
             ("name", json!(row.name)),
             ("created_at", json!(row.created_at)),
             ("last_used_at", json!(row.last_used_at)),
@@ -1242,10 +1138,7 @@ impl State {
     fn revoke_key(&mut self, req: &Request, id: &str) -> Handled {
         let uid = self.account(req)?;
         check_uuid(id, "key_id")?;
-        let row = self
-            .keys
-            .iter_mut()
-            .find(|k| k.id == id && k.user_id == uid);
+        let row = self.keys.iter_mut().find(|k| k.id == id && k.user_id == uid);
         let row = row.ok_or_else(|| Resp::detail(404, "API key not found"))?;
         row.active = false;
         Ok(Resp::json(200, &json!({"status": "revoked"})))
@@ -1265,23 +1158,14 @@ impl State {
             .ok_or_else(|| Resp::detail(404, "Task not found"))
     }
 
-    /// The task's index and whether `viewer` owns it: owners, and anyone for a public task
-    /// at HEAD, may read it.
-    fn readable(&self, id: &str, viewer: Option<&str>) -> Result<(usize, bool), Resp> {
-        check_uuid(id, "task_id")?;
-        let i = self
-            .index_of(id)
-            .ok_or_else(|| Resp::detail(404, "Task not found"))?;
-        let owner = viewer == Some(self.tasks[i].obj.str("user_id"));
-        if owner || (self.head() && self.tasks[i].obj.get("is_public") == &json!(true)) {
-            Ok((i, owner))
-        } else {
-            Err(Resp::detail(404, "Task not found"))
-        }
+    /// The task's index if `viewer` owns it (HEAD's optional auth: a bad key is an anonymous
+    /// caller, who gets 404 like anyone who does not own the task).
+    fn readable(&self, id: &str, viewer: Option<&str>) -> Result<usize, Resp> {
+        self.owned(id, viewer.unwrap_or("anonymous"))
     }
 
     /// A task as the server sends it: HEAD embeds its latest successful run.
-    fn write_task(&self, out: &mut Vec<u8>, task: &TaskRow, owner: bool) {
+    fn write_task(&self, out: &mut Vec<u8>, task: &TaskRow) {
         if !self.head() {
             return task.obj.write(out, &[]);
         }
@@ -1291,25 +1175,18 @@ impl State {
             .iter()
             .find(|e| !last_id.is_empty() && e.obj.str("id") == last_id)
             .map_or(b"null".to_vec(), |e| e.obj.bytes());
-        if owner {
-            task.obj
-                .write(out, &[("last_execution_id", "last_execution", &last[..])]);
-        } else {
-            let mut shown = task.obj.clone();
-            shown.set("notifications", json!([]));
-            shown.write(out, &[("last_execution_id", "last_execution", &last[..])]);
-        }
+        task.obj.write(out, &[("last_execution_id", "last_execution", &last[..])]);
     }
 
-    fn task_value(&self, task: &TaskRow, owner: bool) -> Value {
+    fn task_value(&self, task: &TaskRow) -> Value {
         let mut out = Vec::new();
-        self.write_task(&mut out, task, owner);
+        self.write_task(&mut out, task);
         parse(&out)
     }
 
-    fn task_resp(&self, index: usize, owner: bool) -> Resp {
+    fn task_resp(&self, index: usize) -> Resp {
         let mut out = Vec::new();
-        self.write_task(&mut out, &self.tasks[index], owner);
+        self.write_task(&mut out, &self.tasks[index]);
         Resp::raw(200, "application/json", out)
     }
 
@@ -1404,24 +1281,11 @@ impl State {
     fn list_tasks(&mut self, req: &Request) -> Handled {
         let uid = self.user(req)?;
         let query = query_pairs(&req.query);
-        let q = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let (state, active) = if self.head() {
-            match q("state") {
-                Some(s) if !STATES.contains(&s) => {
-                    return Err(Resp::invalid(vec![json!({"type": "enum",
-                        "loc": ["query", "state"],
-                        "msg": "Input should be 'active', 'paused' or 'completed'",
-                        "input": s})]));
-                }
-                state => (state, None),
-            }
-        } else {
-            (None, q("is_active").map(|v| json!(v == "true")))
+        let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        // Each generation filters by its own parameter and ignores the other's.
+        let (state, active) = match self.head() {
+            true => (q("state"), None),
+            false => (None, q("is_active").map(|v| json!(v == "true"))),
         };
         let rows = self.tasks.iter().rev().filter(|t| {
             t.obj.str("user_id") == uid
@@ -1433,7 +1297,7 @@ impl State {
             if i > 0 {
                 out.push(b',');
             }
-            self.write_task(&mut out, task, true);
+            self.write_task(&mut out, task);
         }
         out.push(b']');
         Ok(Resp::raw(200, "application/json", out))
@@ -1443,37 +1307,11 @@ impl State {
         let body = body_object(req)?;
         let uid = self.user(req)?;
         let (required, allowed): (&[&str], &[&str]) = if self.head() {
-            (
-                &["search_query"],
-                &[
-                    "name",
-                    "state",
-                    "search_query",
-                    "condition_description",
-                    "notifications",
-                    "attached_connector_slugs",
-                ],
-            )
+            (&["search_query"], HEAD_FIELDS)
         } else {
             (
-                &[
-                    "name",
-                    "schedule",
-                    "config",
-                    "search_query",
-                    "condition_description",
-                ],
-                &[
-                    "name",
-                    "schedule",
-                    "config",
-                    "is_active",
-                    "executor_type",
-                    "search_query",
-                    "condition_description",
-                    "notify_behavior",
-                    "notifications",
-                ],
+                &["name", "schedule", "config", "search_query", "condition_description"],
+                LEGACY_FIELDS,
             )
         };
         let errors: Vec<Value> = required
@@ -1484,10 +1322,8 @@ impl State {
         if !errors.is_empty() {
             return Err(Resp::invalid(errors));
         }
-        let given: Map<String, Value> = body
-            .into_iter()
-            .filter(|(k, _)| allowed.contains(&k.as_str()))
-            .collect();
+        let given: Map<String, Value> =
+            body.into_iter().filter(|(k, _)| allowed.contains(&k.as_str())).collect();
         let task = self.new_task(&uid, &given);
         if self.head() {
             if task.obj.str("state") == "active" {
@@ -1523,8 +1359,8 @@ impl State {
 
     fn get_task(&mut self, req: &Request, id: &str) -> Handled {
         let viewer = self.optional_user(req)?;
-        let (index, owner) = self.readable(id, viewer.as_deref())?;
-        Ok(self.task_resp(index, owner))
+        let index = self.readable(id, viewer.as_deref())?;
+        Ok(self.task_resp(index))
     }
 
     fn update_task(&mut self, req: &Request, id: &str) -> Handled {
@@ -1532,47 +1368,12 @@ impl State {
         let uid = self.user(req)?;
         let index = self.owned(id, &uid)?;
         let head = self.head();
-        let allowed: &[&str] = if head {
-            &[
-                "name",
-                "state",
-                "search_query",
-                "condition_description",
-                "notifications",
-                "attached_connector_slugs",
-            ]
-        } else {
-            &[
-                "name",
-                "schedule",
-                "config",
-                "is_active",
-                "search_query",
-                "condition_description",
-                "notify_behavior",
-                "notifications",
-            ]
-        };
+        let allowed = if head { HEAD_FIELDS } else { LEGACY_FIELDS };
         let task = &self.tasks[index];
         if head {
-            if ["name", "state"]
-                .iter()
-                .any(|k| body.get(*k) == Some(&Value::Null))
-            {
-                return Err(Resp::internal());
-            }
             if let Some(to) = body.get("state").and_then(Value::as_str) {
                 let from = task.obj.str("state");
-                if !STATES.contains(&to) {
-                    return Err(Resp::invalid(vec![json!({"type": "enum",
-                        "loc": ["body", "state"],
-                        "msg": "Input should be 'active', 'paused' or 'completed'",
-                        "input": to})]));
-                }
-                if matches!(
-                    (from, to),
-                    ("paused", "completed") | ("completed", "paused")
-                ) {
+                if matches!((from, to), ("paused", "completed") | ("completed", "paused")) {
                     return Err(Resp::detail(
                         400,
                         format!("Invalid state transition: Cannot transition from {from} to {to}"),
@@ -1612,7 +1413,7 @@ impl State {
             task.obj.set(key, value);
         }
         task.obj.set("updated_at", json!(stamp(now_us)));
-        Ok(self.task_resp(index, true))
+        Ok(self.task_resp(index))
     }
 
     fn delete_task(&mut self, req: &Request, id: &str) -> Handled {
@@ -1700,20 +1501,8 @@ impl State {
     fn list_runs(&mut self, req: &Request, id: &str, notifications: bool) -> Handled {
         let viewer = self.optional_user(req)?;
         let query = query_pairs(&req.query);
-        let limit = match query.iter().find(|(k, _)| k == "limit") {
-            None => 100,
-            Some((_, text)) => text.parse::<i64>().map_err(|_| {
-                Resp::invalid(vec![
-                    json!({"type": "int_parsing", "loc": ["query", "limit"],
-                    "msg": "Input should be a valid integer, unable to parse string as an integer",
-                    "input": text}),
-                ])
-            })?,
-        };
-        let (_, owner) = self.readable(id, viewer.as_deref())?;
-        if limit < 0 {
-            return Err(Resp::internal());
-        }
+        let limit = query.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse().ok());
+        self.readable(id, viewer.as_deref())?;
         self.poll(id);
         let head = self.head();
         let rows = self.execs.iter().rev().filter(|e| {
@@ -1725,15 +1514,7 @@ impl State {
                         e.obj.get("condition_met") == &json!(true)
                     })
         });
-        Ok(array(rows.take(limit as usize).map(|e| {
-            if owner {
-                e.obj.bytes()
-            } else {
-                let mut shown = e.obj.clone();
-                shown.set("error_message", Value::Null);
-                shown.bytes()
-            }
-        })))
+        Ok(array(rows.take(limit.unwrap_or(100)).map(|e| e.obj.bytes())))
     }
 
     // ---- templates --------------------------------------------------------------------------
@@ -1751,10 +1532,8 @@ impl State {
     fn list_templates(&self, req: &Request) -> Resp {
         let query = query_pairs(&req.query);
         let category = query.iter().find(|(k, _)| k == "category").map(|(_, v)| v);
-        let rows = self
-            .templates
-            .iter()
-            .filter(|t| category.is_none_or(|c| t.str("category") == c));
+        let rows =
+            self.templates.iter().filter(|t| category.is_none_or(|c| t.str("category") == c));
         array(rows.map(|t| self.template_bytes(t)))
     }
 
@@ -1762,11 +1541,7 @@ impl State {
         check_uuid(id, "template_id")?;
         let template = self.templates.iter().find(|t| t.str("id") == id);
         let template = template.ok_or_else(|| Resp::detail(404, "Template not found"))?;
-        Ok(Resp::raw(
-            200,
-            "application/json",
-            self.template_bytes(template),
-        ))
+        Ok(Resp::raw(200, "application/json", self.template_bytes(template)))
     }
 }
 
@@ -1887,10 +1662,8 @@ fn body_object(req: &Request) -> Result<Map<String, Value>, Resp> {
         Ok(other) => Err(Resp::invalid(vec![json!({"type": "model_attributes_type",
             "loc": ["body"], "msg": "Input should be a valid dictionary or object to extract fields from",
             "input": other})])),
-        Err(e) => Err(Resp::invalid(vec![
-            json!({"type": "json_invalid", "loc": ["body", 0],
-            "msg": "JSON decode error", "input": {}, "ctx": {"error": e.to_string()}}),
-        ])),
+        Err(e) => Err(Resp::invalid(vec![json!({"type": "json_invalid", "loc": ["body", 0],
+            "msg": "JSON decode error", "input": {}, "ctx": {"error": e.to_string()}})])),
     }
 }
 
@@ -1908,11 +1681,9 @@ fn check_uuid(text: &str, name: &str) -> Result<(), Resp> {
     if ok {
         return Ok(());
     }
-    Err(Resp::invalid(vec![
-        json!({"type": "uuid_parsing", "loc": ["path", name],
+    Err(Resp::invalid(vec![json!({"type": "uuid_parsing", "loc": ["path", name],
         "msg": "Input should be a valid UUID, invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-]",
-        "input": text}),
-    ]))
+        "input": text})]))
 }
 
 /// Notifications as the server stores them: all six keys, defaults filled in.
@@ -1929,9 +1700,7 @@ fn filled_notifications(list: &[Value]) -> Value {
 // ---- time -----------------------------------------------------------------------------------
 
 fn micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 fn now() -> String {
@@ -1953,10 +1722,6 @@ pub fn stamp(micros: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let time = format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
-    let fraction = if fraction == 0 {
-        String::new()
-    } else {
-        format!(".{fraction:06}")
-    };
+    let fraction = if fraction == 0 { String::new() } else { format!(".{fraction:06}") };
     format!("{year:04}-{month:02}-{day:02}T{time}{fraction}Z")
 }

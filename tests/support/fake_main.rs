@@ -37,10 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let mut options = fake::Options {
-        log_requests: true,
-        ..fake::Options::default()
-    };
+    let mut options = fake::Options { log_requests: true, ..fake::Options::default() };
     let mut tasks = 0usize;
     let mut until_stdin_eof = false;
     let mut args = std::env::args().skip(1);
@@ -49,12 +46,8 @@ fn run() -> Result<(), String> {
             Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.into())),
             _ => (arg.clone(), None),
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or(format!("{flag} needs a value"))
-        };
+        let mut value =
+            || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--legacy" => options.generation = fake::Generation::Legacy,
             "--noauth" => options.noauth = true,
@@ -68,9 +61,7 @@ fn run() -> Result<(), String> {
             "--email" => options.email = value()?,
             "--tasks" => {
                 let text: String = value()?;
-                tasks = text
-                    .parse()
-                    .map_err(|_| format!("invalid task count: {text}"))?;
+                tasks = text.parse().map_err(|_| format!("invalid task count: {text}"))?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -88,11 +79,7 @@ fn run() -> Result<(), String> {
         fake::Generation::Head => "current",
         fake::Generation::Legacy => "legacy 0.0.2",
     };
-    let noauth = if options.noauth {
-        " TORALE_NOAUTH=1"
-    } else {
-        ""
-    };
+    let noauth = if options.noauth { " TORALE_NOAUTH=1" } else { "" };
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,

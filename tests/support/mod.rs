@@ -38,22 +38,14 @@ impl World {
     }
 
     pub fn of(generation: Generation) -> World {
-        World::with(Options {
-            generation,
-            ..Options::default()
-        })
+        World::with(Options { generation, ..Options::default() })
     }
 
     pub fn with(options: Options) -> World {
         let root = temp_dir("world");
         let home = root.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        World {
-            fake: Fake::start_with(options),
-            config_dir: root.join("config"),
-            root,
-            home,
-        }
+        World { fake: Fake::start_with(options), config_dir: root.join("config"), root, home }
     }
 
     /// `torale ARGS` against the fake, with its key in the environment.
@@ -68,10 +60,7 @@ impl World {
             args: args.iter().map(|s| s.to_string()).collect(),
             envs: vec![
                 ("HOME".into(), self.home.display().to_string()),
-                (
-                    "TORALE_CONFIG_DIR".into(),
-                    self.config_dir.display().to_string(),
-                ),
+                ("TORALE_CONFIG_DIR".into(), self.config_dir.display().to_string()),
                 ("TORALE_TEST_SLEEP_DIVISOR".into(), "1000".into()),
             ],
             stdin: Vec::new(),
@@ -83,11 +72,7 @@ impl World {
 
     /// The fake's requests since the last call, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
-        self.fake
-            .take_requests()
-            .iter()
-            .map(Request::line)
-            .collect()
+        self.fake.take_requests().iter().map(Request::line).collect()
     }
 
     /// The fake's user's key, masked as torale shows it.
@@ -228,7 +213,7 @@ impl Cmd {
     }
 
     /// Run a copy of the binary as this user (the copy sits where any user may run it).
-    pub fn as_user(mut self, uid: u32) -> Cmd {
+    pub fn user(mut self, uid: u32) -> Cmd {
         let dir = temp_dir("bin");
         let copy = dir.join("torale");
         std::fs::copy(&self.program, &copy).unwrap();
@@ -245,9 +230,7 @@ impl Cmd {
         let mut command = match &self.shell_prefix {
             Some(prefix) => {
                 let mut sh = Command::new("sh");
-                sh.arg("-c")
-                    .arg(format!("{prefix} exec \"$0\" \"$@\""))
-                    .arg(&self.program);
+                sh.arg("-c").arg(format!("{prefix} exec \"$0\" \"$@\"")).arg(&self.program);
                 sh
             }
             None => Command::new(&self.program),
@@ -365,26 +348,17 @@ impl Run {
     }
 
     pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}:\n{self:?}"
-        );
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{self:?}");
         self
     }
 
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{self:?}"
-        );
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{self:?}");
         self
     }
 
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
-        assert!(
-            !self.stderr.contains(needle),
-            "stderr has {needle:?}:\n{self:?}"
-        );
+        assert!(!self.stderr.contains(needle), "stderr has {needle:?}:\n{self:?}");
         self
     }
 
@@ -395,10 +369,7 @@ impl Run {
 
     /// Finished within this many seconds (generous: a loaded machine is slow).
     pub fn within(&self, secs: u64) -> &Run {
-        assert!(
-            self.elapsed < Duration::from_secs(secs),
-            "too slow:\n{self:?}"
-        );
+        assert!(self.elapsed < Duration::from_secs(secs), "too slow:\n{self:?}");
         self
     }
 
@@ -423,17 +394,12 @@ impl Run {
 
 /// Compare text with `tests/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` rewrites the file.
 pub fn snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_SNAPSHOTS=1", path.display()));
-    assert_eq!(
-        actual, expected,
-        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)"
-    );
+    assert_eq!(actual, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
 }
