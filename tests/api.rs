@@ -1,90 +1,60 @@
 //! `torale api`: raw requests to any endpoint with the configured key and URL.
 
-mod support;
-
 use serde_json::json;
-use support::fake::{Fake, Generation};
-use support::Sandbox;
+
+use crate::support::World;
 
 #[test]
-fn get_post_patch_with_fields_and_input() {
-    let fake = Fake::start(Generation::Head);
-    let sandbox = Sandbox::new();
-    let id = fake.seed_task(&fake.key(), json!({"name": "share me"}));
-    let api = |args: &[&str]| {
-        let mut all = vec!["api"];
-        all.extend_from_slice(args);
-        sandbox.torale(&all).server(&fake).run()
-    };
+fn get_post_put_with_fields_and_input() {
+    let w = World::new();
+    let id = w.task(json!({"name": "raw"}));
+    let api = |args: &[&str]| w.run(&[&["api"][..], args].concat());
 
     // GET: the server's document, with the key sent.
-    let run = api(&["/api/v1/tasks/feed"]);
-    run.ok().stdout_is("[]\n");
-    let request = fake.requests().pop().unwrap();
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("GET", "/api/v1/tasks/feed")
-    );
-    assert_eq!(
-        request.header("authorization"),
-        Some(format!("Bearer {}", fake.key()).as_str())
-    );
+    let listed = api(&["/api/v1/tasks/"]).ok().json();
+    assert_eq!(listed[0]["id"], id.as_str());
+    let request = w.fake.take_requests().pop().unwrap();
+    assert_eq!(request.line(), "GET /api/v1/tasks/");
+    let bearer = format!("Bearer {}", w.fake.key());
+    assert_eq!(request.header("authorization"), Some(bearer.as_str()));
 
-    // PATCH with a typed field.
-    let run = api(&[
-        "-X",
-        "PATCH",
-        &format!("api/v1/tasks/{id}/visibility"),
-        "-F",
-        "is_public=true",
-    ]);
-    assert_eq!(run.ok().json(), json!({"is_public": true}));
-    let request = fake.requests().pop().unwrap();
-    assert_eq!(request.method, "PATCH");
-    assert_eq!(request.json(), json!({"is_public": true}));
+    // PUT with string fields, on a path without its leading slash.
+    let path = format!("api/v1/tasks/{id}");
+    let run = api(&["-X", "PUT", &path, "-f", "state=paused", "-f", "name=Renamed"]);
+    assert_eq!(run.ok().json()["state"], "paused");
+    let request = w.fake.take_requests().pop().unwrap();
+    assert_eq!(request.method, "PUT");
+    assert_eq!(request.json(), json!({"state": "paused", "name": "Renamed"}));
 
-    // Fields make it a POST; -f keeps strings as strings.
-    let run = api(&[&format!("/api/v1/tasks/{id}/fork"), "-f", "name=My copy"]);
-    assert_eq!(run.ok().json()["name"], "My copy");
-    let request = fake.requests().pop().unwrap();
+    // Fields make it a POST; -f keeps strings as strings, -F types its values.
+    let created = api(&["/api/v1/tasks/", "-f", "search_query=42", "-F", "run_immediately=true"]);
+    assert_eq!(created.ok().json()["search_query"], "42");
+    let request = w.fake.take_requests().pop().unwrap();
     assert_eq!(request.method, "POST");
-    assert_eq!(request.json(), json!({"name": "My copy"}));
+    assert_eq!(request.json(), json!({"search_query": "42", "run_immediately": true}));
+    let new_id = created.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(w.fake.executions(&new_id).len(), 1, "run immediately");
 
     // With -X GET, fields go into the query string.
-    api(&["-X", "GET", "/api/v1/webhooks/deliveries", "-f", "limit=5"]).ok();
-    assert_eq!(fake.requests().pop().unwrap().query, "limit=5");
+    api(&["-X", "GET", "/api/v1/templates/", "-f", "category=Events"]).ok();
+    assert_eq!(w.fake.take_requests().pop().unwrap().query, "category=Events");
 
     // --input sends a file as the body.
-    let body = sandbox.root.join("webhook.json");
-    std::fs::write(
-        &body,
-        r#"{"webhook_url": "https://hooks.example.com/t", "enabled": true}"#,
-    )
-    .unwrap();
-    let run = api(&[
-        "-X",
-        "PUT",
-        "/api/v1/webhooks/config",
-        "--input",
-        body.to_str().unwrap(),
-    ]);
-    assert_eq!(run.ok().json()["url"], "https://hooks.example.com/t");
+    let body = w.root.join("update.json");
+    std::fs::write(&body, r#"{"condition_description": "From a file"}"#).unwrap();
+    let run =
+        api(&["-X", "PUT", &format!("/api/v1/tasks/{id}"), "--input", body.to_str().unwrap()]);
+    assert_eq!(run.ok().json()["condition_description"], "From a file");
 
     // --field works on any JSON result.
-    api(&["/auth/me", "--field", "email"])
-        .ok()
-        .stdout_is("user@example.com\n");
+    api(&["/auth/me", "--field", "email"]).ok().stdout_is("user@example.com\n");
 }
 
 #[test]
 fn include_prints_status_and_headers() {
-    let fake = Fake::start(Generation::Head);
-    let sandbox = Sandbox::new();
-    let run = sandbox
-        .torale(&["api", "-i", "/health"])
-        .server(&fake)
-        .run();
-    run.ok()
+    let w = World::new();
+    w.run(&["api", "-i", "/health"])
+        .ok()
         .stdout_has("HTTP/1.1 200\n")
         .stdout_has("content-type: application/json\n")
         .stdout_has("\n\n{\"status\":\"healthy\"}\n");
@@ -92,38 +62,21 @@ fn include_prints_status_and_headers() {
 
 #[test]
 fn errors_exit_with_the_status_code_and_stay_on_their_origin() {
-    let fake = Fake::start(Generation::Head);
-    let sandbox = Sandbox::new();
-    sandbox
-        .torale(&["api", "/api/v1/tasks/00000000-0000-4000-8000-000000000000"])
-        .server(&fake)
-        .run()
+    let w = World::new();
+    w.run(&["api", "/api/v1/tasks/00000000-0000-4000-8000-000000000000"])
         .code(5)
         .no_stdout()
         .stderr_has("Error: Task not found");
-    sandbox
-        .torale(&["api", "-X", "POST", "/api/v1/tasks/", "-f", "name=x"])
-        .server(&fake)
-        .run()
+    w.run(&["api", "-X", "POST", "/api/v1/tasks/", "-f", "name=x"])
         .code(6)
         .stderr_has("search_query: Field required");
-    sandbox
-        .torale(&["api", "https://elsewhere.example/api"])
-        .server(&fake)
-        .run()
-        .code(2)
-        .stderr_has("is a URL: give a path");
-    sandbox
-        .torale(&["api", "-X", "TRACE", "/health"])
-        .server(&fake)
-        .run()
-        .code(2)
-        .stderr_has("Invalid value 'TRACE' for '--method'");
-    sandbox
-        .torale(&["api", "/health", "-f", "novalue"])
-        .server(&fake)
-        .run()
-        .code(2)
-        .stderr_has("Invalid field 'novalue'");
-    assert_eq!(fake.requests().len(), 2);
+    w.fake.take_requests();
+    for (args, message) in [
+        (&["api", "https://elsewhere.example/api"][..], "is a URL: give a path"),
+        (&["api", "-X", "TRACE", "/health"], "Invalid value 'TRACE' for '--method'"),
+        (&["api", "/health", "-f", "novalue"], "Invalid field 'novalue'"),
+    ] {
+        w.run(args).code(2).stderr_has(message);
+    }
+    assert!(w.requests().is_empty());
 }

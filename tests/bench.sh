@@ -74,7 +74,7 @@ version_ms=$(line version 1)
 true_ms=$(line version 2)
 version_kib=$(rss "$torale" --version)
 
-start_fake small --tasks 1000 --no-rate-limits --quiet
+start_fake small --tasks 1000 --quiet
 small_url=$url
 small_key=$key
 curl -s -H "Authorization: Bearer $small_key" "$small_url/api/v1/tasks/" >"$work/small.json"
@@ -86,7 +86,7 @@ medians small \
 small_ms=$(line small 1)
 small_curl_ms=$(line small 2)
 
-start_fake large --tasks 10000 --no-rate-limits --quiet
+start_fake large --tasks 10000 --quiet
 large_url=$url
 large_key=$key
 curl -s -H "Authorization: Bearer $large_key" "$large_url/api/v1/tasks/" >"$work/large.json"

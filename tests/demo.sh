@@ -32,7 +32,7 @@ step "torale task create -q \"When will Apple release the iPhone 18?\" -c \"Appl
 id=$("$torale" task create -q "When will Apple release the iPhone 18?" -c "Apple has announced a release date")
 echo "$id"
 
-step "torale task create -q \"When will Apple release the iPhone 18?\"   # same query: the name stays unique"
+step "torale task create -q \"When will Apple release the iPhone 18?\" --paused   # same query: the name stays unique"
 "$torale" task create -q "When will Apple release the iPhone 18?" --paused >/dev/null
 
 step "torale task list"

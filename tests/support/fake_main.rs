@@ -1,8 +1,11 @@
-//! `fake-torale`: the in-repo fake Torale API, run by hand or by `make demo` / `make bench`.
+//! `fake-torale`: the in-repo fake Torale API, run by hand (`make fake`) or by `make demo` and
+//! `make bench`.
 //!
-//! Prints `url=...` and `key=...` on stdout, then serves until killed (or, with
-//! `--until-stdin-eof`, until stdin reaches end of file).
+//! Prints ready-to-paste shell lines on stdout (`export TORALE_API_URL=... TORALE_API_KEY=...`),
+//! so that commands tried by hand reach the fake and never the production API, then serves
+//! until killed (or, with `--until-stdin-eof`, until stdin reaches end of file).
 
+#[allow(dead_code)]
 #[path = "fake.rs"]
 mod fake;
 
@@ -13,13 +16,12 @@ const USAGE: &str = "\
 Usage: cargo run --example fake-torale -- [OPTIONS]
 
 Options:
-  --legacy             play the legacy 0.0.2 server instead of HEAD
+  --legacy             play the legacy 0.0.2 server instead of the current one
   --noauth             run as a TORALE_NOAUTH server
   --port N             listen on 127.0.0.1:N (default: a free port)
   --key sk_...         the default user's key (default: a random one)
   --email E            the default user's email (default: user@example.com)
   --tasks N            seed N tasks for the default user
-  --no-rate-limits     turn off HEAD's per-minute limits
   --quiet              do not log requests on stderr
   --until-stdin-eof    stop when stdin reaches end of file
   -h, --help           print this help";
@@ -35,50 +37,31 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let mut options = fake::Options {
-        log_requests: true,
-        ..fake::Options::default()
-    };
+    let mut options = fake::Options { log_requests: true, ..fake::Options::default() };
     let mut tasks = 0usize;
     let mut until_stdin_eof = false;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let (flag, inline) = match args[i].split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (args[i].clone(), None),
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.into())),
+            _ => (arg.clone(), None),
         };
-        i += 1;
-        let mut value = || -> Result<String, String> {
-            if let Some(value) = inline.clone() {
-                return Ok(value);
-            }
-            let value = args
-                .get(i)
-                .cloned()
-                .ok_or(format!("{flag} needs a value"))?;
-            i += 1;
-            Ok(value)
-        };
+        let mut value =
+            || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--legacy" => options.generation = fake::Generation::Legacy,
             "--noauth" => options.noauth = true,
-            "--no-rate-limits" => options.rate_limits = false,
             "--quiet" => options.log_requests = false,
             "--until-stdin-eof" => until_stdin_eof = true,
             "--port" => {
-                let text = value()?;
+                let text: String = value()?;
                 options.port = text.parse().map_err(|_| format!("invalid port: {text}"))?;
             }
             "--key" => options.key = Some(value()?),
             "--email" => options.email = value()?,
             "--tasks" => {
-                let text = value()?;
-                tasks = text
-                    .parse()
-                    .map_err(|_| format!("invalid task count: {text}"))?;
+                let text: String = value()?;
+                tasks = text.parse().map_err(|_| format!("invalid task count: {text}"))?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -88,14 +71,26 @@ fn run() -> Result<(), String> {
         }
     }
 
-    let server = fake::Fake::start_with(options);
+    let server = fake::Fake::start_with(options.clone());
     if tasks > 0 {
         server.seed_tasks(&server.key(), tasks);
     }
+    let generation = match options.generation {
+        fake::Generation::Head => "current",
+        fake::Generation::Legacy => "legacy 0.0.2",
+    };
+    let noauth = if options.noauth { " TORALE_NOAUTH=1" } else { "" };
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "url={}", server.url()).map_err(|e| e.to_string())?;
-    writeln!(stdout, "key={}", server.key()).map_err(|e| e.to_string())?;
-    stdout.flush().map_err(|e| e.to_string())?;
+    writeln!(
+        stdout,
+        "# fake Torale API ({generation} server) on {}; paste into a shell:\n\
+         export TORALE_API_URL={} TORALE_API_KEY={}{noauth}",
+        server.url(),
+        server.url(),
+        server.key()
+    )
+    .and_then(|()| stdout.flush())
+    .map_err(|e| e.to_string())?;
     drop(stdout);
 
     if until_stdin_eof {

@@ -1,67 +1,88 @@
-//! Test support: a sandbox per test (own HOME and config dir, clean environment) that runs
-//! the real `torale` binary, and the fake Torale API in `fake.rs`.
-#![allow(dead_code)]
+//! The test world: a fake Torale API, a private HOME and config directory, and a runner that
+//! starts the real `torale` binary there with a cleared environment and captures what it did.
 
 pub mod fake;
 
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use fake::{Fake, Generation, Options, Request};
+
 /// No single run of the binary may take longer than this; a hang fails the test.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// A private HOME and TORALE_CONFIG_DIR, removed when dropped.
-pub struct Sandbox {
+/// A well-formed key that no fake knows.
+pub const UNKNOWN_KEY: &str = "sk_unknownUnknownUnknownUnknownUnknownUnknown1";
+
+/// One user's machine: the fake API they talk to, their HOME and config directory (removed
+/// when dropped).
+pub struct World {
+    pub fake: Fake,
     pub root: PathBuf,
     pub home: PathBuf,
     pub config_dir: PathBuf,
 }
 
-impl Default for Sandbox {
-    fn default() -> Self {
-        Self::new()
+impl World {
+    /// A world whose API is the current server.
+    pub fn new() -> World {
+        World::with(Options::default())
     }
-}
 
-impl Sandbox {
-    pub fn new() -> Sandbox {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let root =
-            std::env::temp_dir().join(format!("torale-test-{}-{n}-{nanos}", std::process::id()));
+    pub fn legacy() -> World {
+        World::of(Generation::Legacy)
+    }
+
+    pub fn of(generation: Generation) -> World {
+        World::with(Options { generation, ..Options::default() })
+    }
+
+    pub fn with(options: Options) -> World {
+        let root = temp_dir("world");
         let home = root.join("home");
-        let config_dir = root.join("config");
         std::fs::create_dir_all(&home).unwrap();
-        Sandbox {
-            root,
-            home,
-            config_dir,
-        }
+        World { fake: Fake::start_with(options), config_dir: root.join("config"), root, home }
     }
 
-    /// `torale ARGS` in this sandbox: empty environment but PATH, HOME and
-    /// TORALE_CONFIG_DIR; standard input empty (not a terminal).
-    pub fn torale(&self, args: &[&str]) -> Cmd {
+    /// `torale ARGS` against the fake, with its key in the environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.cmd(args).server(&self.fake).run()
+    }
+
+    /// `torale ARGS` with nothing but the sandbox set: add `.url()`, `.server()`, `.env()`...
+    pub fn cmd(&self, args: &[&str]) -> Cmd {
         Cmd {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_torale")),
             args: args.iter().map(|s| s.to_string()).collect(),
             envs: vec![
                 ("HOME".into(), self.home.display().to_string()),
-                (
-                    "TORALE_CONFIG_DIR".into(),
-                    self.config_dir.display().to_string(),
-                ),
+                ("TORALE_CONFIG_DIR".into(), self.config_dir.display().to_string()),
+                ("TORALE_TEST_SLEEP_DIVISOR".into(), "1000".into()),
             ],
             stdin: Vec::new(),
-            file_limit: None,
+            shell_prefix: None,
+            uid: None,
             key_on_stdout: false,
         }
+    }
+
+    /// The fake's requests since the last call, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.fake.take_requests().iter().map(Request::line).collect()
+    }
+
+    /// The fake's user's key, masked as torale shows it.
+    pub fn masked_key(&self) -> String {
+        masked(&self.fake.key())
+    }
+
+    /// A task of the fake's user.
+    pub fn task(&self, fields: serde_json::Value) -> String {
+        self.fake.seed_task(&self.fake.key(), fields)
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -82,35 +103,73 @@ impl Sandbox {
     pub fn config_json(&self) -> serde_json::Value {
         serde_json::from_str(&self.read_config().expect("config file exists")).unwrap()
     }
+
+    /// The names in the config directory, sorted (no temp files may be left behind).
+    pub fn config_dir_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.config_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
-impl Drop for Sandbox {
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}
+
+impl Drop for World {
     fn drop(&mut self) {
         set_mode(&self.config_dir, 0o700);
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
+/// A new directory under the system's temp dir (mode 0755, so `nobody` may enter it).
+pub fn temp_dir(what: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("torale-{what}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    set_mode(&dir, 0o755);
+    dir
+}
+
 pub fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
     if path.exists() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
 
 pub fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// A key as torale shows it: `sk_...` and its last five characters.
+pub fn masked(key: &str) -> String {
+    format!("sk_...{}", &key[key.len() - 5..])
+}
+
+/// A URL on loopback where nothing listens.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// One run of the binary, being set up.
 pub struct Cmd {
+    program: PathBuf,
     args: Vec<String>,
     envs: Vec<(String, String)>,
     stdin: Vec<u8>,
-    /// `Some(crash)`: run under `ulimit -f 0`; `crash` leaves SIGXFSZ fatal, else writes fail
-    /// with EFBIG as on a full disk.
-    file_limit: Option<bool>,
-    /// The command's job is to print a new key on stdout (`auth keys create`).
+    /// Shell code run before `exec`ing the binary (`ulimit`, `trap`).
+    shell_prefix: Option<String>,
+    uid: Option<u32>,
     key_on_stdout: bool,
 }
 
@@ -120,29 +179,14 @@ impl Cmd {
         self
     }
 
-    /// Point the CLI at a fake server and give it a key through the environment.
-    pub fn server(self, fake: &fake::Fake) -> Cmd {
+    /// Point the CLI at this fake, without a key.
+    pub fn url(self, fake: &Fake) -> Cmd {
         self.env("TORALE_API_URL", &fake.url())
-            .env("TORALE_API_KEY", &fake.key())
     }
 
-    /// Allow a full key on stdout, for the one command whose result is a new key; stderr is
-    /// still checked.
-    pub fn key_on_stdout(mut self) -> Cmd {
-        self.key_on_stdout = true;
-        self
-    }
-
-    /// Run under `ulimit -f 0`: the first byte written to a file kills the process.
-    pub fn crash_on_file_write(mut self) -> Cmd {
-        self.file_limit = Some(true);
-        self
-    }
-
-    /// Run under `ulimit -f 0` with SIGXFSZ ignored: every file write fails, as on a full disk.
-    pub fn fail_file_writes(mut self) -> Cmd {
-        self.file_limit = Some(false);
-        self
+    /// Point the CLI at this fake, with its user's key in the environment.
+    pub fn server(self, fake: &Fake) -> Cmd {
+        self.url(fake).env("TORALE_API_KEY", &fake.key())
     }
 
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
@@ -150,49 +194,72 @@ impl Cmd {
         self
     }
 
+    /// Allow a full key on stdout, for the one command whose result is a new key.
+    pub fn key_on_stdout(mut self) -> Cmd {
+        self.key_on_stdout = true;
+        self
+    }
+
+    /// Run under `ulimit -f 0`: the first byte written to a file kills the process.
+    pub fn crash_on_file_write(mut self) -> Cmd {
+        self.shell_prefix = Some("ulimit -f 0;".into());
+        self
+    }
+
+    /// Run under `ulimit -f 0` with SIGXFSZ ignored: every file write fails as on a full disk.
+    pub fn fail_file_writes(mut self) -> Cmd {
+        self.shell_prefix = Some("trap '' XFSZ; ulimit -f 0;".into());
+        self
+    }
+
+    /// Run a copy of the binary as this user (the copy sits where any user may run it).
+    pub fn user(mut self, uid: u32) -> Cmd {
+        let dir = temp_dir("bin");
+        let copy = dir.join("torale");
+        std::fs::copy(&self.program, &copy).unwrap();
+        set_mode(&copy, 0o755);
+        self.program = copy;
+        self.uid = Some(uid);
+        self
+    }
+
     /// Run to completion (or fail the test after a minute) and check that no full API key
     /// appears in anything the binary printed.
     pub fn run(self) -> Run {
-        let binary = env!("CARGO_BIN_EXE_torale");
-        let mut command = if let Some(crash) = self.file_limit {
-            let trap = if crash { "" } else { "trap '' XFSZ; " };
-            let mut sh = Command::new("sh");
-            sh.arg("-c")
-                .arg(format!("{trap}ulimit -f 0; exec \"$0\" \"$@\""))
-                .arg(binary);
-            sh
-        } else {
-            Command::new(binary)
+        use std::os::unix::process::CommandExt;
+        let mut command = match &self.shell_prefix {
+            Some(prefix) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c").arg(format!("{prefix} exec \"$0\" \"$@\"")).arg(&self.program);
+                sh
+            }
+            None => Command::new(&self.program),
         };
         command
             .args(&self.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in &self.envs {
-            command.env(k, v);
+        if let Some(uid) = self.uid {
+            command.uid(uid).gid(uid);
         }
         let started = Instant::now();
         let mut child = command.spawn().expect("spawn torale");
         let mut stdin = child.stdin.take().unwrap();
         let input = self.stdin.clone();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let out_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            buf
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err.read_to_end(&mut buf);
-            buf
-        });
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let read_all = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let out = read_all(Box::new(child.stdout.take().unwrap()));
+        let err = read_all(Box::new(child.stderr.take().unwrap()));
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
@@ -204,26 +271,20 @@ impl Cmd {
             std::thread::sleep(Duration::from_millis(5));
         };
         let _ = writer.join();
-        let stdout = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
-        let stderr = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
         let run = Run {
             code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
             elapsed: started.elapsed(),
             args: self.args,
         };
-        let checked: Vec<&String> = if self.key_on_stdout {
-            vec![&run.stderr]
-        } else {
-            vec![&run.stdout, &run.stderr]
-        };
-        for text in checked {
+        let mut printed = vec![&run.stderr];
+        if !self.key_on_stdout {
+            printed.push(&run.stdout);
+        }
+        for text in printed {
             if let Some(leak) = find_full_key(text) {
-                panic!(
-                    "a full API key ({}...) appears in the output of {run:?}",
-                    &leak[..8]
-                );
+                panic!("a full API key ({}...) appears in {run:?}", &leak[..8]);
             }
         }
         run
@@ -232,22 +293,22 @@ impl Cmd {
 
 /// A full API key in some text: `sk_` followed by 20 or more key characters.
 pub fn find_full_key(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
     let mut at = 0;
     while let Some(pos) = text[at..].find("sk_") {
-        let start = at + pos;
-        let len = bytes[start + 3..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
+        let start = at + pos + 3;
+        let len = text[start..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
             .count();
         if len >= 20 {
-            return Some(text[start..start + 3 + len].to_string());
+            return Some(text[start - 3..start + len].to_string());
         }
-        at = start + 3;
+        at = start;
     }
     None
 }
 
+/// What one run of the binary did.
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -260,8 +321,12 @@ impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "torale {:?}\n--- exit {}\n--- stdout\n{}--- stderr\n{}---",
-            self.args, self.code, self.stdout, self.stderr
+            "torale {:?} ({:.2}s)\n--- exit {}\n--- stdout\n{}--- stderr\n{}---",
+            self.args,
+            self.elapsed.as_secs_f64(),
+            self.code,
+            self.stdout,
+            self.stderr
         )
     }
 }
@@ -283,32 +348,34 @@ impl Run {
     }
 
     pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}:\n{self:?}"
-        );
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{self:?}");
         self
     }
 
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{self:?}"
-        );
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{self:?}");
         self
     }
 
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
-        assert!(
-            !self.stderr.contains(needle),
-            "stderr has {needle:?}:\n{self:?}"
-        );
+        assert!(!self.stderr.contains(needle), "stderr has {needle:?}:\n{self:?}");
         self
     }
 
     pub fn no_stdout(&self) -> &Run {
         assert!(self.stdout.is_empty(), "stdout should be empty:\n{self:?}");
         self
+    }
+
+    /// Finished within this many seconds (generous: a loaded machine is slow).
+    pub fn within(&self, secs: u64) -> &Run {
+        assert!(self.elapsed < Duration::from_secs(secs), "too slow:\n{self:?}");
+        self
+    }
+
+    /// Stdout, trimmed: the one value a command printed.
+    pub fn value(&self) -> String {
+        self.stdout.trim().to_string()
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -327,25 +394,12 @@ impl Run {
 
 /// Compare text with `tests/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` rewrites the file.
 pub fn snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual, expected,
-        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)"
-    );
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(actual, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
 }
-
-/// A well-formed key the fake server does not know.
-pub const UNKNOWN_KEY: &str = "sk_unknownUnknownUnknownUnknownUnknownUnknown1";

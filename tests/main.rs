@@ -1,0 +1,25 @@
+//! The integration tests, one binary: each module is a story of a user's commands, run with the
+//! real `torale` binary against the in-repo fake Torale API (`support/`).
+
+mod support;
+
+mod api;
+mod apply;
+mod auth;
+mod cli;
+mod completion;
+mod config;
+mod fake_server;
+mod faults;
+mod pending;
+mod static_binary;
+mod task;
+mod templates;
+
+// Written elsewhere; enabled when merged.
+#[cfg(any())]
+#[rustfmt::skip]
+mod release;
+#[cfg(any())]
+#[rustfmt::skip]
+mod client_faults;
