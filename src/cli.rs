@@ -38,8 +38,65 @@ where
         return (options, Ok(Command::Help(help_for(&words))));
     }
     let mut p = Parser::from_args(args.iter().cloned());
-    let command = command(&mut p, &mut options);
+    let command = command(&mut p, &mut options).map_err(|err| suggest(err, &words));
     (options, command)
+}
+
+/// Add "Did you mean" to an unknown command or option, from the names the parser reads.
+fn suggest(mut err: Error, words: &[&str]) -> Error {
+    let unknown = err.message.split('\'').nth(1).unwrap_or("");
+    if !err.message.starts_with("Unknown") || unknown.is_empty() {
+        return err;
+    }
+    let node = deepest(words);
+    let names: Vec<String> = if unknown.starts_with("--") {
+        let opts = node.options().into_iter().chain(TREE.options());
+        opts.map(|o| format!("--{}", o.long)).collect()
+    } else if err.message.contains("command") {
+        let subs = node.commands.iter();
+        subs.flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
+            .map(String::from)
+            .collect()
+    } else {
+        return err;
+    };
+    if let Some(best) = nearest(unknown, &names) {
+        err.hints.insert(0, format!("Did you mean '{best}'?"));
+    }
+    err
+}
+
+/// The known name closest to `word`: at most two edits away, or the one it begins.
+fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
+    let distance = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut last = row[0];
+            row[0] = i + 1;
+            for j in 0..b.len() {
+                let next = (last + usize::from(ca != b[j]))
+                    .min(row[j] + 1)
+                    .min(row[j + 1] + 1);
+                last = row[j + 1];
+                row[j + 1] = next;
+            }
+        }
+        row[b.len()]
+    };
+    let starts: Vec<&String> = names
+        .iter()
+        .filter(|n| word.len() >= 3 && n.starts_with(word))
+        .collect();
+    if let [only] = starts.as_slice() {
+        return Some(only);
+    }
+    names
+        .iter()
+        .map(|n| (distance(word, n), n))
+        .filter(|(d, n)| *d <= 2 && *d < n.len().min(word.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n.as_str())
 }
 
 fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
@@ -169,14 +226,23 @@ pub fn help_for(words: &[&str]) -> &'static str {
     if words.first() == Some(&"exit-codes") {
         return crate::error::EXIT_CODES_HELP;
     }
+    deepest(words).help
+}
+
+/// The deepest command the words name, from the first word that names one.
+fn deepest(words: &[&str]) -> &'static commands::Cmd {
+    let start = words
+        .iter()
+        .position(|w| TREE.find(w).is_some())
+        .unwrap_or(words.len());
     let mut node = &TREE;
-    for word in words {
+    for word in &words[start..] {
         match node.find(word) {
             Some(next) => node = next,
             None => break,
         }
     }
-    node.help
+    node
 }
 
 /// The help text of exactly these words, if every word names a command.

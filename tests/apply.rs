@@ -70,6 +70,12 @@ fn apply_story(generation: Generation) {
     // A changed field is one PUT with only that field.
     let mut changed = desired();
     changed["tasks"][0]["condition"] = json!("Apple confirms a date");
+    let plan = apply(&w, &changed, &["--dry-run", "--json"]).ok().json();
+    assert_eq!(
+        plan[0]["changes"],
+        json!([{"field": "condition", "from": "A date is announced", "to": "Apple confirms a date"}]),
+        "plan values are the values, encoded once"
+    );
     apply(&w, &changed, &[]).ok().stdout_is(
         "~ update iPhone: condition \"A date is announced\" → \"Apple confirms a date\"\n",
     );

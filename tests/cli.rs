@@ -165,3 +165,22 @@ fn a_closed_stdout_is_a_failure_not_a_lost_result() {
     assert!(String::from_utf8_lossy(&closed.stderr).contains("standard output is closed"));
     assert_eq!(run(">/dev/null").status.code(), Some(0));
 }
+
+#[test]
+fn unknown_words_suggest_the_nearest_known_one() {
+    let w = World::new();
+    for (args, suggestion) in [
+        (&["tsk", "list"][..], "Did you mean 'task'?"),
+        (&["task", "lst"], "Did you mean 'list'?"),
+        (&["task", "list", "--actve"], "Did you mean '--active'?"),
+        (&["task", "create", "-q", "x", "--jsn"], "Did you mean '--json'?"),
+        (&["auth", "keys", "revok"], "Did you mean 'revoke'?"),
+        (&["config", "unst", "timeout"], "Did you mean 'unset'?"),
+    ] {
+        w.cmd(args).run().code(2).no_stdout().stderr_has(suggestion);
+    }
+    w.cmd(&["frobnicate"]).run().code(2).stderr_lacks("Did you mean");
+    // The aliases that work are listed where their commands are.
+    w.cmd(&["task", "--help"]).run().ok().stdout_has("(also: ls)").stdout_has("also: rm)");
+    w.cmd(&["tasks", "ls", "--help"]).run().ok().stdout_has("Usage: torale task list");
+}

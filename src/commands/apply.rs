@@ -73,8 +73,8 @@ enum Change {
     Update {
         id: String,
         name: String,
-        /// `(field, old, new)` as shown in the plan.
-        diffs: Vec<(&'static str, String, String)>,
+        /// `(field, old, new)`, the values as JSON (strings, or the notification lists).
+        diffs: Vec<(&'static str, Value, Value)>,
         body: Value,
         /// A paused task that must become completed goes through active first.
         via_active: bool,
@@ -297,8 +297,14 @@ fn normalized(n: &Map<String, Value>) -> Value {
     })
 }
 
-fn show(value: &str) -> String {
-    format!("\"{}\"", sanitize(value))
+/// A plan value for a person: text quoted (a state bare), notifications by type and target.
+fn show(field: &str, value: &Value) -> String {
+    match value {
+        Value::String(text) if field == "state" => sanitize(text),
+        Value::String(text) => format!("\"{}\"", sanitize(text)),
+        Value::Array(list) => show_notifications(list),
+        other => sanitize(&other.to_string()),
+    }
 }
 
 fn show_notifications(list: &[Value]) -> String {
@@ -342,13 +348,13 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
         let mut body = Map::new();
         let old_query = task.search_query.clone().unwrap_or_default();
         if old_query != want.query {
-            diffs.push(("query", show(&old_query), show(&want.query)));
+            diffs.push(("query", json!(old_query), json!(want.query)));
             body.insert("search_query".into(), json!(want.query));
         }
         if let Some(condition) = &want.condition {
             let old = task.condition_description.clone().unwrap_or_default();
             if &old != condition {
-                diffs.push(("condition", show(&old), show(condition)));
+                diffs.push(("condition", json!(old), json!(condition)));
                 body.insert("condition_description".into(), json!(condition));
             }
         }
@@ -366,7 +372,7 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
                     ));
                 }
                 via_active = task.state() == Some(TaskState::Paused) && state == "completed";
-                diffs.push(("state", old, state.clone()));
+                diffs.push(("state", json!(old), json!(state)));
                 body.insert("state".into(), json!(state));
                 if state != "completed" {
                     body.insert("is_active".into(), json!(state == "active"));
@@ -387,11 +393,7 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
                 })
                 .unwrap_or_default();
             if wanted != have {
-                diffs.push((
-                    "notifications",
-                    show_notifications(&have),
-                    show_notifications(&wanted),
-                ));
+                diffs.push(("notifications", json!(have), json!(wanted)));
                 body.insert("notifications".into(), Value::Array(wanted));
             }
         }
@@ -454,9 +456,11 @@ fn write_plan_line(
             for (field, old, new) in diffs {
                 writeln!(
                     out,
-                    "{} update {}: {field} {old} → {new}",
+                    "{} update {}: {field} {} → {}",
                     output.paint(Color::Yellow, "~"),
-                    sanitize(name)
+                    sanitize(name),
+                    show(field, old),
+                    show(field, new)
                 )?;
             }
             Ok(())

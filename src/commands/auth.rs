@@ -23,7 +23,7 @@ Create a key at torale.ai under Settings > API Keys; it is shown only once.
 Usage: torale auth <COMMAND>
 
 Commands:
-  set-api-key  Verify a key and save it to ~/.torale/config.json
+  set-api-key  Verify a key and save it to ~/.torale/config.json (also: login)
   status       Show which key is in use, where it came from, and whose it is
   whoami       Print your account as JSON
   logout       Remove the saved key
@@ -89,7 +89,7 @@ Usage: torale auth keys <COMMAND>
 
 Commands:
   list                 Every key: ID, prefix, name, created, last used, active; the key
-                       in use is marked with *
+                       in use is marked with * (also: ls)
   create NAME          Create a key and print it on stdout, once; store it right away
   revoke KEY_ID [-y]   Revoke a key (asks first; warns when it is the key in use)
 

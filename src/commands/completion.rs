@@ -5,7 +5,7 @@ use std::io::Write;
 
 use lexopt::Parser;
 
-use super::{count_words, rest, Cmd, GlobalOpts, TREE};
+use super::{count_words, rest, Cmd, GlobalOpts, Opt, TREE};
 use crate::error::{Error, Result};
 
 pub const HELP: &str = "\
@@ -54,48 +54,6 @@ pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// An option as a help text lists it: `  -q, --query Q    The question`.
-struct Opt {
-    long: String,
-    short: Option<char>,
-    value: bool,
-}
-
-/// The options in the `Options` section of a help text.
-fn options(help: &str) -> Vec<Opt> {
-    let mut opts = Vec::new();
-    let mut in_options = false;
-    for line in help.lines() {
-        if line.starts_with("Options") {
-            in_options = true;
-            continue;
-        }
-        if !line.starts_with(' ') {
-            in_options = false;
-        }
-        let spec = line.trim_start().split("  ").next().unwrap_or("");
-        if !in_options || !spec.starts_with('-') {
-            continue;
-        }
-        let mut opt = Opt {
-            long: String::new(),
-            short: None,
-            value: false,
-        };
-        for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
-            if let Some(long) = token.strip_prefix("--") {
-                opt.long = long.to_string();
-            } else if let Some(short) = token.strip_prefix('-') {
-                opt.short = short.chars().next();
-            } else {
-                opt.value = true;
-            }
-        }
-        opts.push(opt);
-    }
-    opts
-}
-
 /// Every command and group of commands with its path (`""` for the top level).
 fn nodes() -> Vec<(String, &'static Cmd)> {
     fn walk(path: String, node: &'static Cmd, all: &mut Vec<(String, &'static Cmd)>) {
@@ -127,12 +85,12 @@ fn command_opts(path: &str, node: &Cmd) -> Vec<Opt> {
     if path.is_empty() || node.help == TREE.help {
         Vec::new()
     } else {
-        options(node.help)
+        node.options()
     }
 }
 
 fn global_opts() -> Vec<Opt> {
-    options(TREE.help)
+    TREE.options()
 }
 
 fn opt_words(opts: &[Opt]) -> String {

@@ -22,7 +22,8 @@ default. 'torale config' shows the value in effect and where it came from.
 Usage: torale config [COMMAND]
 
 Commands:
-  (none)            Show the effective settings and their sources (the key masked)
+  (none)            Show the effective settings and their sources (the key masked;
+                    also: show, list)
   get KEY           Print the effective value of KEY
   set KEY VALUE     Save KEY in the config file (VALUE '-' reads standard input)
   unset KEY         Remove KEY from the config file

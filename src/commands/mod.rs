@@ -30,9 +30,9 @@ Usage: torale [OPTIONS] <COMMAND>
 
 Commands:
   auth        Store, check and remove your API key
-  task        Create, list, run and delete monitoring tasks
+  task        Create, list, run and delete monitoring tasks (also: tasks)
   config      Show and change settings
-  templates   List and show task templates
+  templates   List and show task templates (also: template)
   api         Send a request to any API endpoint (like gh api)
   completion  Print a shell completion script (bash, zsh, fish)
   help        Help for a command; 'torale help exit-codes' for the exit codes
@@ -114,7 +114,49 @@ pub const TREE: Cmd = Cmd {
     ],
 };
 
+/// An option as a help text lists it: `  -q, --query Q    The question`.
+pub struct Opt {
+    pub long: String,
+    pub short: Option<char>,
+    pub value: bool,
+}
+
 impl Cmd {
+    /// The options its help text lists in its `Options` section.
+    pub fn options(&self) -> Vec<Opt> {
+        let mut opts = Vec::new();
+        let mut in_options = false;
+        for line in self.help.lines() {
+            if line.starts_with("Options") {
+                in_options = true;
+                continue;
+            }
+            if !line.starts_with(' ') {
+                in_options = false;
+            }
+            let spec = line.trim_start().split("  ").next().unwrap_or("");
+            if !in_options || !spec.starts_with('-') {
+                continue;
+            }
+            let mut opt = Opt {
+                long: String::new(),
+                short: None,
+                value: false,
+            };
+            for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
+                if let Some(long) = token.strip_prefix("--") {
+                    opt.long = long.to_string();
+                } else if let Some(short) = token.strip_prefix('-') {
+                    opt.short = short.chars().next();
+                } else {
+                    opt.value = true;
+                }
+            }
+            opts.push(opt);
+        }
+        opts
+    }
+
     /// The subcommand named `word` (or one of its aliases).
     pub fn find(&self, word: &str) -> Option<&'static Cmd> {
         self.commands

@@ -25,20 +25,21 @@ pub const HELP: &str = "\
 Create, list, run and delete monitoring tasks
 
 A task asks a question of the web (--query) and notifies you when a condition is met
-(--condition). IDs are the tasks' UUIDs, printed in full so scripts can use them.
+(--condition). IDs are the tasks' UUIDs, printed in full so scripts can use them; a task
+can also be named by its name or by a unique start of its ID (at least 4 characters).
 
 Usage: torale task <COMMAND>
 
 Commands:
-  list           List your tasks
-  get            Show one task, its notifications and its last run
+  list           List your tasks (also: ls)
+  get            Show one task, its notifications and its last run (also: show)
   create         Create a task
   update         Change a task's fields
   pause          Pause tasks (no scheduled runs)
   resume         Make paused or completed tasks active again
   complete       Mark tasks as completed
-  delete         Delete tasks (asks first on a terminal)
-  execute        Run a task now; --wait for the outcome
+  delete         Delete tasks (asks first on a terminal; also: rm)
+  execute        Run a task now; --wait for the outcome (also: run)
   logs           Show a task's runs
   notifications  Show the runs whose condition was met
   apply          Make your tasks match a file (declarative, for GitOps)

@@ -21,7 +21,7 @@ Templates are ready-made questions and conditions; start a task from one with
 Usage: torale templates <COMMAND>
 
 Commands:
-  list [--category C]   Templates, by category then name
+  list [--category C]   Templates, by category then name (also: ls)
   get TEMPLATE_ID       One template
 
 Examples:
