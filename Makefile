@@ -19,14 +19,33 @@ test:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked
 
-# A fully static x86-64 Linux binary in dist/torale, with dist/SHA256SUMS: musl when that
-# target is installed or rustup can add it, else glibc with crt-static (STATIC_LIBC=gnu).
+# A fully static x86-64 Linux (musl) binary in dist/torale, with its line in dist/SHA256SUMS.
+# Adds the x86_64-unknown-linux-musl target with rustup when it is missing; fails, saying so,
+# when it cannot.
 static:
 	sh tests/build-static.sh
 
 # Where the static binary's bytes go: sections, crates, largest symbols.
 size: static
 	sh tests/size.sh
+
+# The release: for x86-64 and ARM64 Linux (musl, static), dist/torale-VERSION-TARGET.tar.gz
+# holding the binary, README.md, LICENSE, the man page torale.1 and the completion scripts in
+# complete/, and dist/SHA256SUMS over the archives. Byte-identical from any clone of the same
+# commit. Installs the ARM64 C compiler and linker (gcc-aarch64-linux-gnu) when it is missing;
+# the musl targets come from rustup. DIST_TARGETS="x86_64-unknown-linux-musl" builds one.
+.PHONY: dist man
+dist:
+	@command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || $(APT_INSTALL) gcc-aarch64-linux-gnu || \
+	  echo "dist: could not install gcc-aarch64-linux-gnu (apt-get failed): the ARM64 build needs it" >&2
+	sh tests/build-static.sh --dist
+
+# The man page, dist/torale.1, made from the help texts of target/release/torale.
+man:
+	@command -v perl >/dev/null 2>&1 || $(APT_INSTALL) perl
+	$(CARGO) build --release --locked --bin torale
+	mkdir -p dist
+	sh tests/man.sh $(RELEASE) >dist/torale.1.tmp && mv dist/torale.1.tmp dist/torale.1
 
 # Speed and memory of dist/torale beside `true`, `curl -s` and the Python CLI's recorded
 # numbers, on loopback against the fake API: one table. Installs hyperfine, GNU time and curl

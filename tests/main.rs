@@ -16,10 +16,8 @@ mod static_binary;
 mod task;
 mod templates;
 
-// Written elsewhere; enabled when merged.
-#[cfg(any())]
-#[rustfmt::skip]
 mod release;
+// Written elsewhere; enabled when merged.
 #[cfg(any())]
 #[rustfmt::skip]
 mod client_faults;

@@ -41,7 +41,7 @@ nm -S -C --size-sort "$unstripped" | awk -v loaded="$loaded" -v total="$total" '
     } else if (name ~ /^(_start|_init|_fini|__rust|rust_|main$)/) {
       crate = "std (core, alloc)"
     } else {
-      crate = "C library (musl or glibc)"
+      crate = "C library (musl)"
     }
     bytes[crate] += size
     all += size
