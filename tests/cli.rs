@@ -184,3 +184,37 @@ fn unknown_words_suggest_the_nearest_known_one() {
     w.cmd(&["task", "--help"]).run().ok().stdout_has("(also: ls)").stdout_has("also: rm)");
     w.cmd(&["tasks", "ls", "--help"]).run().ok().stdout_has("Usage: torale task list");
 }
+
+#[test]
+fn every_help_is_plain_aligned_text_whose_examples_work() {
+    let w = World::new();
+    let commands = "auth|auth set-api-key|auth status|auth whoami|auth logout|auth keys|auth keys list|\
+        auth keys create|auth keys revoke|task|task list|task get|task create|task update|task pause|\
+        task resume|task complete|task delete|task execute|task logs|task notifications|task apply|\
+        task preview|config|config get|config set|config unset|config path|templates|templates list|\
+        templates get|api|completion|help|version";
+    for command in std::iter::once("").chain(commands.split('|')) {
+        let mut args: Vec<&str> = command.split_whitespace().collect();
+        args.push("--help");
+        let help = w.cmd(&args).run().ok().stdout.clone();
+        assert!(!help.contains(['\t', '\r']), "{command}: {help}");
+        // Option rows line their descriptions up in one column.
+        let mut in_options = false;
+        let columns: std::collections::BTreeSet<usize> = help
+            .lines()
+            .filter(|l| {
+                in_options = l.starts_with("Options") || (in_options && l.starts_with(' '));
+                in_options && l.trim_start().starts_with('-')
+            })
+            .map(|l| {
+                let start = l.len() - l.trim_start().len();
+                let gap = l[start..].find("  ").map(|g| start + g);
+                gap.map_or(usize::MAX, |g| l.len() - l[g..].trim_start().len())
+            })
+            .collect();
+        assert!(columns.len() <= 1, "{command}: option descriptions start at {columns:?}\n{help}");
+    }
+    // The api examples run as written: a GET with fields is -X GET, and a 405 points at -X.
+    let api = w.cmd(&["api", "--help"]).run().stdout.clone();
+    assert!(api.contains("torale api -X GET /api/v1/webhooks/deliveries -f limit=5"), "{api}");
+}

@@ -187,3 +187,50 @@ fn a_config_others_can_read_gets_a_warning() {
     set_mode(&w.config_path(), 0o600);
     w.cmd(&["config"]).run().ok().stderr_lacks("Warning");
 }
+
+#[test]
+fn concurrent_writers_never_lose_a_key() {
+    let w = World::new();
+    let spawn = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_torale"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &w.home)
+            .env("TORALE_CONFIG_DIR", &w.config_dir)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..25 {
+        let _ = std::fs::remove_file(w.config_path());
+        let url = format!("http://127.0.0.1:{}", 2000 + round);
+        let mut a = spawn(&["config", "set", "api_url", &url]);
+        let mut b = spawn(&["config", "set", "timeout", "5"]);
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        let value = w.config_json();
+        assert_eq!(value["api_url"], url.as_str(), "round {round}: {value}");
+        assert_eq!(value["timeout"], 5, "round {round}: {value}");
+    }
+}
+
+#[test]
+fn only_a_small_regular_file_in_a_private_directory_is_read() {
+    let w = World::new();
+    std::fs::create_dir_all(&w.config_dir).unwrap();
+    // A FIFO would block a reader forever; a device would never end.
+    let made = std::process::Command::new("mkfifo").arg(w.config_path()).status();
+    assert!(made.unwrap().success());
+    w.cmd(&["config"]).run().within(10).code(3).stderr_has("not a regular file");
+    std::fs::remove_file(w.config_path()).unwrap();
+    std::fs::write(w.config_path(), format!("{{\"x\": \"{}\"}}", "a".repeat(2 << 20))).unwrap();
+    set_mode(&w.config_path(), 0o600);
+    w.cmd(&["config"]).run().code(3).stderr_has("larger than 1 MiB");
+    // A directory others can write to lets them replace the file: refused, not trusted.
+    std::fs::write(w.config_path(), "{\"api_url\": \"http://127.0.0.1:9\"}").unwrap();
+    set_mode(&w.config_dir, 0o777);
+    w.cmd(&["config"]).run().code(3).stderr_has("writable by other users").stderr_has("chmod 700");
+    w.cmd(&["config", "set", "timeout", "5"]).run().code(3);
+    assert_eq!(w.read_config().unwrap(), "{\"api_url\": \"http://127.0.0.1:9\"}");
+    set_mode(&w.config_dir, 0o700);
+    w.cmd(&["config", "get", "api_url"]).run().ok().stdout_is("http://127.0.0.1:9\n");
+}

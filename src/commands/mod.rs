@@ -46,7 +46,7 @@ Options (before or after the command):
       --json               Results as JSON; errors as one JSON object on stderr
       --field NAME         Print this field of each result, tab-separated (repeatable;
                            dotted paths such as last_execution.status)
-      --format TEMPLATE    Print each result through a template such as '{id}\t{name}'
+      --format TEMPLATE    Print each result through a template such as '{id}\\t{name}'
       --color WHEN         Colour: auto, always or never [default: auto]
       --debug              Trace each HTTP request on stderr (the key is masked)
   -h, --help               Print help
