@@ -45,7 +45,7 @@ pub enum Command {
 #[derive(Debug, PartialEq)]
 pub struct ApiArgs {
     /// `-X`; else GET, or POST when there is a body.
-    pub method: Option<crate::api::Method>,
+    pub method: Option<crate::client::Method>,
     pub path: String,
     /// `(key, value, typed)` from `-f` (string) and `-F` (typed), in order.
     pub fields: Vec<(String, String, bool)>,
@@ -1002,11 +1002,11 @@ fn build(parsed: Parsed) -> Result<Command> {
             let method = match parsed.value("method") {
                 None => None,
                 Some(m) => Some(match m.to_ascii_uppercase().as_str() {
-                    "GET" => crate::api::Method::Get,
-                    "POST" => crate::api::Method::Post,
-                    "PUT" => crate::api::Method::Put,
-                    "PATCH" => crate::api::Method::Patch,
-                    "DELETE" => crate::api::Method::Delete,
+                    "GET" => crate::client::Method::Get,
+                    "POST" => crate::client::Method::Post,
+                    "PUT" => crate::client::Method::Put,
+                    "PATCH" => crate::client::Method::Patch,
+                    "DELETE" => crate::client::Method::Delete,
                     _ => {
                         return Err(see_help(
                             Error::usage(format!(

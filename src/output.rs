@@ -366,6 +366,14 @@ pub fn stderr_line(line: &str) {
     let _ = err.write_all(b"\n");
 }
 
+/// `text` cut to at most `max` characters, ending in `…` when it was cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
 /// Make server text safe for a terminal: control characters, escape sequences and
 /// bidirectional overrides are shown as visible escapes instead of acting on the terminal.
 pub fn sanitize(text: &str) -> String {

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use serde_json::{Map, Number, Value};
 
-use crate::api::{Client, Method};
 use crate::cli::ApiArgs;
+use crate::client::{Client, Method};
 use crate::error::{Error, Result};
 use crate::model::Json;
 use crate::output::{sanitize, Output};
@@ -69,8 +69,8 @@ pub fn run(args: ApiArgs, client: &Client, output: &Output, out: &mut dyn Write)
                     };
                     format!(
                         "{}={}",
-                        crate::api::percent_encode(k),
-                        crate::api::percent_encode(&text)
+                        crate::client::percent_encode(k),
+                        crate::client::percent_encode(&text)
                     )
                 })
                 .collect();
@@ -90,7 +90,7 @@ pub fn run(args: ApiArgs, client: &Client, output: &Output, out: &mut dyn Write)
         writeln!(out)?;
     }
     if !(200..300).contains(&reply.status) {
-        return Err(crate::api::status_error(
+        return Err(crate::client::status_error(
             reply.status,
             &reply.body,
             method,
@@ -164,7 +164,7 @@ fn typed_value(raw: &str) -> Result<Value> {
 
 /// A request body or field value; as large as a response may be.
 fn read_input(source: &str) -> Result<Vec<u8>> {
-    crate::config::read_file_or_stdin(source, crate::api::MAX_BODY).map_err(|err| {
+    crate::config::read_file_or_stdin(source, crate::client::MAX_BODY).map_err(|err| {
         Error::usage(format!(
             "Cannot read {source}: {}",
             crate::config::io_reason(&err)

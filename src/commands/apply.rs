@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::task::{create_body, pause_legacy_create};
-use crate::api::Client;
+use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{Task, TaskState};
 use crate::output::{sanitize, stderr_line, Color, Output};
@@ -194,12 +194,13 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
 }
 
 fn read_file(path: &str) -> Result<Vec<Desired>> {
-    let bytes = crate::config::read_file_or_stdin(path, crate::api::MAX_BODY).map_err(|err| {
-        Error::usage(format!(
-            "Cannot read {path}: {}",
-            crate::config::io_reason(&err)
-        ))
-    })?;
+    let bytes =
+        crate::config::read_file_or_stdin(path, crate::client::MAX_BODY).map_err(|err| {
+            Error::usage(format!(
+                "Cannot read {path}: {}",
+                crate::config::io_reason(&err)
+            ))
+        })?;
     let text =
         String::from_utf8(bytes).map_err(|_| Error::usage(format!("{path} is not UTF-8 text")))?;
     let format_hint = "See 'torale task apply --help' for the format";

@@ -5,8 +5,8 @@ use std::io::{self, Read, Write};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{Client, Method};
 use crate::cli::{AuthCommand, Globals, KeysCommand};
+use crate::client::{Client, Method};
 use crate::config::{normalize_url, ApiKey, Env, KeyArg, Settings, Source};
 use crate::error::{Error, Kind, Result};
 use crate::model::User;

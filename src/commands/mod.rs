@@ -10,8 +10,8 @@ pub mod templates;
 
 use std::io::Write;
 
-use crate::api::Client;
 use crate::cli::{Command, Globals};
+use crate::client::Client;
 use crate::config::{self as settings, ConfigFile, Env, Settings};
 use crate::error::Result;
 use crate::output::{stderr_line, Output};

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use crate::api::Client;
 use crate::cli::{CreateArgs, StateFilter, TaskCommand, UpdateArgs};
+use crate::client::Client;
 use crate::config::Settings;
 use crate::error::{Error, Kind, Result};
 use crate::model::{Execution, Json, RunStatus, Task};

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use serde::Deserialize;
 
-use crate::api::{Client, Method};
 use crate::cli::TemplatesCommand;
+use crate::client::{Client, Method};
 use crate::error::{Error, Kind, Result};
 use crate::model::Json;
 use crate::output::{write_pairs, Output, Table};
