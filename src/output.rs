@@ -2,7 +2,10 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
+
+use crate::error::{Error, Kind, Result};
 
 /// `--color auto|always|never`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -63,18 +66,24 @@ impl Output {
     }
 
     /// Write a JSON value made by torale: pretty on a terminal, one line when piped.
-    pub fn json_value(&self, out: &mut dyn Write, value: &Value) -> io::Result<()> {
+    pub fn json_value(&self, out: &mut dyn Write, value: &Value) -> Result<()> {
         self.json_text(out, &value.to_string())
     }
 
-    /// Write a server's JSON document as it is, only re-spaced: pretty on a terminal, one
-    /// line when piped.
-    pub fn json_text(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
+    /// Write a server's JSON document (checked and masked by the client): re-spaced pretty
+    /// on a terminal; piped, the server's bytes as they came, on one line when they were.
+    pub fn json_text(&self, out: &mut dyn Write, text: &str) -> Result<()> {
         if let Some(selection) = &self.selection {
             return selection.write(out, text);
         }
-        write_json(out, text, self.stdout_tty, 0)?;
-        out.write_all(b"\n")
+        let text = text.trim();
+        if self.stdout_tty {
+            write_json(out, text, true, 0)?;
+        } else {
+            out.write_all(text.as_bytes())?;
+        }
+        out.write_all(b"\n")?;
+        Ok(())
     }
 
     /// Write JSON documents as one array, without first joining them in memory.
@@ -82,10 +91,9 @@ impl Output {
         &self,
         out: &mut dyn Write,
         items: impl IntoIterator<Item = &'a str>,
-    ) -> io::Result<()> {
-        if self.selection.is_some() {
-            let joined: Vec<&str> = items.into_iter().collect();
-            return self.json_text(out, &format!("[{}]", joined.join(",")));
+    ) -> Result<()> {
+        if let Some(selection) = &self.selection {
+            return selection.write_items(out, items);
         }
         let pretty = self.stdout_tty;
         let mut empty = true;
@@ -96,14 +104,17 @@ impl Output {
             }
             if pretty {
                 out.write_all(b"\n  ")?;
+                write_json(out, item, pretty, 1)?;
+            } else {
+                out.write_all(item.as_bytes())?;
             }
-            write_json(out, item, pretty, 1)?;
             empty = false;
         }
         if pretty && !empty {
             out.write_all(b"\n")?;
         }
-        out.write_all(b"]\n")
+        out.write_all(b"]\n")?;
+        Ok(())
     }
 }
 
@@ -199,41 +210,115 @@ impl Selection {
         Ok(Selection::Format(pieces))
     }
 
-    fn line(&self, item: &Value) -> String {
+    /// The field names the selection reads.
+    fn names(&self) -> Vec<&str> {
         match self {
-            Selection::Fields(fields) => fields
-                .iter()
-                .map(|f| field_text(lookup(item, f)))
-                .collect::<Vec<_>>()
-                .join("\t"),
+            Selection::Fields(fields) => fields.iter().map(String::as_str).collect(),
             Selection::Format(pieces) => pieces
                 .iter()
-                .map(|p| match p {
-                    Piece::Text(t) => t.clone(),
-                    Piece::Field(f) => field_text(lookup(item, f)),
+                .filter_map(|p| match p {
+                    Piece::Field(f) => Some(f.as_str()),
+                    Piece::Text(_) => None,
                 })
                 .collect(),
         }
     }
 
-    /// Write the selected fields of a JSON document.
-    pub fn write(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
-        let value: Value = serde_json::from_str(text).map_err(io::Error::other)?;
-        let mut buf = String::new();
-        match &value {
-            Value::Array(items) => {
-                for item in items {
-                    buf.push_str(&self.line(item));
-                    buf.push('\n');
+    /// One item's line, with `found` marking the fields (in [`Selection::names`] order) it has.
+    fn line(&self, item: &Value, found: &mut [bool], line: &mut String) {
+        let mut field = 0;
+        let mut value = |name: &str| {
+            let value = lookup(item, name);
+            found[field] |= value.is_some();
+            field += 1;
+            field_text(value)
+        };
+        match self {
+            Selection::Fields(fields) => {
+                for (i, name) in fields.iter().enumerate() {
+                    if i > 0 {
+                        line.push('\t');
+                    }
+                    line.push_str(&value(name));
                 }
             }
-            other => {
-                buf.push_str(&self.line(other));
-                buf.push('\n');
+            Selection::Format(pieces) => {
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(text) => line.push_str(text),
+                        Piece::Field(name) => line.push_str(&value(name)),
+                    }
+                }
             }
         }
-        out.write_all(buf.as_bytes())
+        line.push('\n');
     }
+
+    /// Write the selected fields of a JSON document: one line per item of a list, one line
+    /// for any other document.
+    pub fn write(&self, out: &mut dyn Write, text: &str) -> Result<()> {
+        if !text.trim_start().starts_with('[') {
+            return self.write_items(out, [text]);
+        }
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|err| malformed(&err))?;
+        self.write_items(out, items.iter().map(|item| item.get()))
+    }
+
+    /// Write the selected fields of each JSON document, one line each. Items are decoded one
+    /// at a time, so a large list is never held as one tree of values; the lines are written
+    /// only once every item has been read, so a failure leaves stdout empty. A field that no
+    /// item has is a usage error that lists the fields the items do have.
+    pub fn write_items<'a>(
+        &self,
+        out: &mut dyn Write,
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        let names = self.names();
+        let mut found = vec![false; names.len()];
+        let items: Vec<&str> = items.into_iter().collect();
+        let mut lines = String::new();
+        for item in &items {
+            let value: Value = serde_json::from_str(item).map_err(|err| malformed(&err))?;
+            self.line(&value, &mut found, &mut lines);
+        }
+        if !items.is_empty() {
+            if let Some(at) = found.iter().position(|found| !found) {
+                return Err(unknown_field(names[at], &items));
+            }
+        }
+        out.write_all(lines.as_bytes())?;
+        Ok(())
+    }
+}
+
+fn malformed(err: &serde_json::Error) -> Error {
+    Error::new(
+        Kind::Server,
+        format!("Malformed response from the server: {err}"),
+    )
+}
+
+/// `Unknown field 'name'`, with the top-level fields of (the first hundred) items, sorted.
+fn unknown_field(name: &str, items: &[&str]) -> Error {
+    let mut fields: Vec<String> = Vec::new();
+    for item in items.iter().take(100) {
+        if let Ok(object) = serde_json::from_str::<serde_json::Map<String, Value>>(item) {
+            for key in object.keys() {
+                if !fields.contains(key) {
+                    fields.push(key.clone());
+                }
+            }
+        }
+    }
+    let error = Error::usage(format!("Unknown field '{}'", sanitize(name)));
+    if fields.is_empty() {
+        return error.hint("The result has no fields to select");
+    }
+    let fields: Vec<String> = fields.iter().map(|f| sanitize(f)).collect();
+    error.hint(format!(
+        "The result has these fields: {} (a.b selects inside objects, a.0 inside lists)",
+        fields.join(", ")
+    ))
 }
 
 /// The value at a dotted path (`last_execution.status`, `notifications.0.type`).
@@ -245,13 +330,14 @@ fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-/// A field as text on one line: strings as they are (control characters escaped), numbers
-/// and booleans as JSON, null or missing as empty, objects and arrays as compact JSON.
+/// A field as text on one line: numbers and booleans as JSON, null or missing as empty,
+/// objects and arrays as compact JSON; strings and JSON text both with control characters,
+/// escape sequences and bidirectional overrides made visible.
 fn field_text(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => sanitize(s),
-        Some(other) => other.to_string(),
+        Some(other) => sanitize(&other.to_string()),
     }
 }
 
@@ -747,6 +833,69 @@ mod tests {
         assert!(Selection::parse_format("{id").is_err());
         assert!(Selection::parse_format("id}").is_err());
         assert!(Selection::parse_format("{}").is_err());
+    }
+
+    #[test]
+    fn selections_name_unknown_fields_and_stay_safe() {
+        let doc = r#"[{"id":"a","extra":1},{"id":"b","meta":{"x":"\u202e\u009b"}}]"#;
+        let run = |selection: Selection, doc: &str| {
+            let mut out = Vec::new();
+            selection
+                .write(&mut out, doc)
+                .map(|()| String::from_utf8(out).unwrap())
+        };
+        // Present in one item, absent in the other: blank there.
+        let fields = Selection::Fields(vec!["id".into(), "extra".into()]);
+        assert_eq!(run(fields, doc).unwrap(), "a\t1\nb\t\n");
+        // Objects and arrays are JSON with the same escapes as strings.
+        let meta = Selection::Fields(vec!["meta".into()]);
+        assert_eq!(run(meta, doc).unwrap(), "\n{\"x\":\"\\u{202e}\\x9b\"}\n");
+        for selection in [
+            Selection::Fields(vec!["id".into(), "nope".into()]),
+            Selection::parse_format("{id} {nope}").unwrap(),
+        ] {
+            let err = run(selection, doc).unwrap_err();
+            assert_eq!(
+                (err.exit_code(), err.message.as_str()),
+                (2, "Unknown field 'nope'")
+            );
+            assert!(err.hints[0].contains("extra, id, meta"), "{:?}", err.hints);
+        }
+        // An empty list has no fields to miss.
+        assert_eq!(
+            run(Selection::Fields(vec!["nope".into()]), "[]").unwrap(),
+            ""
+        );
+        // Too deep for a value tree, or a number out of range: a malformed response.
+        let deep = format!("[{}1{}]", "[".repeat(200), "]".repeat(200));
+        for doc in [deep.as_str(), r#"[{"id":1e400}]"#, r#"{"id":1e400}"#] {
+            let err = run(Selection::Fields(vec!["id".into()]), doc).unwrap_err();
+            assert_eq!(err.exit_code(), 9, "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn piped_json_is_the_servers_text() {
+        let mut output = Output {
+            json: true,
+            json_errors: true,
+            selection: None,
+            stdout_tty: false,
+            stdout_color: false,
+            stderr_color: false,
+            width: None,
+        };
+        let text = "{ \"b\" : [1, 2], \"a\": \"\u{202e}\" }\n";
+        let mut buf = Vec::new();
+        output.json_text(&mut buf, text).unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap(), text);
+        output.stdout_tty = true;
+        let mut buf = Vec::new();
+        output.json_text(&mut buf, text).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\n  \"b\": [\n    1,\n    2\n  ],\n  \"a\": \"\\u202e\"\n}\n"
+        );
     }
 
     #[test]
