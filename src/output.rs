@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal, Write};
 
 use serde_json::value::RawValue;
 use serde_json::Value;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::error::{Error, Kind, Result};
 
@@ -573,96 +574,18 @@ fn fit(cell: &str, width: usize) -> String {
     short
 }
 
-/// The columns `text` takes in a terminal.
+/// The columns `text` takes in a terminal (Unicode's East Asian Width and emoji
+/// presentation, as terminals draw them outside CJK locales).
 pub fn display_width(text: &str) -> usize {
     if text.is_ascii() {
         return text.len();
     }
-    text.chars().map(char_width).sum()
+    UnicodeWidthStr::width(text)
 }
 
-/// Columns one character takes: 0 for combining marks and variation selectors, 2 for East
-/// Asian wide and fullwidth characters and most emoji, else 1 (a compact wcwidth).
+/// Columns one character takes: 0 for combining marks and other zero-width characters.
 fn char_width(c: char) -> usize {
-    if (c as u32) < 0x300 {
-        return 1;
-    }
-    match c as u32 {
-        0x0300..=0x036F
-        | 0x0483..=0x0489
-        | 0x0591..=0x05BD
-        | 0x0610..=0x061A
-        | 0x064B..=0x065F
-        | 0x1AB0..=0x1AFF
-        | 0x1DC0..=0x1DFF
-        | 0x200B..=0x200F
-        | 0x20D0..=0x20FF
-        | 0xFE00..=0xFE0F
-        | 0xFE20..=0xFE2F
-        | 0xE0100..=0xE01EF => 0,
-        0x1100..=0x115F
-        | 0x231A..=0x231B
-        | 0x2329..=0x232A
-        | 0x23E9..=0x23EC
-        | 0x23F0
-        | 0x23F3
-        | 0x25FD..=0x25FE
-        | 0x2614..=0x2615
-        | 0x2648..=0x2653
-        | 0x267F
-        | 0x2693
-        | 0x26A1
-        | 0x26AA..=0x26AB
-        | 0x26BD..=0x26BE
-        | 0x26C4..=0x26C5
-        | 0x26CE
-        | 0x26D4
-        | 0x26EA
-        | 0x26F2..=0x26F3
-        | 0x26F5
-        | 0x26FA
-        | 0x26FD
-        | 0x2705
-        | 0x270A..=0x270B
-        | 0x2728
-        | 0x274C
-        | 0x274E
-        | 0x2753..=0x2755
-        | 0x2757
-        | 0x2795..=0x2797
-        | 0x27B0
-        | 0x27BF
-        | 0x2B1B..=0x2B1C
-        | 0x2B50
-        | 0x2B55
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xA960..=0xA97F
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE10..=0xFE19
-        | 0xFE30..=0xFE6F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x16FE0..=0x16FE4
-        | 0x17000..=0x18AFF
-        | 0x1B000..=0x1B2FF
-        | 0x1F004
-        | 0x1F0CF
-        | 0x1F18E
-        | 0x1F191..=0x1F19A
-        | 0x1F200..=0x1F251
-        | 0x1F300..=0x1F64F
-        | 0x1F680..=0x1F6FF
-        | 0x1F7E0..=0x1F7EB
-        | 0x1F90C..=0x1F9FF
-        | 0x1FA70..=0x1FAFF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
-    }
+    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 /// An aligned `key  value` block; values are sanitized.
@@ -989,6 +912,13 @@ mod tests {
     fn wide_characters_keep_columns_aligned() {
         assert_eq!(display_width("日本語🎉 ok"), 11);
         assert_eq!(display_width("e\u{301}"), 1);
+        // Where the former hand-written table was wrong: Thai and Devanagari marks, an emoji
+        // with its presentation selector, Hangul written as jamo, a kana voicing mark.
+        assert_eq!(display_width("\u{e01}\u{e31}"), 1);
+        assert_eq!(display_width("\u{915}\u{94d}"), 1);
+        assert_eq!(display_width("\u{2764}\u{fe0f}"), 2);
+        assert_eq!(display_width("\u{1100}\u{1161}"), 2);
+        assert_eq!(display_width("\u{304b}\u{3099}"), 2);
         let mut table = Table::new(vec!["NAME", "STATE"]);
         table.row(vec!["日本語のクエリ🎉".into(), "active".into()]);
         table.row(vec!["plain".into(), "paused".into()]);
