@@ -133,8 +133,7 @@ impl Client {
         if let (Some(_), Ok(url)) = (&client.key, &client.base) {
             if !url.is_https() && !url.is_loopback() {
                 stderr_line(&format!(
-                    "Warning: sending the API key over plain http:// to {}; use https://",
-                    sanitize(url.host())
+                    "Warning: sending the API key over plain http:// to {url}; use https://"
                 ));
             }
         }
@@ -666,7 +665,7 @@ impl Attempt<'_> {
 
     fn timed_out(&self) -> Error {
         Error::new(Kind::Network, format!("Request timed out ({})", self.url)).hint(format!(
-            "No complete answer within --timeout ({} s); raise it with --timeout SECS or TORALE_TIMEOUT",
+            "Raise the limit with --timeout SECS or TORALE_TIMEOUT: no complete answer came within {} s",
             self.timeout.as_secs()
         ))
     }
@@ -1336,7 +1335,7 @@ mod tests {
         assert!(connect.retryable && !connect.reached_server);
         let global = attempt.failure(ureq::Error::Timeout(ureq::Timeout::Global));
         assert!(!global.retryable);
-        assert!(global.error.hints[0].contains("--timeout (30 s)"));
+        assert!(global.error.hints[0].ends_with("within 30 s"));
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Output {
         if self.stdout_tty {
             write_json(out, text, true, 0)?;
         } else {
-            out.write_all(text.as_bytes())?;
+            write_terminal_safe(out, text)?;
         }
         out.write_all(b"\n")?;
         Ok(())
@@ -107,7 +107,7 @@ impl Output {
                 out.write_all(b"\n  ")?;
                 write_json(out, item, pretty, 1)?;
             } else {
-                out.write_all(item.as_bytes())?;
+                write_terminal_safe(out, item)?;
             }
             empty = false;
         }
@@ -229,8 +229,8 @@ impl Selection {
     fn line(&self, item: &Value, found: &mut [bool], line: &mut String) {
         let mut field = 0;
         let mut value = |name: &str| {
-            let value = lookup(item, name);
-            found[field] |= value.is_some();
+            let (value, known) = lookup(item, name);
+            found[field] |= known;
             field += 1;
             field_text(value)
         };
@@ -322,13 +322,29 @@ fn unknown_field(name: &str, items: &[&str]) -> Error {
     ))
 }
 
-/// The value at a dotted path (`last_execution.status`, `notifications.0.type`).
-fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(value, |v, key| match v {
-        Value::Object(map) => map.get(key),
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+/// The value at a dotted path (`last_execution.status`, `notifications.0.type`), and
+/// whether the item knows the path: a null or a list too short on the way is a blank value
+/// of a known field; a name an object lacks, or a step into text or a number, is unknown.
+fn lookup<'a>(value: &'a Value, path: &str) -> (Option<&'a Value>, bool) {
+    let mut value = value;
+    for key in path.split('.') {
+        value = match value {
+            Value::Object(map) => match map.get(key) {
+                Some(next) => next,
+                None => return (None, false),
+            },
+            Value::Array(items) => match key.parse::<usize>() {
+                Ok(i) => match items.get(i) {
+                    Some(next) => next,
+                    None => return (None, true),
+                },
+                Err(_) => return (None, false),
+            },
+            Value::Null => return (None, true),
+            _ => return (None, false),
+        };
+    }
+    (Some(value), true)
 }
 
 /// A field as text on one line: numbers and booleans as JSON, null or missing as empty,
@@ -364,17 +380,10 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
     while i < b.len() {
         let c = b[i];
         if in_string {
-            // Multi-byte sequences that act on a terminal: C1 controls (C2 80..9F) and the
-            // bidirectional overrides U+202A..U+202E (E2 80 AA..AE), U+2066..U+2069 (E2 81 A6..A9).
-            let special = match (c, b.get(i + 1), b.get(i + 2)) {
-                (0xC2, Some(&n), _) if (0x80..=0x9F).contains(&n) => Some((2, u32::from(n))),
-                (0xE2, Some(0x80), Some(&n)) if (0xAA..=0xAE).contains(&n) => {
-                    Some((3, 0x2000 + u32::from(n - 0x80)))
-                }
-                (0xE2, Some(0x81), Some(&n)) if (0xA6..=0xA9).contains(&n) => {
-                    Some((3, 0x2040 + u32::from(n - 0x80)))
-                }
-                _ => None,
+            let special = if matches!(c, 0xC2 | 0xE2) {
+                terminal_control(b, i)
+            } else {
+                None
             };
             if let Some((len, code)) = special.filter(|_| !escaped) {
                 out.write_all(&b[start..i])?;
@@ -436,6 +445,39 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
         i += 1;
     }
     out.write_all(&b[start..])
+}
+
+/// Write valid JSON text as it is, except that C1 controls and bidirectional overrides are
+/// written as `\u` escapes (the same JSON value, harmless on a terminal). In valid JSON any
+/// non-ASCII byte is inside a string, so only their lead bytes are searched for, at memchr
+/// speed, and the rest is written in runs.
+fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    let b = text.as_bytes();
+    let mut start = 0;
+    for at in memchr::memchr2_iter(0xC2, 0xE2, b) {
+        if let Some((len, code)) = terminal_control(b, at) {
+            out.write_all(&b[start..at])?;
+            write!(out, "\\u{code:04x}")?;
+            start = at + len;
+        }
+    }
+    out.write_all(&b[start..])
+}
+
+/// The length and code point of a UTF-8 sequence at `at` that acts on a terminal: a C1
+/// control (C2 80..9F) or a bidirectional override U+202A..U+202E (E2 80 AA..AE) or
+/// U+2066..U+2069 (E2 81 A6..A9).
+fn terminal_control(b: &[u8], at: usize) -> Option<(usize, u32)> {
+    match (b[at], b.get(at + 1), b.get(at + 2)) {
+        (0xC2, Some(&n), _) if (0x80..=0x9F).contains(&n) => Some((2, u32::from(n))),
+        (0xE2, Some(0x80), Some(&n)) if (0xAA..=0xAE).contains(&n) => {
+            Some((3, 0x2000 + u32::from(n - 0x80)))
+        }
+        (0xE2, Some(0x81), Some(&n)) if (0xA6..=0xA9).contains(&n) => {
+            Some((3, 0x2040 + u32::from(n - 0x80)))
+        }
+        _ => None,
+    }
 }
 
 /// [`write_json`] into a string, for callers that want the text itself.
@@ -784,6 +826,12 @@ mod tests {
             );
             assert!(err.hints[0].contains("extra, id, meta"), "{:?}", err.hints);
         }
+        // A null or a short list on the way is a blank value, not an unknown field.
+        let paths = Selection::parse_format("{id}:{last.status}:{tags.0}").unwrap();
+        let doc = r#"[{"id":"a","last":null,"tags":[]},{"id":"b"}]"#;
+        assert_eq!(run(paths, doc).unwrap(), "a::\nb::\n");
+        let wrong = Selection::Fields(vec!["id.x".into()]);
+        assert_eq!(run(wrong, doc).unwrap_err().exit_code(), 2);
         // An empty list has no fields to miss.
         assert_eq!(
             run(Selection::Fields(vec!["nope".into()]), "[]").unwrap(),
@@ -808,16 +856,23 @@ mod tests {
             stderr_color: false,
             width: None,
         };
-        let text = "{ \"b\" : [1, 2], \"a\": \"\u{202e}\" }\n";
+        let text = "{ \"b\" : [1, 2], \"a\": \"\u{202e}\u{9b}\u{2014}\" }\n";
         let mut buf = Vec::new();
         output.json_text(&mut buf, text).unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), text);
+        // As sent, but for the controls that act on a terminal: the same JSON value.
+        let piped = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            piped,
+            "{ \"b\" : [1, 2], \"a\": \"\\u202e\\u009b\u{2014}\" }\n"
+        );
+        let value: Value = serde_json::from_str(&piped).unwrap();
+        assert_eq!(value["a"], "\u{202e}\u{9b}\u{2014}");
         output.stdout_tty = true;
         let mut buf = Vec::new();
         output.json_text(&mut buf, text).unwrap();
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "{\n  \"b\": [\n    1,\n    2\n  ],\n  \"a\": \"\\u202e\"\n}\n"
+            "{\n  \"b\": [\n    1,\n    2\n  ],\n  \"a\": \"\\u202e\\u009b\u{2014}\"\n}\n"
         );
     }
 
