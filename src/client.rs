@@ -1,24 +1,28 @@
-//! The Torale API client: the only file that sends requests with ureq (`resolve.rs` only
-//! plugs a resolver into it). One method per endpoint, one retry policy, one redirect
-//! policy, and the decoding of every error shape the servers produce.
+//! The Torale API client, the only file that speaks HTTP (through ureq): one method per
+//! endpoint, one retry policy, no redirects followed, the key masked in whatever comes back,
+//! and the decoding of every error shape the servers produce.
 
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use memchr::memmem;
 use serde_json::Value;
 
 use crate::error::{Error, Kind, Result};
 use crate::model::{Json, Task};
-use crate::output::{sanitize, stderr_line};
+use crate::output::{sanitize, shorten, stderr_line};
 use crate::settings::{ApiKey, Settings};
+use crate::url::{parse_api_url, redacted, ApiUrl};
 
 /// Responses larger than this are refused without being read into memory.
 pub const MAX_BODY: u64 = 64 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: u32 = 3;
-const MAX_REDIRECTS: u32 = 5;
 /// Never wait longer than this for one `Retry-After`.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+/// Server text quoted in a message is cut to this many characters.
+const MAX_QUOTED: usize = 200;
 
 /// HTTP methods the CLI uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,22 +51,42 @@ impl Method {
     }
 }
 
+/// Sleep for `duration` divided by `TORALE_TEST_SLEEP_DIVISOR` (for tests only: an integer
+/// of at least 1, read once, default 1). Retry backoff, `Retry-After` and `--wait` polling
+/// all wait through here, so tests never sleep real backoff.
+pub fn sleep(duration: Duration) {
+    std::thread::sleep(scaled(duration));
+}
+
+fn scaled(duration: Duration) -> Duration {
+    static DIVISOR: OnceLock<u32> = OnceLock::new();
+    let divisor = *DIVISOR.get_or_init(|| {
+        std::env::var("TORALE_TEST_SLEEP_DIVISOR")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&n| n >= 1)
+            .unwrap_or(1)
+    });
+    duration / divisor
+}
+
 /// A blocking client for one API URL and key.
 pub struct Client {
     agent: ureq::Agent,
-    base: String,
+    /// The API URL, or why no request can be sent (a malformed URL or proxy setting). The
+    /// first request reports it, so commands that send none still work.
+    base: std::result::Result<ApiUrl, Error>,
     key: Option<ApiKey>,
     debug: bool,
+    /// `--timeout`: one request, retries and their waits included, ends within it.
+    timeout: Duration,
 }
 
-/// A finished exchange: status and the whole body (at most [`MAX_BODY`]).
+/// A finished exchange: status and the whole body (at most [`MAX_BODY`]), key masked.
 struct Reply {
     status: u16,
     body: Vec<u8>,
     retry_after: Option<Duration>,
-    location: Option<String>,
-    /// A key is configured but was not sent, because a redirect led away from its origin.
-    key_withheld: bool,
     /// Response headers, names in lower case (for `torale api -i`).
     headers: Vec<(String, String)>,
 }
@@ -77,8 +101,17 @@ pub struct RawReply {
 impl Client {
     /// A client for the effective settings; `key` is `None` in NOAUTH mode.
     pub fn new(settings: &Settings, key: Option<&ApiKey>, debug: bool) -> Client {
+        let base = parse_api_url(&settings.api_url)
+            .map_err(|why| {
+                Error::usage(format!(
+                    "Invalid API URL '{}': {why}",
+                    redacted(&settings.api_url)
+                ))
+            })
+            .and_then(|url| check_proxy_env().map(|()| url));
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // Redirects are refused, not followed: see `redirected`.
             .max_redirects(0)
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_global(Some(settings.timeout))
@@ -90,60 +123,19 @@ impl Client {
                     .build(),
             )
             .build();
-        // The resolver answers literals and `localhost` itself and needs no NSS modules, so the
-        // static binary resolves names in an image that holds nothing else.
-        let agent = ureq::Agent::with_parts(
-            config,
-            ureq::unversioned::transport::DefaultConnector::default(),
-            crate::resolve::HostResolver,
-        );
-
-        /// The built-in root certificates, or the PEM bundle `SSL_CERT_FILE` names (in its place,
-        /// as OpenSSL and curl read it). An unreadable or empty bundle is reported and the
-        /// built-in roots are used.
-        fn root_certs() -> ureq::tls::RootCerts {
-            use ureq::tls::{parse_pem, PemItem, RootCerts};
-            let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
-                return RootCerts::WebPki;
-            };
-            let shown = std::path::Path::new(&path).display().to_string();
-            let certs: Vec<_> = match std::fs::read(&path) {
-                Ok(pem) => parse_pem(&pem)
-                    .map_while(|item| item.ok())
-                    .filter_map(|item| match item {
-                        PemItem::Certificate(cert) => Some(cert),
-                        _ => None,
-                    })
-                    .collect(),
-                Err(e) => {
-                    stderr_line(&format!(
-                        "Warning: cannot read SSL_CERT_FILE {}: {e}; using the built-in root certificates",
-                        sanitize(&shown)
-                    ));
-                    return RootCerts::WebPki;
-                }
-            };
-            if certs.is_empty() {
-                stderr_line(&format!(
-                    "Warning: no PEM certificates in SSL_CERT_FILE {}; using the built-in root certificates",
-                    sanitize(&shown)
-                ));
-                return RootCerts::WebPki;
-            }
-            RootCerts::new_with_certs(&certs)
-        }
-
         let client = Client {
-            agent,
-            base: settings.api_url.clone(),
+            agent: ureq::Agent::new_with_config(config),
+            base,
             key: key.cloned(),
             debug,
+            timeout: settings.timeout,
         };
-        if client.key.is_some() && sends_in_clear(&client.base) {
-            stderr_line(&format!(
-                "Warning: sending the API key over plain http:// to {}; use https://",
-                client.base
-            ));
+        if let (Some(_), Ok(url)) = (&client.key, &client.base) {
+            if !url.is_https() && !url.is_loopback() {
+                stderr_line(&format!(
+                    "Warning: sending the API key over plain http:// to {url}; use https://"
+                ));
+            }
         }
         client
     }
@@ -237,7 +229,7 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Json> {
-        let mut url = format!("{}{}", self.base, path);
+        let mut url = self.url(path)?;
         if !query.is_empty() {
             let pairs: Vec<String> = query
                 .iter()
@@ -257,10 +249,10 @@ impl Client {
             .map_err(|err| self.redact_error(self.proxy_hint(err)))
     }
 
-    /// Any method on any path of the API (`torale api`): the same retries, redirect rules and
-    /// redaction as every command, and the response whatever its status.
+    /// Any method on any path of the API (`torale api`): the same retries, redirect refusal
+    /// and masking as every command, and the response whatever its status.
     pub fn raw(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<RawReply> {
-        let url = format!("{}{}", self.base, path);
+        let url = self.url(path)?;
         let reply = self
             .with_retries(method, &url, body)
             .map_err(|err| self.redact_error(self.proxy_hint(err)))?;
@@ -271,11 +263,17 @@ impl Client {
         })
     }
 
-    /// `text` with every occurrence of the key replaced by its masked form: servers and
-    /// proxies may echo the key back (error details, headers, redirect URLs).
+    fn url(&self, path: &str) -> Result<String> {
+        match &self.base {
+            Ok(base) => Ok(format!("{base}{path}")),
+            Err(err) => Err(err.clone()),
+        }
+    }
+
+    /// `text` with the key masked, also where it came back percent-encoded or JSON-escaped.
     fn redact(&self, text: &str) -> String {
         match &self.key {
-            Some(key) => text.replace(key.expose(), &key.masked()),
+            Some(key) => mask_text(text, key.expose(), &key.masked()),
             None => text.to_string(),
         }
     }
@@ -286,11 +284,11 @@ impl Client {
         if err.kind != Kind::Network {
             return err;
         }
-        let Some(proxy) = self.agent.config().proxy() else {
+        let (Some(proxy), Ok(base)) = (self.agent.config().proxy(), &self.base) else {
             return err;
         };
-        let bypassed = self
-            .base
+        let bypassed = base
+            .as_str()
             .parse::<ureq::http::Uri>()
             .is_ok_and(|uri| proxy.is_no_proxy(&uri));
         if bypassed {
@@ -312,11 +310,14 @@ impl Client {
     }
 
     /// The retry policy, in one place: GET/PUT/DELETE on 429, 502, 503, 504 and connection
-    /// failures; POST only when it never reached the server or got a rate-limit 429.
+    /// failures; POST only when it never reached the server or got a rate-limit 429. The
+    /// attempts and the waits between them all fit in `--timeout`.
     fn with_retries(&self, method: Method, url: &str, body: Option<&[u8]>) -> Result<Reply> {
+        let deadline = Instant::now() + self.timeout;
         let mut attempt = 1;
         loop {
-            let outcome = self.follow_redirects(method, url, body);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let outcome = self.exchange(method, url, body, remaining);
             let (retry, wait_hint, why) = match &outcome {
                 Ok(reply) => {
                     let rate_limited = reply.status == 429 && is_rate_limit_body(&reply.body);
@@ -336,78 +337,38 @@ impl Client {
             if !retry || attempt >= MAX_ATTEMPTS {
                 return outcome.map_err(|failure| failure.error);
             }
+            // The wait as the user reads it; only the sleep itself is shortened for tests.
             let wait = backoff(attempt, wait_hint);
+            if Instant::now() + scaled(wait) >= deadline {
+                let out_of_time = format!(
+                    "Not retried: attempt {} of {MAX_ATTEMPTS} would end after --timeout ({} s)",
+                    attempt + 1,
+                    self.timeout.as_secs()
+                );
+                return outcome.map_err(|failure| failure.error.hint(out_of_time));
+            }
             stderr_line(&self.redact(&format!(
                 "{why}; waiting {:.1}s before attempt {} of {MAX_ATTEMPTS}",
                 wait.as_secs_f64(),
                 attempt + 1
             )));
-            std::thread::sleep(wait);
+            sleep(wait);
             attempt += 1;
         }
     }
 
-    /// Follow redirects ourselves: the key goes only to the origin it was configured for, and
-    /// never from https down to http.
-    fn follow_redirects(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<&[u8]>,
-    ) -> std::result::Result<Reply, Failure> {
-        let home = origin(&self.base);
-        let mut method = method;
-        let mut body = body;
-        let mut url = url.to_string();
-        // Once a chain of redirects has left the configured origin, the key stays behind for
-        // the rest of it, even if the chain comes back.
-        let mut left_home = false;
-        for _ in 0..=MAX_REDIRECTS {
-            let send_key = !left_home && origin(&url) == home;
-            let mut reply = self.exchange(method, &url, body, send_key)?;
-            if !matches!(reply.status, 301 | 302 | 303 | 307 | 308) {
-                reply.key_withheld = self.key.is_some() && !send_key;
-                return Ok(reply);
-            }
-            let next = redirect_target(&url, reply.status, reply.location.as_deref())
-                .map_err(Failure::fatal)?;
-            if origin(&next) != home && !left_home {
-                left_home = true;
-                if self.key.is_some() {
-                    stderr_line(&self.redact(&format!(
-                        "Warning: redirected to another origin ({next}); the API key is not sent there"
-                    )));
-                }
-            }
-            if reply.status == 303 {
-                method = Method::Get;
-                body = None;
-            }
-            url = next;
-        }
-        Err(Failure::fatal(
-            Error::new(Kind::Server, format!("Too many redirects ({url})")).hint(format!(
-                "torale follows at most {MAX_REDIRECTS} redirects; check --api-url"
-            )),
-        ))
-    }
-
-    /// One HTTP exchange, with the `--debug` trace.
+    /// One HTTP exchange within `remaining`, with the `--debug` trace. A redirect is refused.
     fn exchange(
         &self,
         method: Method,
         url: &str,
         body: Option<&[u8]>,
-        send_key: bool,
+        remaining: Duration,
     ) -> std::result::Result<Reply, Failure> {
         let mut builder = ureq::http::Request::builder()
             .method(method.as_str())
             .uri(url);
-        let auth = match (&self.key, send_key) {
-            (Some(key), true) => Some(key),
-            _ => None,
-        };
-        if let Some(key) = auth {
+        if let Some(key) = &self.key {
             builder = builder.header("Authorization", format!("Bearer {}", key.expose()));
         }
         if body.is_some() {
@@ -420,30 +381,35 @@ impl Client {
             if body.is_some() {
                 stderr_line("> Content-Type: application/json");
             }
-            if let Some(key) = auth {
+            if let Some(key) = &self.key {
                 stderr_line(&format!("> Authorization: Bearer {}", key.masked()));
             }
         }
         let started = Instant::now();
-        let request = builder
-            .body(body.unwrap_or_default().to_vec())
-            .map_err(|err| {
-                Failure::fatal(Error::usage(format!("Invalid request URL {url}: {err}")))
-            })?;
+        let connect_limit = CONNECT_TIMEOUT.min(remaining);
+        let request = builder.body(body.unwrap_or_default()).map_err(|err| {
+            Failure::fatal(Error::usage(format!("Invalid request URL {url}: {err}")))
+        })?;
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(Some(remaining))
+            .timeout_connect(Some(connect_limit))
+            .build();
+        let attempt = Attempt {
+            url,
+            connect_limit,
+            timeout: self.timeout,
+        };
         let response = self
             .agent
             .run(request)
-            .map_err(|err| Failure::from_ureq(err, url))?;
+            .map_err(|err| attempt.failure(err))?;
 
         let status = response.status().as_u16();
         let headers = response.headers();
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header("retry-after").and_then(parse_retry_after);
         let header_list: Vec<(String, String)> = headers
             .iter()
             .map(|(name, value)| {
@@ -451,16 +417,18 @@ impl Client {
                 (name.as_str().to_string(), self.redact(&value))
             })
             .collect();
-        let location = header("location");
         if self.debug {
             stderr_line(&format!(
                 "< {status} ({} ms)",
                 started.elapsed().as_millis()
             ));
-            for (name, value) in headers {
-                let value = String::from_utf8_lossy(value.as_bytes());
-                stderr_line(&format!("< {name}: {}", sanitize(&self.redact(&value))));
+            for (name, value) in &header_list {
+                stderr_line(&format!("< {name}: {}", sanitize(value)));
             }
+        }
+        if (300..400).contains(&status) {
+            let location = header("location").map(|l| self.redact(l));
+            return Err(Failure::fatal(redirected(status, location.as_deref(), url)));
         }
         let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|len| len > MAX_BODY) {
@@ -473,22 +441,109 @@ impl Client {
             .into_reader()
             .take(MAX_BODY + 1)
             .read_to_end(&mut bytes)
-            .map_err(|err| Failure::from_io(err, url))?;
+            .map_err(|err| attempt.io_failure(err))?;
         if bytes.len() as u64 > MAX_BODY {
             return Err(Failure::fatal(too_large(url)));
         }
         if let Some(key) = &self.key {
-            bytes = mask_secret(bytes, key.expose().as_bytes(), key.masked().as_bytes());
+            bytes = mask_body(bytes, key.expose(), &key.masked());
         }
         Ok(Reply {
             status,
             body: bytes,
             retry_after,
-            location,
-            key_withheld: false,
             headers: header_list,
         })
     }
+}
+
+/// The built-in root certificates, or the PEM bundle `SSL_CERT_FILE` names (in its place, as
+/// OpenSSL and curl read it). An unreadable or empty bundle is reported and the built-in
+/// roots are used.
+fn root_certs() -> ureq::tls::RootCerts {
+    use ureq::tls::{parse_pem, PemItem, RootCerts};
+    let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
+        return RootCerts::WebPki;
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let certs: Vec<_> = match std::fs::read(&path) {
+        Ok(pem) => parse_pem(&pem)
+            .map_while(|item| item.ok())
+            .filter_map(|item| match item {
+                PemItem::Certificate(cert) => Some(cert),
+                _ => None,
+            })
+            .collect(),
+        Err(e) => {
+            stderr_line(&format!(
+                "Warning: cannot read SSL_CERT_FILE {}: {e}; using the built-in root certificates",
+                sanitize(&shown)
+            ));
+            return RootCerts::WebPki;
+        }
+    };
+    if certs.is_empty() {
+        stderr_line(&format!(
+            "Warning: no PEM certificates in SSL_CERT_FILE {}; using the built-in root certificates",
+            sanitize(&shown)
+        ));
+        return RootCerts::WebPki;
+    }
+    RootCerts::new_with_certs(&certs)
+}
+
+/// The proxy variables, in the order ureq reads them (the first one set is used).
+const PROXY_VARS: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
+/// Refuse proxy settings ureq would silently pass over: it skips a value it cannot parse, and
+/// connects directly when a SOCKS proxy is set (this build has no SOCKS support). Either way
+/// requests would go around the proxy the user set.
+fn check_proxy_env() -> Result<()> {
+    for name in PROXY_VARS {
+        if let Some(value) = std::env::var_os(name) {
+            check_proxy(name, value.to_str())?;
+        }
+    }
+    Ok(())
+}
+
+/// Check one proxy variable's value (`None`: not valid UTF-8); an empty value is unset.
+fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
+    const SUPPORTED: &str =
+        "torale supports http:// and https:// proxies (HTTP CONNECT); unset it or use one of those";
+    let Some(value) = value else {
+        return Err(Error::config(format!("{name} is not valid UTF-8")).hint(SUPPORTED));
+    };
+    if value.trim().is_empty() {
+        return Ok(());
+    }
+    let shown = sanitize(&shorten(&redacted(value.trim()), MAX_QUOTED));
+    match ureq::Proxy::new(value.trim()) {
+        Ok(proxy) => match proxy.protocol() {
+            ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(()),
+            other => Err(
+                Error::config(format!("Unsupported proxy in {name}: {other} ({shown})"))
+                    .hint(SUPPORTED),
+            ),
+        },
+        Err(_) => {
+            Err(Error::config(format!("Invalid proxy URL in {name}: '{shown}'")).hint(SUPPORTED))
+        }
+    }
+}
+
+/// What a failed exchange needs for its message: the URL and the limits it ran under.
+struct Attempt<'a> {
+    url: &'a str,
+    connect_limit: Duration,
+    timeout: Duration,
 }
 
 /// A failed exchange, with what the retry policy needs to know about it.
@@ -507,35 +562,37 @@ impl Failure {
             reached_server: true,
         }
     }
+}
 
-    fn from_ureq(err: ureq::Error, url: &str) -> Failure {
+impl Attempt<'_> {
+    fn failure(&self, err: ureq::Error) -> Failure {
         use ureq::Error as E;
-        let network = |message: String, reached_server: bool| Failure {
-            error: Error::new(Kind::Network, message),
-            retryable: true,
-            reached_server,
-        };
+        let url = self.url;
         match err {
-            E::Io(io) => Failure::from_io(io, url),
-            E::HostNotFound => network(format!("Could not resolve host ({url})"), false),
-            E::ConnectionFailed => network(format!("Connection failed ({url})"), false),
-            E::Timeout(which) => {
-                let before_send = matches!(which, ureq::Timeout::Resolve | ureq::Timeout::Connect);
-                Failure {
-                    error: timed_out(url),
-                    retryable: before_send,
-                    reached_server: !before_send,
-                }
-            }
+            E::Io(io) => self.io_failure(io),
+            E::HostNotFound => Failure::fatal(not_resolved(url)),
+            E::ConnectionFailed => Failure {
+                error: Error::new(Kind::Network, format!("Connection failed ({url})")),
+                retryable: true,
+                reached_server: false,
+            },
+            E::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => Failure {
+                error: Error::new(Kind::Network, format!("Connection timed out ({url})")).hint(
+                    format!(
+                        "No connection within {} s: check the host and port in the API URL, a firewall or the proxy",
+                        self.connect_limit.as_secs_f64().ceil()
+                    ),
+                ),
+                retryable: true,
+                reached_server: false,
+            },
+            // Any other timeout is the request's whole budget (`--timeout`) running out.
+            E::Timeout(_) => Failure::fatal(self.timed_out()),
             E::BodyExceedsLimit(_) => Failure::fatal(too_large(url)),
-            E::Tls(why) => Failure::fatal(Error::new(
-                Kind::Network,
-                format!("TLS error: {why} ({url})"),
-            )),
-            E::Rustls(why) => Failure::fatal(Error::new(
-                Kind::Network,
-                format!("TLS error: {} ({url})", sanitize(&why.to_string())),
-            )),
+            E::Rustls(why) => Failure::fatal(tls_error(&why, url)),
+            E::Tls(why) => Failure::fatal(
+                Error::new(Kind::Network, format!("TLS: {why} ({url})")).hint(TLS_HINT),
+            ),
             E::BadUri(why) => Failure::fatal(Error::usage(format!(
                 "Invalid URL {url}: {}",
                 sanitize(&why)
@@ -551,11 +608,16 @@ impl Failure {
                 Kind::Server,
                 format!("Response headers too large ({url})"),
             )),
-            E::ConnectProxyFailed(why) => {
-                network(format!("Proxy failed: {} ({url})", sanitize(&why)), false)
-            }
+            E::ConnectProxyFailed(why) => Failure {
+                error: Error::new(
+                    Kind::Network,
+                    format!("Proxy failed: {} ({url})", sanitize(&why)),
+                ),
+                retryable: true,
+                reached_server: false,
+            },
             E::InvalidProxyUrl => Failure::fatal(Error::config(
-                "Invalid proxy URL in HTTPS_PROXY / HTTP_PROXY / ALL_PROXY",
+                "Invalid proxy URL in ALL_PROXY / HTTPS_PROXY / HTTP_PROXY",
             )),
             other => Failure::fatal(Error::new(
                 Kind::Network,
@@ -564,18 +626,31 @@ impl Failure {
         }
     }
 
-    fn from_io(err: std::io::Error, url: &str) -> Failure {
+    fn io_failure(&self, err: std::io::Error) -> Failure {
         use std::io::ErrorKind as K;
+        let url = self.url;
         // Reading the body reports ureq's own errors (a timeout above all) wrapped in io.
         if err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
             if let Some(Ok(inner)) = err.into_inner().map(|e| e.downcast::<ureq::Error>()) {
-                return Failure::from_ureq(*inner, url);
+                return self.failure(*inner);
             }
             return Failure::fatal(Error::new(Kind::Network, format!("Network error ({url})")));
         }
+        if let Some(tls) = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            return Failure::fatal(tls_error(tls, url));
+        }
+        // The C library's resolver failed: std words this error itself.
+        if err
+            .to_string()
+            .starts_with("failed to lookup address information")
+        {
+            return Failure::fatal(not_resolved(url));
+        }
         if matches!(err.kind(), K::TimedOut | K::WouldBlock) {
-            // The whole command is bounded by --timeout: a timed-out request is not repeated.
-            return Failure::fatal(timed_out(url));
+            return Failure::fatal(self.timed_out());
         }
         let (message, reached_server) = match err.kind() {
             K::ConnectionRefused => (format!("Connection refused ({url})"), false),
@@ -599,90 +674,226 @@ impl Failure {
             reached_server,
         }
     }
-}
 
-fn timed_out(url: &str) -> Error {
-    Error::new(Kind::Network, format!("Request timed out ({url})"))
-        .hint("Raise the limit with --timeout SECS or TORALE_TIMEOUT")
-}
-
-/// `body` with every occurrence of `secret` replaced by `masked`.
-fn mask_secret(body: Vec<u8>, secret: &[u8], masked: &[u8]) -> Vec<u8> {
-    let Some(first) = find_bytes(&body, secret, 0) else {
-        return body;
-    };
-    let mut out = Vec::with_capacity(body.len());
-    let mut copied = 0;
-    let mut next = Some(first);
-    while let Some(at) = next {
-        out.extend_from_slice(&body[copied..at]);
-        out.extend_from_slice(masked);
-        copied = at + secret.len();
-        next = find_bytes(&body, secret, copied);
+    fn timed_out(&self) -> Error {
+        Error::new(Kind::Network, format!("Request timed out ({})", self.url)).hint(format!(
+            "Raise the limit with --timeout SECS or TORALE_TIMEOUT: no complete answer came within {} s",
+            self.timeout.as_secs()
+        ))
     }
-    out.extend_from_slice(&body[copied..]);
+}
+
+fn not_resolved(url: &str) -> Error {
+    Error::new(Kind::Network, format!("Could not resolve host ({url})"))
+        .hint("Check the host name in the API URL (--api-url, TORALE_API_URL, 'torale config')")
+}
+
+const TLS_HINT: &str = "If the API uses a private certificate authority, set SSL_CERT_FILE to a PEM file holding its certificate";
+
+/// One readable line for a TLS failure: what is wrong with the server's certificate or
+/// handshake, in words rather than rustls's type names.
+fn tls_error(err: &rustls::Error, url: &str) -> Error {
+    use rustls::{CertificateError as C, Error as R};
+    let what = match err {
+        R::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => {
+                "the server's certificate is not trusted (issued by an unknown authority)".into()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the server's certificate is not valid for this host name".into()
+            }
+            C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "the server's certificate is not valid yet".into()
+            }
+            C::Revoked => "the server's certificate has been revoked".into(),
+            C::Other(other) => format!(
+                "the server's certificate is not trusted ({})",
+                words(&other.to_string())
+            ),
+            other => format!(
+                "the server's certificate is not trusted ({})",
+                words(&format!("{other:?}"))
+            ),
+        },
+        R::NoCertificatesPresented => "the server sent no certificate".into(),
+        R::AlertReceived(alert) => format!(
+            "the server refused the handshake ({})",
+            words(&format!("{alert:?}"))
+        ),
+        R::InvalidMessage(_) => "the server did not answer in TLS (is it plain http?)".into(),
+        other => format!("handshake failed ({})", words(&format!("{other:?}"))),
+    };
+    Error::new(Kind::Network, format!("TLS: {what} ({url})")).hint(TLS_HINT)
+}
+
+/// `CaUsedAsEndEntity` (the last name in a Rust debug text) as `ca used as end entity`.
+fn words(debug: &str) -> String {
+    let name = debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .rfind(|w| !w.is_empty())
+        .unwrap_or("unknown");
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
     out
 }
 
-/// The first place at or after `from` where `needle` occurs in `hay`. It scans for the
-/// needle's fourth byte (in a key, the first random one, rare in ordinary text) and only
-/// then compares, so a large body without the key costs one quick pass.
-fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let pivot = needle.len().min(4).checked_sub(1)?;
-    let probe = needle[pivot];
-    let mut at = from + pivot;
-    while at < hay.len() {
-        let offset = hay[at..].iter().position(|&b| b == probe)?;
-        let start = at + offset - pivot;
-        if hay[start..].starts_with(needle) {
-            return Some(start);
-        }
-        at += offset + 1;
+/// `body` with every occurrence of the key masked. When the body holds an escape that could
+/// spell the key another way (`\u0073k_…` in JSON, `sk%5F…` in a URL), each JSON string whose
+/// decoded text holds the key is rewritten, decoded and masked.
+fn mask_body(body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
+    let body = replace_all(body, key.as_bytes(), masked.as_bytes());
+    if memmem::find(&body, b"\\u").is_none() && memchr::memchr(b'%', &body).is_none() {
+        return body;
     }
-    None
+    mask_encoded_strings(body, key, masked)
 }
 
-/// Where a redirect from `current` leads, or why torale will not follow it: no `Location`,
-/// a location that is not a plain http(s) URL, or a downgrade from https to http.
-fn redirect_target(
-    current: &str,
-    status: u16,
-    location: Option<&str>,
-) -> std::result::Result<String, Error> {
-    let refuse = |message: String| Error::new(Kind::Server, message).with_status(status);
-    let Some(location) = location.map(str::trim).filter(|l| !l.is_empty()) else {
-        return Err(refuse(format!(
-            "Server answered HTTP {status} without a Location ({current})"
-        )));
+/// `hay` with every `needle` replaced by `with`; `hay` itself when there is none.
+fn replace_all(hay: Vec<u8>, needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() {
+        return hay;
+    }
+    let mut found = memmem::find_iter(&hay, needle).peekable();
+    if found.peek().is_none() {
+        return hay;
+    }
+    let mut out = Vec::with_capacity(hay.len());
+    let mut copied = 0;
+    for at in found {
+        out.extend_from_slice(&hay[copied..at]);
+        out.extend_from_slice(with);
+        copied = at + needle.len();
+    }
+    out.extend_from_slice(&hay[copied..]);
+    out
+}
+
+/// The JSON string literals of `body` whose decoded text holds the key, rewritten masked.
+fn mask_encoded_strings(body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(open) = memchr::memchr(b'"', &body[at..]).map(|i| at + i) {
+        let mut end = open + 1;
+        let mut escaped = false;
+        let close = loop {
+            match memchr::memchr2(b'"', b'\\', body.get(end..).unwrap_or_default()) {
+                Some(i) if body[end + i] == b'\\' => {
+                    escaped = true;
+                    end += i + 2;
+                }
+                Some(i) => break Some(end + i),
+                None => break None,
+            }
+        };
+        let Some(close) = close else { break };
+        let literal = &body[open..=close];
+        if escaped || memchr::memchr(b'%', literal).is_some() {
+            if let Some(text) = remasked_literal(literal, key, masked) {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
+                out.extend_from_slice(&body[copied..open]);
+                out.extend_from_slice(text.as_bytes());
+                copied = close + 1;
+            }
+        }
+        at = close + 1;
+    }
+    match out {
+        None => body,
+        Some(mut out) => {
+            out.extend_from_slice(&body[copied..]);
+            out
+        }
+    }
+}
+
+/// A JSON string literal written again with the key masked, when its decoded text holds it.
+fn remasked_literal(literal: &[u8], key: &str, masked: &str) -> Option<String> {
+    let text: String = serde_json::from_slice(literal).ok()?;
+    let decoded = decode_escapes(&text);
+    if !decoded.contains(key) {
+        return None;
+    }
+    serde_json::to_string(&decoded.replace(key, masked)).ok()
+}
+
+/// `text` with the key masked; where the key is only visible once `%XX` and `\uXXXX`
+/// escapes are decoded, the decoded text is returned, masked.
+fn mask_text(text: &str, key: &str, masked: &str) -> String {
+    let text = text.replace(key, masked);
+    if !text.contains(['%', '\\']) {
+        return text;
+    }
+    let decoded = decode_escapes(&text);
+    if decoded.contains(key) {
+        decoded.replace(key, masked)
+    } else {
+        text
+    }
+}
+
+/// `text` with `%XX` and `\uXXXX` escapes decoded (invalid UTF-8 replaced); other text as is.
+fn decode_escapes(text: &str) -> String {
+    let b = text.as_bytes();
+    let hex = |from: usize, len: usize| -> Option<u32> {
+        let digits = text.get(from..from + len)?;
+        if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
     };
-    if location
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(refuse(format!(
-            "Refusing redirect to a malformed location ({})",
-            sanitize(location)
-        )));
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                if let Some(byte) = hex(i + 1, 2) {
+                    out.push(byte as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            b'\\' if b.get(i + 1) == Some(&b'u') => {
+                if let Some(c) = hex(i + 2, 4).and_then(char::from_u32) {
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 6;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(b[i]);
+        i += 1;
     }
-    let next = resolve_location(current, location);
-    if ureq::http::Uri::try_from(next.as_str()).is_err() {
-        return Err(refuse(format!(
-            "Refusing redirect to a malformed location ({})",
-            sanitize(location)
-        )));
-    }
-    if !(next.starts_with("http://") || next.starts_with("https://")) {
-        return Err(refuse(format!("Refusing redirect to {}", sanitize(&next)))
-            .hint("torale follows redirects to http:// and https:// URLs only"));
-    }
-    if current.starts_with("https://") && next.starts_with("http://") {
-        return Err(refuse(format!(
-            "Refusing redirect from https to plain http ({})",
-            sanitize(&next)
-        ))
-        .hint("Check --api-url; the server or a proxy in front of it downgrades to http"));
-    }
-    Ok(next)
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The error for a 3xx answer. Redirects are never followed: the API needs none (collection
+/// paths carry their trailing slash), and following one could carry the key to another
+/// origin or down from https to http.
+fn redirected(status: u16, location: Option<&str>, url: &str) -> Error {
+    let error = match location.map(str::trim).filter(|l| !l.is_empty()) {
+        Some(location) => Error::new(
+            Kind::Server,
+            format!(
+                "The server redirected to {} (HTTP {status} from {url})",
+                sanitize(&shorten(location, MAX_QUOTED))
+            ),
+        )
+        .hint("torale does not follow redirects, so the API key goes nowhere but the API URL; use that URL with --api-url"),
+        None => Error::new(
+            Kind::Server,
+            format!("The server answered HTTP {status} (a redirect) without a Location ({url})"),
+        ),
+    };
+    error.with_status(status)
 }
 
 fn too_large(url: &str) -> Error {
@@ -701,8 +912,6 @@ pub fn status_error(status: u16, body: &[u8], method: Method, url: &str) -> Erro
         status,
         body: body.to_vec(),
         retry_after: None,
-        location: None,
-        key_withheld: false,
         headers: Vec::new(),
     };
     match decode_reply(reply, method, url) {
@@ -749,11 +958,6 @@ fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
         None => format!("HTTP {} from {} {url}", reply.status, method.as_str()),
     };
     let mut error = Error::new(kind, message).with_status(reply.status);
-    if reply.key_withheld && matches!(reply.status, 401 | 403) {
-        error = error.hint(
-            "The API key was not sent after a redirect to another origin; set --api-url to the server that answers",
-        );
-    }
     if reply.status == 404 && error.message == "Not Found" {
         error = error.hint(
             "The server has no such route: the API URL must be the server's root, such as https://api.torale.ai (check --api-url, TORALE_API_URL, 'torale config')",
@@ -785,9 +989,14 @@ fn error_text(body: &[u8]) -> Option<String> {
     if let Ok(value) = serde_json::from_str::<Value>(text) {
         if let Some(detail) = value.get("detail") {
             match detail {
-                Value::String(s) => return Some(sanitize(s)),
+                Value::String(s) => return Some(quoted(s)),
                 Value::Array(items) => {
-                    let parts: Vec<String> = items.iter().map(validation_item).collect();
+                    const SHOWN: usize = 10;
+                    let mut parts: Vec<String> =
+                        items.iter().take(SHOWN).map(validation_item).collect();
+                    if items.len() > SHOWN {
+                        parts.push(format!("and {} more", items.len() - SHOWN));
+                    }
                     if !parts.is_empty() {
                         return Some(parts.join("; "));
                     }
@@ -796,27 +1005,28 @@ fn error_text(body: &[u8]) -> Option<String> {
             }
         }
         match value.get("error") {
-            Some(Value::String(s)) => return Some(sanitize(s)),
+            Some(Value::String(s)) => return Some(quoted(s)),
             Some(Value::Object(obj)) => {
                 if let Some(Value::String(s)) = obj.get("message") {
-                    return Some(sanitize(s));
+                    return Some(quoted(s));
                 }
             }
             _ => {}
         }
         if let Some(Value::String(s)) = value.get("message") {
-            return Some(sanitize(s));
+            return Some(quoted(s));
         }
     }
     if let Some(page) = html_page(text) {
         return Some(format!("{page} (a proxy in the way?)"));
     }
-    let first_line = text.lines().next().unwrap_or("");
-    let mut line: String = first_line.chars().take(200).collect();
-    if first_line.chars().count() > 200 {
-        line.push('…');
-    }
-    Some(sanitize(&line))
+    Some(quoted(text.lines().next().unwrap_or("")))
+}
+
+/// Server text as one safe line of at most [`MAX_QUOTED`] characters: a 10 MiB `detail`
+/// does not become a 10 MiB line on stderr.
+fn quoted(text: &str) -> String {
+    sanitize(&shorten(text, MAX_QUOTED))
 }
 
 /// `HTML page "<title>"` when `text` is an HTML document rather than an API answer.
@@ -841,13 +1051,7 @@ fn html_page(text: &str) -> Option<String> {
             rest.find('<').map(|end| rest[..end].trim())
         })
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            let mut title: String = t.chars().take(100).collect();
-            if t.chars().count() > 100 {
-                title.push('…');
-            }
-            title
-        });
+        .map(|t| shorten(t, 100));
     Some(match title {
         Some(title) => format!("HTML page \"{}\"", sanitize(&title)),
         None => "HTML page".to_string(),
@@ -878,9 +1082,9 @@ fn validation_item(item: &Value) -> String {
         })
         .unwrap_or_default();
     if loc.is_empty() {
-        sanitize(msg)
+        quoted(msg)
     } else {
-        sanitize(&format!("{}: {msg}", loc.join(".")))
+        quoted(&format!("{}: {msg}", loc.join(".")))
     }
 }
 
@@ -897,45 +1101,10 @@ fn is_rate_limit_body(body: &[u8]) -> bool {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date, capped.
+/// `Retry-After` in seconds, capped; the HTTP-date form is not used by the API and ignored.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(MAX_RETRY_WAIT));
-    }
-    let when = parse_http_date(value)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(Duration::from_secs(when.saturating_sub(now)).min(MAX_RETRY_WAIT))
-}
-
-/// Seconds since the epoch of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_http_date(value: &str) -> Option<u64> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: u64 = parts[1].parse().ok()?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| *m == parts[2])? as u64 + 1;
-    let year: u64 = parts[3].parse().ok()?;
-    let hms: Vec<u64> = parts[4]
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<Vec<u64>>>()?;
-    if hms.len() != 3 || !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    if hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
-        return None;
-    }
-    let days = crate::output::days_from_civil(year as i64, month as u32, day as u32);
-    let days = u64::try_from(days).ok()?;
-    Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+    let secs = value.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_WAIT))
 }
 
 /// Exponential backoff with jitter (1 s, 2 s, … ± 25%), never shorter than `Retry-After`.
@@ -964,77 +1133,6 @@ pub fn percent_encode(value: &str) -> String {
         }
     }
     out
-}
-
-/// `scheme://host:port` of a URL, with the default port made explicit.
-fn origin(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-        None => return String::new(),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority
-        .rsplit('@')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let has_port = match authority.rfind(':') {
-        Some(colon) => !authority[colon..].contains(']'),
-        None => false,
-    };
-    if has_port {
-        format!("{scheme}://{authority}")
-    } else {
-        let port = if scheme == "https" { 443 } else { 80 };
-        format!("{scheme}://{authority}:{port}")
-    }
-}
-
-/// The absolute URL a `Location` header points to.
-fn resolve_location(current: &str, location: &str) -> String {
-    if let Some((scheme, rest)) = location.split_once("://") {
-        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if is_scheme {
-            // `HTTP://` is `http://`: the scheme decides the downgrade check and the origin.
-            return format!("{}://{rest}", scheme.to_ascii_lowercase());
-        }
-    }
-    let (scheme, rest) = current.split_once("://").unwrap_or(("http", current));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if let Some(path) = location.strip_prefix("//") {
-        return format!("{scheme}://{path}");
-    }
-    if location.starts_with('/') {
-        return format!("{scheme}://{authority}{location}");
-    }
-    let path = &rest[authority.len()..];
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let dir = match path.rfind('/') {
-        Some(slash) => &path[..=slash],
-        None => "/",
-    };
-    format!("{scheme}://{authority}{dir}{location}")
-}
-
-/// Whether a key sent to this URL would cross the network unencrypted.
-fn sends_in_clear(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        authority.split(':').next().unwrap_or("")
-    };
-    let host = host.to_ascii_lowercase();
-    !(host == "localhost"
-        || host.ends_with(".localhost")
-        || host.starts_with("127.")
-        || host == "::1")
 }
 
 #[cfg(test)]
@@ -1072,81 +1170,184 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_forms() {
+    fn huge_details_are_cut() {
+        let huge = "x".repeat(10 * 1024 * 1024);
+        for body in [
+            format!(r#"{{"detail":"{huge}"}}"#),
+            format!(r#"{{"error":{{"message":"{huge}"}}}}"#),
+            format!(r#"{{"detail":[{{"loc":["body","q"],"msg":"{huge}"}}]}}"#),
+            huge.clone(),
+        ] {
+            let message = error_message(body.as_bytes()).unwrap();
+            assert!(
+                message.chars().count() <= MAX_QUOTED + 1,
+                "{}",
+                message.len()
+            );
+            assert!(message.ends_with('…'));
+        }
+        let many: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"loc":["body","f{i}"],"msg":"bad"}}"#))
+            .collect();
+        let message = error_message(format!(r#"{{"detail":[{}]}}"#, many.join(",")).as_bytes());
+        assert!(message.unwrap().ends_with("f9: bad; and 40 more"));
+    }
+
+    #[test]
+    fn retry_after_is_seconds_only() {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("100000"), Some(MAX_RETRY_WAIT));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
-    fn origins_and_locations() {
-        assert_eq!(origin("http://127.0.0.1:8000/api"), "http://127.0.0.1:8000");
-        assert_eq!(
-            origin("https://API.torale.ai/x"),
-            "https://api.torale.ai:443"
+    fn redirects_are_refused_with_the_location() {
+        let err = redirected(
+            307,
+            Some("https://other.example/api\u{1b}[2J"),
+            "http://h/x",
         );
-        assert_eq!(
-            resolve_location("http://h:1/api/v1/tasks?x=1", "/api/v1/tasks/"),
-            "http://h:1/api/v1/tasks/"
-        );
-        assert_eq!(resolve_location("http://h:1/a/b", "c"), "http://h:1/a/c");
-        assert!(sends_in_clear("http://example.com"));
-        assert!(!sends_in_clear("http://127.0.0.1:9"));
-        assert!(!sends_in_clear("http://localhost:8000"));
-        assert!(!sends_in_clear("https://example.com"));
+        assert_eq!(err.kind, Kind::Server);
+        assert_eq!(err.status, Some(307));
+        assert!(err
+            .message
+            .starts_with("The server redirected to https://other.example/api\\x1b[2J"));
+        assert!(err.hints[0].contains("--api-url"));
+        assert!(redirected(302, None, "http://h/x")
+            .message
+            .contains("without a Location"));
     }
 
-    #[test]
-    fn redirects_torale_refuses() {
-        let refused = |current: &str, location: Option<&str>| {
-            redirect_target(current, 302, location).unwrap_err().message
-        };
-        // Never from https down to http, however the scheme is spelled.
-        for location in ["http://api.example/x", "HTTP://api.example/x"] {
-            assert!(
-                refused("https://api.example/a", Some(location))
-                    .starts_with("Refusing redirect from https to plain http"),
-                "{location}"
-            );
-        }
-        assert_eq!(
-            redirect_target("http://h:1/a", 307, Some("HTTPS://h:2/b")).unwrap(),
-            "https://h:2/b"
-        );
-        assert!(refused("https://h/a", None).contains("without a Location"));
-        assert!(refused("https://h/a", Some("ftp://h/a")).starts_with("Refusing redirect to"));
-        assert!(refused("https://h/a", Some("/x\u{1b}[2J")).contains("\\x1b[2J"));
-        assert!(refused("https://h/a", Some("http://[::1/x")).contains("malformed location"));
-        // A URL in the query does not make a relative location absolute.
-        assert_eq!(
-            redirect_target("https://h/a/b", 302, Some("/next?to=http://evil/")).unwrap(),
-            "https://h/next?to=http://evil/"
-        );
-    }
+    const KEY: &str = "sk_0123456789abcdefghijklmnop";
+    const MASKED: &str = "sk_...lmnop";
 
     #[test]
-    fn echoed_secrets_are_masked_in_bodies() {
-        let key = b"sk_0123456789abcdefghijklmnop";
-        let body = [&b"{\"a\":\""[..], key, b"\",\"b\":\"", key, b"\"}"].concat();
+    fn echoed_keys_are_masked_in_bodies() {
+        let body = format!(r#"{{"a":"{KEY}","b":"{KEY}"}}"#).into_bytes();
         assert_eq!(
-            mask_secret(body, key, b"sk_...lmnop"),
-            b"{\"a\":\"sk_...lmnop\",\"b\":\"sk_...lmnop\"}"
+            mask_body(body, KEY, MASKED),
+            br#"{"a":"sk_...lmnop","b":"sk_...lmnop"}"#
         );
-        assert_eq!(mask_secret(b"sk_0123".to_vec(), key, b"x"), b"sk_0123");
+        assert_eq!(mask_body(b"sk_0123".to_vec(), KEY, "x"), b"sk_0123");
         // Back to back, at both ends, next to near misses.
-        let body = [&key[..], key, b"sk_01", key].concat();
-        assert_eq!(mask_secret(body, key, b"K"), b"KKsk_01K");
-        assert_eq!(find_bytes(b"abc", b"", 0), None);
-        assert_eq!(find_bytes(b"xxsk_0sk_01", b"sk_01", 0), Some(6));
-        assert_eq!(find_bytes(b"sk_01", b"sk_01", 1), None);
+        let body = [KEY, KEY, "sk_01", KEY].concat().into_bytes();
+        assert_eq!(mask_body(body, KEY, "K"), b"KKsk_01K");
+        // JSON-escaped and percent-encoded: the string is decoded and masked.
+        let escaped = format!(
+            r#"{{"a":"\u0073{}","n":"50%","u":"https://x/?k=sk%5F{}&z=1"}}"#,
+            &KEY[1..],
+            &KEY[3..]
+        );
+        let masked = String::from_utf8(mask_body(escaped.into_bytes(), KEY, MASKED)).unwrap();
+        assert_eq!(
+            masked,
+            r#"{"a":"sk_...lmnop","n":"50%","u":"https://x/?k=sk_...lmnop&z=1"}"#
+        );
+        let value: Value = serde_json::from_str(&masked).unwrap();
+        assert_eq!(value["a"], MASKED);
+        // Escapes that spell something else are left as they were.
+        let other = br#"{"a":"caf\u00e9 \"q\" 100%"}"#.to_vec();
+        assert_eq!(mask_body(other.clone(), KEY, MASKED), other);
+    }
+
+    #[test]
+    fn echoed_keys_are_masked_in_messages() {
+        assert_eq!(
+            mask_text(&format!("bad {KEY}"), KEY, MASKED),
+            "bad sk_...lmnop"
+        );
+        let encoded = format!("https://x/?k=sk%5F{}", &KEY[3..]);
+        assert_eq!(mask_text(&encoded, KEY, MASKED), "https://x/?k=sk_...lmnop");
+        let escaped = format!("\\u0073{}", &KEY[1..]);
+        assert_eq!(mask_text(&escaped, KEY, MASKED), MASKED);
+        assert_eq!(mask_text("50% done \\n", KEY, MASKED), "50% done \\n");
+    }
+
+    #[test]
+    fn proxy_settings_torale_cannot_honour_are_refused() {
+        assert!(check_proxy("HTTPS_PROXY", Some("http://proxy:3128")).is_ok());
+        assert!(check_proxy("https_proxy", Some("https://user:pw@proxy")).is_ok());
+        assert!(check_proxy("HTTP_PROXY", Some("proxy.internal:8080")).is_ok());
+        assert!(check_proxy("HTTP_PROXY", Some("")).is_ok());
+        let socks = check_proxy("ALL_PROXY", Some("socks5://user:secret@h:1080")).unwrap_err();
+        assert_eq!(socks.kind, Kind::Config);
+        assert!(
+            socks
+                .message
+                .starts_with("Unsupported proxy in ALL_PROXY: SOCKS5"),
+            "{}",
+            socks.message
+        );
+        assert!(!socks.message.contains("secret"));
+        assert!(socks.hints[0].contains("http:// and https://"));
+        let bad = check_proxy("http_proxy", Some("not a url")).unwrap_err();
+        assert_eq!(bad.exit_code(), 3);
+        assert_eq!(bad.message, "Invalid proxy URL in http_proxy: 'not a url'");
+        assert!(check_proxy("HTTP_PROXY", None).is_err());
+    }
+
+    #[test]
+    fn tls_failures_read_as_one_line() {
+        use rustls::{CertificateError, Error as R, OtherError};
+        let unknown = tls_error(
+            &R::InvalidCertificate(CertificateError::UnknownIssuer),
+            "https://h",
+        );
+        assert_eq!(
+            unknown.message,
+            "TLS: the server's certificate is not trusted (issued by an unknown authority) (https://h)"
+        );
+        assert!(unknown.hints[0].contains("SSL_CERT_FILE"));
+        #[derive(Debug)]
+        struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{self:?}")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+        let other = R::InvalidCertificate(CertificateError::Other(OtherError(
+            std::sync::Arc::new(CaUsedAsEndEntity),
+        )));
+        assert_eq!(
+            tls_error(&other, "https://h").message,
+            "TLS: the server's certificate is not trusted (ca used as end entity) (https://h)"
+        );
+        // Through the io error rustls reports the handshake with: not retried, exit 10.
+        let attempt = Attempt {
+            url: "https://h",
+            connect_limit: CONNECT_TIMEOUT,
+            timeout: Duration::from_secs(30),
+        };
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, other);
+        let failure = attempt.io_failure(io);
+        assert!(!failure.retryable);
+        assert_eq!(failure.error.exit_code(), 10);
+        assert!(!failure.error.message.contains("OtherError"));
+    }
+
+    #[test]
+    fn unresolvable_hosts_are_not_retried() {
+        let attempt = Attempt {
+            url: "https://nowhere.invalid",
+            connect_limit: CONNECT_TIMEOUT,
+            timeout: Duration::from_secs(30),
+        };
+        let io = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        let failure = attempt.io_failure(io);
+        assert!(!failure.retryable);
+        assert!(failure.error.hints[0].contains("host name in the API URL"));
+        assert!(!attempt.failure(ureq::Error::HostNotFound).retryable);
+        let connect = attempt.failure(ureq::Error::Timeout(ureq::Timeout::Connect));
+        assert!(connect.retryable && !connect.reached_server);
+        let global = attempt.failure(ureq::Error::Timeout(ureq::Timeout::Global));
+        assert!(!global.retryable);
+        assert!(global.error.hints[0].ends_with("within 30 s"));
     }
 
     #[test]

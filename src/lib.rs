@@ -7,7 +7,6 @@ pub mod commands;
 pub mod error;
 pub mod model;
 pub mod output;
-pub mod resolve;
 pub mod settings;
 pub mod terminal;
 pub mod url;

@@ -2,7 +2,11 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::error::{Error, Kind, Result};
 
 /// `--color auto|always|never`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -88,18 +92,24 @@ impl Output {
     }
 
     /// Write a JSON value made by torale: pretty on a terminal, one line when piped.
-    pub fn json_value(&self, out: &mut dyn Write, value: &Value) -> io::Result<()> {
+    pub fn json_value(&self, out: &mut dyn Write, value: &Value) -> Result<()> {
         self.json_text(out, &value.to_string())
     }
 
-    /// Write a server's JSON document as it is, only re-spaced: pretty on a terminal, one
-    /// line when piped.
-    pub fn json_text(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
+    /// Write a server's JSON document (checked and masked by the client): re-spaced pretty
+    /// on a terminal; piped, the server's bytes as they came, on one line when they were.
+    pub fn json_text(&self, out: &mut dyn Write, text: &str) -> Result<()> {
         if let Some(selection) = &self.selection {
             return selection.write(out, text);
         }
-        write_json(out, text, self.stdout_tty, 0)?;
-        out.write_all(b"\n")
+        let text = text.trim();
+        if self.stdout_tty {
+            write_json(out, text, true, 0)?;
+        } else {
+            write_terminal_safe(out, text)?;
+        }
+        out.write_all(b"\n")?;
+        Ok(())
     }
 
     /// Write JSON documents as one array, without first joining them in memory.
@@ -107,10 +117,9 @@ impl Output {
         &self,
         out: &mut dyn Write,
         items: impl IntoIterator<Item = &'a str>,
-    ) -> io::Result<()> {
-        if self.selection.is_some() {
-            let joined: Vec<&str> = items.into_iter().collect();
-            return self.json_text(out, &format!("[{}]", joined.join(",")));
+    ) -> Result<()> {
+        if let Some(selection) = &self.selection {
+            return selection.write_items(out, items);
         }
         let pretty = self.stdout_tty;
         let mut empty = true;
@@ -121,14 +130,17 @@ impl Output {
             }
             if pretty {
                 out.write_all(b"\n  ")?;
+                write_json(out, item, pretty, 1)?;
+            } else {
+                write_terminal_safe(out, item)?;
             }
-            write_json(out, item, pretty, 1)?;
             empty = false;
         }
         if pretty && !empty {
             out.write_all(b"\n")?;
         }
-        out.write_all(b"]\n")
+        out.write_all(b"]\n")?;
+        Ok(())
     }
 }
 
@@ -224,59 +236,150 @@ impl Selection {
         Ok(Selection::Format(pieces))
     }
 
-    fn line(&self, item: &Value) -> String {
+    /// The field names the selection reads.
+    fn names(&self) -> Vec<&str> {
         match self {
-            Selection::Fields(fields) => fields
-                .iter()
-                .map(|f| field_text(lookup(item, f)))
-                .collect::<Vec<_>>()
-                .join("\t"),
+            Selection::Fields(fields) => fields.iter().map(String::as_str).collect(),
             Selection::Format(pieces) => pieces
                 .iter()
-                .map(|p| match p {
-                    Piece::Text(t) => t.clone(),
-                    Piece::Field(f) => field_text(lookup(item, f)),
+                .filter_map(|p| match p {
+                    Piece::Field(f) => Some(f.as_str()),
+                    Piece::Text(_) => None,
                 })
                 .collect(),
         }
     }
 
-    /// Write the selected fields of a JSON document.
-    pub fn write(&self, out: &mut dyn Write, text: &str) -> io::Result<()> {
-        let value: Value = serde_json::from_str(text).map_err(io::Error::other)?;
-        let mut buf = String::new();
-        match &value {
-            Value::Array(items) => {
-                for item in items {
-                    buf.push_str(&self.line(item));
-                    buf.push('\n');
+    /// One item's line, with `found` marking the fields (in [`Selection::names`] order) it has.
+    fn line(&self, item: &Value, found: &mut [bool], line: &mut String) {
+        let mut field = 0;
+        let mut value = |name: &str| {
+            let (value, known) = lookup(item, name);
+            found[field] |= known;
+            field += 1;
+            field_text(value)
+        };
+        match self {
+            Selection::Fields(fields) => {
+                for (i, name) in fields.iter().enumerate() {
+                    if i > 0 {
+                        line.push('\t');
+                    }
+                    line.push_str(&value(name));
                 }
             }
-            other => {
-                buf.push_str(&self.line(other));
-                buf.push('\n');
+            Selection::Format(pieces) => {
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(text) => line.push_str(text),
+                        Piece::Field(name) => line.push_str(&value(name)),
+                    }
+                }
             }
         }
-        out.write_all(buf.as_bytes())
+        line.push('\n');
+    }
+
+    /// Write the selected fields of a JSON document: one line per item of a list, one line
+    /// for any other document.
+    pub fn write(&self, out: &mut dyn Write, text: &str) -> Result<()> {
+        if !text.trim_start().starts_with('[') {
+            return self.write_items(out, [text]);
+        }
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|err| malformed(&err))?;
+        self.write_items(out, items.iter().map(|item| item.get()))
+    }
+
+    /// Write the selected fields of each JSON document, one line each. Items are decoded one
+    /// at a time, so a large list is never held as one tree of values; the lines are written
+    /// only once every item has been read, so a failure leaves stdout empty. A field that no
+    /// item has is a usage error that lists the fields the items do have.
+    pub fn write_items<'a>(
+        &self,
+        out: &mut dyn Write,
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        let names = self.names();
+        let mut found = vec![false; names.len()];
+        let items: Vec<&str> = items.into_iter().collect();
+        let mut lines = String::new();
+        for item in &items {
+            let value: Value = serde_json::from_str(item).map_err(|err| malformed(&err))?;
+            self.line(&value, &mut found, &mut lines);
+        }
+        if !items.is_empty() {
+            if let Some(at) = found.iter().position(|found| !found) {
+                return Err(unknown_field(names[at], &items));
+            }
+        }
+        out.write_all(lines.as_bytes())?;
+        Ok(())
     }
 }
 
-/// The value at a dotted path (`last_execution.status`, `notifications.0.type`).
-fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(value, |v, key| match v {
-        Value::Object(map) => map.get(key),
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
+fn malformed(err: &serde_json::Error) -> Error {
+    Error::new(
+        Kind::Server,
+        format!("Malformed response from the server: {err}"),
+    )
 }
 
-/// A field as text on one line: strings as they are (control characters escaped), numbers
-/// and booleans as JSON, null or missing as empty, objects and arrays as compact JSON.
+/// `Unknown field 'name'`, with the top-level fields of (the first hundred) items, sorted.
+fn unknown_field(name: &str, items: &[&str]) -> Error {
+    let mut fields: Vec<String> = Vec::new();
+    for item in items.iter().take(100) {
+        if let Ok(object) = serde_json::from_str::<serde_json::Map<String, Value>>(item) {
+            for key in object.keys() {
+                if !fields.contains(key) {
+                    fields.push(key.clone());
+                }
+            }
+        }
+    }
+    let error = Error::usage(format!("Unknown field '{}'", sanitize(name)));
+    if fields.is_empty() {
+        return error.hint("The result has no fields to select");
+    }
+    let fields: Vec<String> = fields.iter().map(|f| sanitize(f)).collect();
+    error.hint(format!(
+        "The result has these fields: {} (a.b selects inside objects, a.0 inside lists)",
+        fields.join(", ")
+    ))
+}
+
+/// The value at a dotted path (`last_execution.status`, `notifications.0.type`), and
+/// whether the item knows the path: a null or a list too short on the way is a blank value
+/// of a known field; a name an object lacks, or a step into text or a number, is unknown.
+fn lookup<'a>(value: &'a Value, path: &str) -> (Option<&'a Value>, bool) {
+    let mut value = value;
+    for key in path.split('.') {
+        value = match value {
+            Value::Object(map) => match map.get(key) {
+                Some(next) => next,
+                None => return (None, false),
+            },
+            Value::Array(items) => match key.parse::<usize>() {
+                Ok(i) => match items.get(i) {
+                    Some(next) => next,
+                    None => return (None, true),
+                },
+                Err(_) => return (None, false),
+            },
+            Value::Null => return (None, true),
+            _ => return (None, false),
+        };
+    }
+    (Some(value), true)
+}
+
+/// A field as text on one line: numbers and booleans as JSON, null or missing as empty,
+/// objects and arrays as compact JSON; strings and JSON text both with control characters,
+/// escape sequences and bidirectional overrides made visible.
 fn field_text(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => sanitize(s),
-        Some(other) => other.to_string(),
+        Some(other) => sanitize(&other.to_string()),
     }
 }
 
@@ -302,17 +405,10 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
     while i < b.len() {
         let c = b[i];
         if in_string {
-            // Multi-byte sequences that act on a terminal: C1 controls (C2 80..9F) and the
-            // bidirectional overrides U+202A..U+202E (E2 80 AA..AE), U+2066..U+2069 (E2 81 A6..A9).
-            let special = match (c, b.get(i + 1), b.get(i + 2)) {
-                (0xC2, Some(&n), _) if (0x80..=0x9F).contains(&n) => Some((2, u32::from(n))),
-                (0xE2, Some(0x80), Some(&n)) if (0xAA..=0xAE).contains(&n) => {
-                    Some((3, 0x2000 + u32::from(n - 0x80)))
-                }
-                (0xE2, Some(0x81), Some(&n)) if (0xA6..=0xA9).contains(&n) => {
-                    Some((3, 0x2040 + u32::from(n - 0x80)))
-                }
-                _ => None,
+            let special = if matches!(c, 0xC2 | 0xE2) {
+                terminal_control(b, i)
+            } else {
+                None
             };
             if let Some((len, code)) = special.filter(|_| !escaped) {
                 out.write_all(&b[start..i])?;
@@ -376,6 +472,39 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
     out.write_all(&b[start..])
 }
 
+/// Write valid JSON text as it is, except that C1 controls and bidirectional overrides are
+/// written as `\u` escapes (the same JSON value, harmless on a terminal). In valid JSON any
+/// non-ASCII byte is inside a string, so only their lead bytes are searched for, at memchr
+/// speed, and the rest is written in runs.
+fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    let b = text.as_bytes();
+    let mut start = 0;
+    for at in memchr::memchr2_iter(0xC2, 0xE2, b) {
+        if let Some((len, code)) = terminal_control(b, at) {
+            out.write_all(&b[start..at])?;
+            write!(out, "\\u{code:04x}")?;
+            start = at + len;
+        }
+    }
+    out.write_all(&b[start..])
+}
+
+/// The length and code point of a UTF-8 sequence at `at` that acts on a terminal: a C1
+/// control (C2 80..9F) or a bidirectional override U+202A..U+202E (E2 80 AA..AE) or
+/// U+2066..U+2069 (E2 81 A6..A9).
+fn terminal_control(b: &[u8], at: usize) -> Option<(usize, u32)> {
+    match (b[at], b.get(at + 1), b.get(at + 2)) {
+        (0xC2, Some(&n), _) if (0x80..=0x9F).contains(&n) => Some((2, u32::from(n))),
+        (0xE2, Some(0x80), Some(&n)) if (0xAA..=0xAE).contains(&n) => {
+            Some((3, 0x2000 + u32::from(n - 0x80)))
+        }
+        (0xE2, Some(0x81), Some(&n)) if (0xA6..=0xA9).contains(&n) => {
+            Some((3, 0x2040 + u32::from(n - 0x80)))
+        }
+        _ => None,
+    }
+}
+
 /// [`write_json`] into a string, for callers that want the text itself.
 pub fn reformat_json(text: &str, pretty: bool, out: &mut String) {
     let mut buf = Vec::with_capacity(text.len());
@@ -389,6 +518,14 @@ pub fn stderr_line(line: &str) {
     let mut err = io::stderr().lock();
     let _ = err.write_all(line.as_bytes());
     let _ = err.write_all(b"\n");
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when it was cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
 }
 
 pub use crate::error::sanitize;
@@ -485,96 +622,18 @@ fn fit(cell: &str, width: usize) -> String {
     short
 }
 
-/// The columns `text` takes in a terminal.
+/// The columns `text` takes in a terminal (Unicode's East Asian Width and emoji
+/// presentation, as terminals draw them outside CJK locales).
 pub fn display_width(text: &str) -> usize {
     if text.is_ascii() {
         return text.len();
     }
-    text.chars().map(char_width).sum()
+    UnicodeWidthStr::width(text)
 }
 
-/// Columns one character takes: 0 for combining marks and variation selectors, 2 for East
-/// Asian wide and fullwidth characters and most emoji, else 1 (a compact wcwidth).
+/// Columns one character takes: 0 for combining marks and other zero-width characters.
 fn char_width(c: char) -> usize {
-    if (c as u32) < 0x300 {
-        return 1;
-    }
-    match c as u32 {
-        0x0300..=0x036F
-        | 0x0483..=0x0489
-        | 0x0591..=0x05BD
-        | 0x0610..=0x061A
-        | 0x064B..=0x065F
-        | 0x1AB0..=0x1AFF
-        | 0x1DC0..=0x1DFF
-        | 0x200B..=0x200F
-        | 0x20D0..=0x20FF
-        | 0xFE00..=0xFE0F
-        | 0xFE20..=0xFE2F
-        | 0xE0100..=0xE01EF => 0,
-        0x1100..=0x115F
-        | 0x231A..=0x231B
-        | 0x2329..=0x232A
-        | 0x23E9..=0x23EC
-        | 0x23F0
-        | 0x23F3
-        | 0x25FD..=0x25FE
-        | 0x2614..=0x2615
-        | 0x2648..=0x2653
-        | 0x267F
-        | 0x2693
-        | 0x26A1
-        | 0x26AA..=0x26AB
-        | 0x26BD..=0x26BE
-        | 0x26C4..=0x26C5
-        | 0x26CE
-        | 0x26D4
-        | 0x26EA
-        | 0x26F2..=0x26F3
-        | 0x26F5
-        | 0x26FA
-        | 0x26FD
-        | 0x2705
-        | 0x270A..=0x270B
-        | 0x2728
-        | 0x274C
-        | 0x274E
-        | 0x2753..=0x2755
-        | 0x2757
-        | 0x2795..=0x2797
-        | 0x27B0
-        | 0x27BF
-        | 0x2B1B..=0x2B1C
-        | 0x2B50
-        | 0x2B55
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xA960..=0xA97F
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE10..=0xFE19
-        | 0xFE30..=0xFE6F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x16FE0..=0x16FE4
-        | 0x17000..=0x18AFF
-        | 0x1B000..=0x1B2FF
-        | 0x1F004
-        | 0x1F0CF
-        | 0x1F18E
-        | 0x1F191..=0x1F19A
-        | 0x1F200..=0x1F251
-        | 0x1F300..=0x1F64F
-        | 0x1F680..=0x1F6FF
-        | 0x1F7E0..=0x1F7EB
-        | 0x1F90C..=0x1F9FF
-        | 0x1FA70..=0x1FAFF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
-    }
+    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 /// An aligned `key  value` block; values are sanitized.
@@ -644,7 +703,7 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -748,6 +807,82 @@ mod tests {
     }
 
     #[test]
+    fn selections_name_unknown_fields_and_stay_safe() {
+        let doc = r#"[{"id":"a","extra":1},{"id":"b","meta":{"x":"\u202e\u009b"}}]"#;
+        let run = |selection: Selection, doc: &str| {
+            let mut out = Vec::new();
+            selection
+                .write(&mut out, doc)
+                .map(|()| String::from_utf8(out).unwrap())
+        };
+        // Present in one item, absent in the other: blank there.
+        let fields = Selection::Fields(vec!["id".into(), "extra".into()]);
+        assert_eq!(run(fields, doc).unwrap(), "a\t1\nb\t\n");
+        // Objects and arrays are JSON with the same escapes as strings.
+        let meta = Selection::Fields(vec!["meta".into()]);
+        assert_eq!(run(meta, doc).unwrap(), "\n{\"x\":\"\\u{202e}\\x9b\"}\n");
+        for selection in [
+            Selection::Fields(vec!["id".into(), "nope".into()]),
+            Selection::parse_format("{id} {nope}").unwrap(),
+        ] {
+            let err = run(selection, doc).unwrap_err();
+            assert_eq!(
+                (err.exit_code(), err.message.as_str()),
+                (2, "Unknown field 'nope'")
+            );
+            assert!(err.hints[0].contains("extra, id, meta"), "{:?}", err.hints);
+        }
+        // A null or a short list on the way is a blank value, not an unknown field.
+        let paths = Selection::parse_format("{id}:{last.status}:{tags.0}").unwrap();
+        let doc = r#"[{"id":"a","last":null,"tags":[]},{"id":"b"}]"#;
+        assert_eq!(run(paths, doc).unwrap(), "a::\nb::\n");
+        let wrong = Selection::Fields(vec!["id.x".into()]);
+        assert_eq!(run(wrong, doc).unwrap_err().exit_code(), 2);
+        // An empty list has no fields to miss.
+        assert_eq!(
+            run(Selection::Fields(vec!["nope".into()]), "[]").unwrap(),
+            ""
+        );
+        // Too deep for a value tree, or a number out of range: a malformed response.
+        let deep = format!("[{}1{}]", "[".repeat(200), "]".repeat(200));
+        for doc in [deep.as_str(), r#"[{"id":1e400}]"#, r#"{"id":1e400}"#] {
+            let err = run(Selection::Fields(vec!["id".into()]), doc).unwrap_err();
+            assert_eq!(err.exit_code(), 9, "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn piped_json_is_the_servers_text() {
+        let mut output = Output {
+            json: true,
+            json_errors: true,
+            selection: None,
+            stdout_tty: false,
+            stdout_color: false,
+            stderr_color: false,
+            width: None,
+        };
+        let text = "{ \"b\" : [1, 2], \"a\": \"\u{202e}\u{9b}\u{2014}\" }\n";
+        let mut buf = Vec::new();
+        output.json_text(&mut buf, text).unwrap();
+        // As sent, but for the controls that act on a terminal: the same JSON value.
+        let piped = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            piped,
+            "{ \"b\" : [1, 2], \"a\": \"\\u202e\\u009b\u{2014}\" }\n"
+        );
+        let value: Value = serde_json::from_str(&piped).unwrap();
+        assert_eq!(value["a"], "\u{202e}\u{9b}\u{2014}");
+        output.stdout_tty = true;
+        let mut buf = Vec::new();
+        output.json_text(&mut buf, text).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\n  \"b\": [\n    1,\n    2\n  ],\n  \"a\": \"\\u202e\\u009b\u{2014}\"\n}\n"
+        );
+    }
+
+    #[test]
     fn json_is_respaced_not_reordered() {
         let text = "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"a\": {}, \"e\": [ ] }";
         let render = |text: &str, pretty: bool| {
@@ -838,6 +973,13 @@ mod tests {
     fn wide_characters_keep_columns_aligned() {
         assert_eq!(display_width("日本語🎉 ok"), 11);
         assert_eq!(display_width("e\u{301}"), 1);
+        // Where the former hand-written table was wrong: Thai and Devanagari marks, an emoji
+        // with its presentation selector, Hangul written as jamo, a kana voicing mark.
+        assert_eq!(display_width("\u{e01}\u{e31}"), 1);
+        assert_eq!(display_width("\u{915}\u{94d}"), 1);
+        assert_eq!(display_width("\u{2764}\u{fe0f}"), 2);
+        assert_eq!(display_width("\u{1100}\u{1161}"), 2);
+        assert_eq!(display_width("\u{304b}\u{3099}"), 2);
         let mut table = Table::new(vec!["NAME", "STATE"]);
         table.row(vec!["日本語のクエリ🎉".into(), "active".into()]);
         table.row(vec!["plain".into(), "paused".into()]);

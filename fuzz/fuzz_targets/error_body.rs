@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(message) = torale::api::error_message(data) {
+    if let Some(message) = torale::client::error_message(data) {
         assert!(!message.trim().is_empty());
         assert!(!message.chars().any(char::is_control), "{message:?}");
     }

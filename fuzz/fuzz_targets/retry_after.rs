@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = std::str::from_utf8(data) else {
         return;
     };
-    if let Some(wait) = torale::api::parse_retry_after(value) {
+    if let Some(wait) = torale::client::parse_retry_after(value) {
         assert!(wait <= Duration::from_secs(60), "{value:?} -> {wait:?}");
     }
 });
