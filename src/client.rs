@@ -71,6 +71,7 @@ fn scaled(duration: Duration) -> Duration {
 }
 
 /// A blocking client for one API URL and key.
+#[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
     /// The API URL, or why no request can be sent (a malformed URL or proxy setting). The
@@ -186,6 +187,16 @@ impl Client {
             &[],
             None,
         )
+    }
+
+    /// This client with its limit cut so that a request, retries included, ends by `until`
+    /// (a `--wait` deadline).
+    pub fn until(&self, until: Instant) -> Client {
+        let left = until.saturating_duration_since(Instant::now());
+        Client {
+            timeout: self.timeout.min(left.max(Duration::from_millis(1))),
+            ..self.clone()
+        }
     }
 
     pub fn executions(&self, id: &str, limit: usize) -> Result<Json> {

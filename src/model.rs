@@ -180,12 +180,12 @@ impl Execution {
         self.status.as_deref().unwrap_or("unknown")
     }
 
-    /// `pending` and `running` are still waiting; `success` succeeded; `failed`,
-    /// `cancelled`, `retrying` (a temporary failure: this run is over and the scheduler tries
-    /// the task again later) and anything unknown count as failed.
+    /// `pending`, `running` and `retrying` (the scheduler runs this same execution again)
+    /// are still waiting; `success` succeeded; `failed`, `cancelled` and anything unknown
+    /// count as failed.
     pub fn run_status(&self) -> RunStatus {
         match self.status() {
-            "pending" | "running" => RunStatus::Waiting,
+            "pending" | "running" | "retrying" => RunStatus::Waiting,
             "success" => RunStatus::Succeeded,
             _ => RunStatus::Failed,
         }

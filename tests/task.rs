@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::fake::{Generation, Stage};
+use crate::support::fake::{Fault, Generation, Stage};
 use crate::support::World;
 
 const QUERY: &str = "When will Apple release the iPhone 18?";
@@ -329,6 +329,31 @@ fn execute_wait_exits_by_how_the_run_ended() {
     let id = w.task(json!({"name": "runs"}));
     w.fake.set_run_plan(vec![Stage::Cancelled]);
     w.run(&["task", "execute", &id, "--wait"]).code(11).no_stdout();
+    // `retrying` is not an end: the same run goes on, said once, and a burst of 503s on the
+    // polls is waited out. The run's ID comes first, so it is never lost.
+    let retry = "Temporary connection issue. Retrying automatically.";
+    w.fake.set_run_plan(vec![
+        Stage::Retrying(retry.into()),
+        Stage::Retrying(retry.into()),
+        Stage::Success(None),
+    ]);
+    w.fake.fault_on(&format!("/api/v1/tasks/{id}/executions"), Fault::unavailable(), 5);
+    let run = w.run(&["task", "execute", &id, "--wait"]);
+    let run_id = run.ok().value();
+    run.stderr_has(&format!("Started run {run_id}; waiting up to 300s"));
+    assert_eq!(run.stderr.matches(&format!("Run {run_id} is retrying: {retry}")).count(), 1);
+    // Still retrying at the deadline is exit 8, and a slow poll never outlasts the deadline.
+    w.fake.set_run_plan(vec![Stage::Retrying(retry.into())]);
+    w.run(&["task", "execute", &id, "--wait", "--wait-timeout", "2"])
+        .code(8)
+        .stderr_has("is still retrying after 2s");
+    w.fake.fault_on(
+        &format!("/api/v1/tasks/{id}/executions"),
+        Fault::Delay(std::time::Duration::from_secs(25)),
+        usize::MAX,
+    );
+    w.run(&["task", "execute", &id, "--wait", "--wait-timeout", "2"]).code(8).within(6);
+    w.fake.clear_faults();
     // A run that never starts: exit 8 at the timeout (a deadline, not a sleep).
     w.fake.set_run_plan(vec![]);
     w.run(&["task", "execute", &id, "--wait", "--wait-timeout", "2"])

@@ -1509,6 +1509,12 @@ fn execute(
         }
         return Ok(());
     }
+    // The run's ID comes first, so a wait that ends early never loses the run.
+    stderr_line(&format!(
+        "Started run {}; waiting up to {}s",
+        run.id,
+        wait_timeout.as_secs()
+    ));
     let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
     let last = last.unwrap_or(started);
     let finished = Execution::decode(last.text())?;
@@ -1540,13 +1546,10 @@ fn execute(
                 .as_deref()
                 .map(|m| format!(": {}", sanitize(m)))
                 .unwrap_or_default();
-            let mut err = Error::new(
+            let err = Error::new(
                 Kind::RunFailed,
                 format!("Run {} {}{why}", finished.id, finished.status()),
             );
-            if finished.status() == "retrying" {
-                err = err.hint("A temporary failure: the scheduler runs the task again later");
-            }
             Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
         }
         RunStatus::Waiting => Err(Error::new(
@@ -1576,14 +1579,22 @@ fn wait_for_run(
     let deadline = start + timeout;
     let progress = io::stderr().is_terminal();
     let mut last: Option<Json> = None;
+    let mut told_retrying = false;
     let mut delay = Duration::from_millis(250);
     loop {
-        let now = Instant::now();
-        let remaining = deadline.saturating_duration_since(now);
-        std::thread::sleep(delay.min(remaining));
-        let doc = client
-            .executions(task_id, WAIT_PAGE)
-            .map_err(|e| not_found(client, e, task_id))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        crate::client::sleep(delay.min(remaining));
+        // A poll is bounded by the wait's deadline; a transient failure (5xx, 429, a
+        // dropped connection) is polled again until then.
+        let doc = match client.until(deadline).executions(task_id, WAIT_PAGE) {
+            Ok(doc) => doc,
+            Err(err) if is_transient(&err) && Instant::now() < deadline => {
+                delay = (delay * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(err) if is_transient(&err) => return Ok((last, RunStatus::Waiting)),
+            Err(err) => return Err(not_found(client, err, task_id)),
+        };
         let mut found = None;
         for item in doc.items("execution list")? {
             let run = Execution::decode(item.get())?;
@@ -1594,6 +1605,11 @@ fn wait_for_run(
         }
         if let Some((run, item)) = found {
             let status = run.run_status();
+            if run.status() == "retrying" && !told_retrying {
+                told_retrying = true;
+                let why = run.error_message.as_deref().unwrap_or("no reason given");
+                stderr_line(&format!("Run {run_id} is retrying: {}", sanitize(why)));
+            }
             if progress {
                 let mut err = io::stderr().lock();
                 let _ = write!(
@@ -1619,6 +1635,11 @@ fn wait_for_run(
         }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
+}
+
+/// A failure that a later poll may not meet: server errors, rate limits, the network.
+fn is_transient(err: &Error) -> bool {
+    matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network)
 }
 
 fn write_executions(
