@@ -75,19 +75,15 @@ fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
             let mut last = row[0];
             row[0] = i + 1;
             for j in 0..b.len() {
-                let next = (last + usize::from(ca != b[j]))
-                    .min(row[j] + 1)
-                    .min(row[j + 1] + 1);
+                let next = (last + usize::from(ca != b[j])).min(row[j] + 1).min(row[j + 1] + 1);
                 last = row[j + 1];
                 row[j + 1] = next;
             }
         }
         row[b.len()]
     };
-    let starts: Vec<&String> = names
-        .iter()
-        .filter(|n| word.len() >= 3 && n.starts_with(word))
-        .collect();
+    let starts: Vec<&String> =
+        names.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
     if let [only] = starts.as_slice() {
         return Some(only);
     }
@@ -159,9 +155,7 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
     let mut value = || -> Result<String> { Ok(p.value()?.string()?) };
     match name {
         "api-key" | "api-key-file" if o.api_key.is_some() || o.api_key_file.is_some() => {
-            return Err(Error::usage(
-                "Give the API key once: either --api-key or --api-key-file",
-            ))
+            return Err(Error::usage("Give the API key once: either --api-key or --api-key-file"))
         }
         "api-key" => o.api_key = Some(value()?),
         "api-key-file" => o.api_key_file = Some(value()?),
@@ -213,10 +207,7 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
 /// The help text for words such as `["task", "create"]`: the deepest command they name,
 /// from the first word that names one (option values may stand between).
 pub fn help_for(words: &[&str]) -> &'static str {
-    let Some(at) = words
-        .iter()
-        .position(|w| TREE.find(w).is_some() || *w == "exit-codes")
-    else {
+    let Some(at) = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes") else {
         return HELP;
     };
     let mut words = &words[at..];
@@ -231,10 +222,7 @@ pub fn help_for(words: &[&str]) -> &'static str {
 
 /// The deepest command the words name, from the first word that names one.
 fn deepest(words: &[&str]) -> &'static commands::Cmd {
-    let start = words
-        .iter()
-        .position(|w| TREE.find(w).is_some())
-        .unwrap_or(words.len());
+    let start = words.iter().position(|w| TREE.find(w).is_some()).unwrap_or(words.len());
     let mut node = &TREE;
     for word in &words[start..] {
         match node.find(word) {

@@ -104,10 +104,7 @@ impl Client {
     pub fn new(settings: &Settings, key: Option<&ApiKey>, debug: bool) -> Client {
         let base = parse_api_url(&settings.api_url)
             .map_err(|why| {
-                Error::usage(format!(
-                    "Invalid API URL '{}': {why}",
-                    redacted(&settings.api_url)
-                ))
+                Error::usage(format!("Invalid API URL '{}': {why}", redacted(&settings.api_url)))
             })
             .and_then(|url| check_proxy_env().map(|()| url));
         let config = ureq::Agent::config_builder()
@@ -118,11 +115,7 @@ impl Client {
             .timeout_global(Some(settings.timeout))
             .user_agent(concat!("torale/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(root_certs())
-                    .build(),
-            )
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(root_certs()).build())
             .build();
         let client = Client {
             agent: ureq::Agent::new_with_config(config),
@@ -181,42 +174,24 @@ impl Client {
     }
 
     pub fn execute_task(&self, id: &str) -> Result<Json> {
-        self.call(
-            Method::Post,
-            &format!("/api/v1/tasks/{id}/execute"),
-            &[],
-            None,
-        )
+        self.call(Method::Post, &format!("/api/v1/tasks/{id}/execute"), &[], None)
     }
 
     /// This client with its limit cut so that a request, retries included, ends by `until`
     /// (a `--wait` deadline).
     pub fn until(&self, until: Instant) -> Client {
         let left = until.saturating_duration_since(Instant::now());
-        Client {
-            timeout: self.timeout.min(left.max(Duration::from_millis(1))),
-            ..self.clone()
-        }
+        Client { timeout: self.timeout.min(left.max(Duration::from_millis(1))), ..self.clone() }
     }
 
     pub fn executions(&self, id: &str, limit: usize) -> Result<Json> {
         let query = [("limit", limit.to_string())];
-        self.call(
-            Method::Get,
-            &format!("/api/v1/tasks/{id}/executions"),
-            &query,
-            None,
-        )
+        self.call(Method::Get, &format!("/api/v1/tasks/{id}/executions"), &query, None)
     }
 
     pub fn notifications(&self, id: &str, limit: usize) -> Result<Json> {
         let query = [("limit", limit.to_string())];
-        self.call(
-            Method::Get,
-            &format!("/api/v1/tasks/{id}/notifications"),
-            &query,
-            None,
-        )
+        self.call(Method::Get, &format!("/api/v1/tasks/{id}/notifications"), &query, None)
     }
 
     // ---- the one request path ----------------------------------------------------------
@@ -242,10 +217,8 @@ impl Client {
     ) -> Result<Json> {
         let mut url = self.url(path)?;
         if !query.is_empty() {
-            let pairs: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-                .collect();
+            let pairs: Vec<String> =
+                query.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
             url = format!("{url}?{}", pairs.join("&"));
         }
         let body = match body {
@@ -267,11 +240,7 @@ impl Client {
         let reply = self
             .with_retries(method, &url, body)
             .map_err(|err| self.redact_error(self.proxy_hint(err)))?;
-        Ok(RawReply {
-            status: reply.status,
-            headers: reply.headers,
-            body: reply.body,
-        })
+        Ok(RawReply { status: reply.status, headers: reply.headers, body: reply.body })
     }
 
     fn url(&self, path: &str) -> Result<String> {
@@ -298,10 +267,8 @@ impl Client {
         let (Some(proxy), Ok(base)) = (self.agent.config().proxy(), &self.base) else {
             return err;
         };
-        let bypassed = base
-            .as_str()
-            .parse::<ureq::http::Uri>()
-            .is_ok_and(|uri| proxy.is_no_proxy(&uri));
+        let bypassed =
+            base.as_str().parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri));
         if bypassed {
             return err;
         }
@@ -376,9 +343,7 @@ impl Client {
         body: Option<&[u8]>,
         remaining: Duration,
     ) -> std::result::Result<Reply, Failure> {
-        let mut builder = ureq::http::Request::builder()
-            .method(method.as_str())
-            .uri(url);
+        let mut builder = ureq::http::Request::builder().method(method.as_str()).uri(url);
         if let Some(key) = &self.key {
             builder = builder.header("Authorization", format!("Bearer {}", key.expose()));
         }
@@ -407,15 +372,8 @@ impl Client {
             .timeout_global(Some(remaining))
             .timeout_connect(Some(connect_limit))
             .build();
-        let attempt = Attempt {
-            url,
-            connect_limit,
-            timeout: self.timeout,
-        };
-        let response = self
-            .agent
-            .run(request)
-            .map_err(|err| attempt.failure(err))?;
+        let attempt = Attempt { url, connect_limit, timeout: self.timeout };
+        let response = self.agent.run(request).map_err(|err| attempt.failure(err))?;
 
         let status = response.status().as_u16();
         let headers = response.headers();
@@ -429,10 +387,7 @@ impl Client {
             })
             .collect();
         if self.debug {
-            stderr_line(&format!(
-                "< {status} ({} ms)",
-                started.elapsed().as_millis()
-            ));
+            stderr_line(&format!("< {status} ({} ms)", started.elapsed().as_millis()));
             for (name, value) in &header_list {
                 stderr_line(&format!("< {name}: {}", sanitize(value)));
             }
@@ -459,12 +414,7 @@ impl Client {
         if let Some(key) = &self.key {
             bytes = mask_body(bytes, key.expose(), &key.masked());
         }
-        Ok(Reply {
-            status,
-            body: bytes,
-            retry_after,
-            headers: header_list,
-        })
+        Ok(Reply { status, body: bytes, retry_after, headers: header_list })
     }
 }
 
@@ -504,14 +454,8 @@ fn root_certs() -> ureq::tls::RootCerts {
 }
 
 /// The proxy variables, in the order ureq reads them (the first one set is used).
-const PROXY_VARS: [&str; 6] = [
-    "ALL_PROXY",
-    "all_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-];
+const PROXY_VARS: [&str; 6] =
+    ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
 
 /// Refuse proxy settings ureq would silently pass over: it skips a value it cannot parse, and
 /// connects directly when a SOCKS proxy is set (this build has no SOCKS support). Either way
@@ -539,10 +483,8 @@ fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
     match ureq::Proxy::new(value.trim()) {
         Ok(proxy) => match proxy.protocol() {
             ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(()),
-            other => Err(
-                Error::config(format!("Unsupported proxy in {name}: {other} ({shown})"))
-                    .hint(SUPPORTED),
-            ),
+            other => Err(Error::config(format!("Unsupported proxy in {name}: {other} ({shown})"))
+                .hint(SUPPORTED)),
         },
         Err(_) => {
             Err(Error::config(format!("Invalid proxy URL in {name}: '{shown}'")).hint(SUPPORTED))
@@ -567,11 +509,7 @@ struct Failure {
 
 impl Failure {
     fn fatal(error: Error) -> Failure {
-        Failure {
-            error,
-            retryable: false,
-            reached_server: true,
-        }
+        Failure { error, retryable: false, reached_server: true }
     }
 }
 
@@ -647,17 +585,11 @@ impl Attempt<'_> {
             }
             return Failure::fatal(Error::new(Kind::Network, format!("Network error ({url})")));
         }
-        if let Some(tls) = err
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<rustls::Error>())
-        {
+        if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
             return Failure::fatal(tls_error(tls, url));
         }
         // The C library's resolver failed: std words this error itself.
-        if err
-            .to_string()
-            .starts_with("failed to lookup address information")
-        {
+        if err.to_string().starts_with("failed to lookup address information") {
             return Failure::fatal(not_resolved(url));
         }
         if matches!(err.kind(), K::TimedOut | K::WouldBlock) {
@@ -668,10 +600,7 @@ impl Attempt<'_> {
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
                 (format!("Connection closed by the server ({url})"), true)
             }
-            _ => (
-                format!("Network error: {} ({url})", crate::error::io_reason(&err)),
-                true,
-            ),
+            _ => (format!("Network error: {} ({url})", crate::error::io_reason(&err)), true),
         };
         let mut error = Error::new(Kind::Network, message);
         if err.kind() == K::ConnectionRefused {
@@ -679,11 +608,7 @@ impl Attempt<'_> {
                 "Is the API running? For a self-hosted server set TORALE_API_URL or --api-url",
             );
         }
-        Failure {
-            error,
-            retryable: true,
-            reached_server,
-        }
+        Failure { error, retryable: true, reached_server }
     }
 
     fn timed_out(&self) -> Error {
@@ -718,20 +643,18 @@ fn tls_error(err: &rustls::Error, url: &str) -> Error {
                 "the server's certificate is not valid yet".into()
             }
             C::Revoked => "the server's certificate has been revoked".into(),
-            C::Other(other) => format!(
-                "the server's certificate is not trusted ({})",
-                words(&other.to_string())
-            ),
+            C::Other(other) => {
+                format!("the server's certificate is not trusted ({})", words(&other.to_string()))
+            }
             other => format!(
                 "the server's certificate is not trusted ({})",
                 words(&format!("{other:?}"))
             ),
         },
         R::NoCertificatesPresented => "the server sent no certificate".into(),
-        R::AlertReceived(alert) => format!(
-            "the server refused the handshake ({})",
-            words(&format!("{alert:?}"))
-        ),
+        R::AlertReceived(alert) => {
+            format!("the server refused the handshake ({})", words(&format!("{alert:?}")))
+        }
         R::InvalidMessage(_) => "the server did not answer in TLS (is it plain http?)".into(),
         other => format!("handshake failed ({})", words(&format!("{other:?}"))),
     };
@@ -910,21 +833,13 @@ fn redirected(status: u16, location: Option<&str>, url: &str) -> Error {
 fn too_large(url: &str) -> Error {
     Error::new(
         Kind::Server,
-        format!(
-            "Response larger than {} MiB refused ({url})",
-            MAX_BODY / (1024 * 1024)
-        ),
+        format!("Response larger than {} MiB refused ({url})", MAX_BODY / (1024 * 1024)),
     )
 }
 
 /// The error a non-2xx response stands for, as every command reports it.
 pub fn status_error(status: u16, body: &[u8], method: Method, url: &str) -> Error {
-    let reply = Reply {
-        status,
-        body: body.to_vec(),
-        retry_after: None,
-        headers: Vec::new(),
-    };
+    let reply = Reply { status, body: body.to_vec(), retry_after: None, headers: Vec::new() };
     match decode_reply(reply, method, url) {
         Err(err) => err,
         Ok(_) => Error::internal(format!("HTTP {status} is not an error")),
@@ -941,10 +856,7 @@ fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
         let malformed = |why: String| {
             Error::new(
                 Kind::Server,
-                format!(
-                    "Malformed response from the server: {why} ({} {url})",
-                    method.as_str()
-                ),
+                format!("Malformed response from the server: {why} ({} {url})", method.as_str()),
             )
             .with_status(status)
         };
@@ -1043,11 +955,7 @@ fn quoted(text: &str) -> String {
 /// `HTML page "<title>"` when `text` is an HTML document rather than an API answer.
 fn html_page(text: &str) -> Option<String> {
     let text = text.trim_start();
-    let head: String = text
-        .chars()
-        .take(9)
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let head: String = text.chars().take(9).collect::<String>().to_ascii_lowercase();
     if !(head.starts_with("<!doctype") || head.starts_with("<html")) {
         return None;
     }
@@ -1071,10 +979,7 @@ fn html_page(text: &str) -> Option<String> {
 
 /// A 422 entry `{"loc":["body","name"],"msg":"Field required"}` as `name: Field required`.
 fn validation_item(item: &Value) -> String {
-    let msg = item
-        .get("msg")
-        .and_then(Value::as_str)
-        .unwrap_or("invalid value");
+    let msg = item.get("msg").and_then(Value::as_str).unwrap_or("invalid value");
     let loc: Vec<String> = item
         .get("loc")
         .and_then(Value::as_array)
@@ -1152,10 +1057,7 @@ mod tests {
 
     #[test]
     fn error_bodies_of_every_shape() {
-        assert_eq!(
-            error_message(br#"{"detail":"Invalid API key"}"#).unwrap(),
-            "Invalid API key"
-        );
+        assert_eq!(error_message(br#"{"detail":"Invalid API key"}"#).unwrap(), "Invalid API key");
         let list = br#"{"detail":[{"type":"missing","loc":["body","search_query"],"msg":"Field required"},{"loc":["query","limit"],"msg":"Input should be a valid integer"}]}"#;
         assert_eq!(
             error_message(list).unwrap(),
@@ -1165,19 +1067,12 @@ mod tests {
             error_message(br#"{"error":"Rate limit exceeded: 10 per 1 minute"}"#).unwrap(),
             "Rate limit exceeded: 10 per 1 minute"
         );
-        assert_eq!(
-            error_message(b"Internal Server Error").unwrap(),
-            "Internal Server Error"
-        );
-        assert!(
-            error_message(b"<html><title>502 Bad Gateway</title></html>")
-                .unwrap()
-                .contains("502 Bad Gateway")
-        );
-        assert_eq!(error_message(b"  "), None);
-        assert!(!error_message(b"{\"detail\":\"x\x1b[31m\"}")
+        assert_eq!(error_message(b"Internal Server Error").unwrap(), "Internal Server Error");
+        assert!(error_message(b"<html><title>502 Bad Gateway</title></html>")
             .unwrap()
-            .contains('\x1b'));
+            .contains("502 Bad Gateway"));
+        assert_eq!(error_message(b"  "), None);
+        assert!(!error_message(b"{\"detail\":\"x\x1b[31m\"}").unwrap().contains('\x1b'));
     }
 
     #[test]
@@ -1190,16 +1085,11 @@ mod tests {
             huge.clone(),
         ] {
             let message = error_message(body.as_bytes()).unwrap();
-            assert!(
-                message.chars().count() <= MAX_QUOTED + 1,
-                "{}",
-                message.len()
-            );
+            assert!(message.chars().count() <= MAX_QUOTED + 1, "{}", message.len());
             assert!(message.ends_with('…'));
         }
-        let many: Vec<String> = (0..50)
-            .map(|i| format!(r#"{{"loc":["body","f{i}"],"msg":"bad"}}"#))
-            .collect();
+        let many: Vec<String> =
+            (0..50).map(|i| format!(r#"{{"loc":["body","f{i}"],"msg":"bad"}}"#)).collect();
         let message = error_message(format!(r#"{{"detail":[{}]}}"#, many.join(",")).as_bytes());
         assert!(message.unwrap().ends_with("f9: bad; and 40 more"));
     }
@@ -1216,20 +1106,14 @@ mod tests {
 
     #[test]
     fn redirects_are_refused_with_the_location() {
-        let err = redirected(
-            307,
-            Some("https://other.example/api\u{1b}[2J"),
-            "http://h/x",
-        );
+        let err = redirected(307, Some("https://other.example/api\u{1b}[2J"), "http://h/x");
         assert_eq!(err.kind, Kind::Server);
         assert_eq!(err.status, Some(307));
         assert!(err
             .message
             .starts_with("The server redirected to https://other.example/api\\x1b[2J"));
         assert!(err.hints[0].contains("--api-url"));
-        assert!(redirected(302, None, "http://h/x")
-            .message
-            .contains("without a Location"));
+        assert!(redirected(302, None, "http://h/x").message.contains("without a Location"));
     }
 
     const KEY: &str = "sk_0123456789abcdefghijklmnop";
@@ -1238,10 +1122,7 @@ mod tests {
     #[test]
     fn echoed_keys_are_masked_in_bodies() {
         let body = format!(r#"{{"a":"{KEY}","b":"{KEY}"}}"#).into_bytes();
-        assert_eq!(
-            mask_body(body, KEY, MASKED),
-            br#"{"a":"sk_...lmnop","b":"sk_...lmnop"}"#
-        );
+        assert_eq!(mask_body(body, KEY, MASKED), br#"{"a":"sk_...lmnop","b":"sk_...lmnop"}"#);
         assert_eq!(mask_body(b"sk_0123".to_vec(), KEY, "x"), b"sk_0123");
         // Back to back, at both ends, next to near misses.
         let body = [KEY, KEY, "sk_01", KEY].concat().into_bytes();
@@ -1253,10 +1134,7 @@ mod tests {
             &KEY[3..]
         );
         let masked = String::from_utf8(mask_body(escaped.into_bytes(), KEY, MASKED)).unwrap();
-        assert_eq!(
-            masked,
-            r#"{"a":"sk_...lmnop","n":"50%","u":"https://x/?k=sk_...lmnop&z=1"}"#
-        );
+        assert_eq!(masked, r#"{"a":"sk_...lmnop","n":"50%","u":"https://x/?k=sk_...lmnop&z=1"}"#);
         let value: Value = serde_json::from_str(&masked).unwrap();
         assert_eq!(value["a"], MASKED);
         // Escapes that spell something else are left as they were.
@@ -1266,10 +1144,7 @@ mod tests {
 
     #[test]
     fn echoed_keys_are_masked_in_messages() {
-        assert_eq!(
-            mask_text(&format!("bad {KEY}"), KEY, MASKED),
-            "bad sk_...lmnop"
-        );
+        assert_eq!(mask_text(&format!("bad {KEY}"), KEY, MASKED), "bad sk_...lmnop");
         let encoded = format!("https://x/?k=sk%5F{}", &KEY[3..]);
         assert_eq!(mask_text(&encoded, KEY, MASKED), "https://x/?k=sk_...lmnop");
         let escaped = format!("\\u0073{}", &KEY[1..]);
@@ -1286,9 +1161,7 @@ mod tests {
         let socks = check_proxy("ALL_PROXY", Some("socks5://user:secret@h:1080")).unwrap_err();
         assert_eq!(socks.kind, Kind::Config);
         assert!(
-            socks
-                .message
-                .starts_with("Unsupported proxy in ALL_PROXY: SOCKS5"),
+            socks.message.starts_with("Unsupported proxy in ALL_PROXY: SOCKS5"),
             "{}",
             socks.message
         );
@@ -1303,10 +1176,8 @@ mod tests {
     #[test]
     fn tls_failures_read_as_one_line() {
         use rustls::{CertificateError, Error as R, OtherError};
-        let unknown = tls_error(
-            &R::InvalidCertificate(CertificateError::UnknownIssuer),
-            "https://h",
-        );
+        let unknown =
+            tls_error(&R::InvalidCertificate(CertificateError::UnknownIssuer), "https://h");
         assert_eq!(
             unknown.message,
             "TLS: the server's certificate is not trusted (issued by an unknown authority) (https://h)"
@@ -1367,10 +1238,7 @@ mod tests {
             html_page("\n<!DOCTYPE html><html><head><TITLE lang=en> Sign in </TITLE>").unwrap(),
             "HTML page \"Sign in\""
         );
-        assert_eq!(
-            html_page("<html><body>x</body></html>").unwrap(),
-            "HTML page"
-        );
+        assert_eq!(html_page("<html><body>x</body></html>").unwrap(), "HTML page");
         assert_eq!(html_page("{\"html\": 1}"), None);
         assert_eq!(
             html_page("<html><title>\u{e9}\u{e9}<"),
@@ -1382,11 +1250,7 @@ mod tests {
     fn cap_429_is_not_a_rate_limit() {
         assert!(is_rate_limit_body(b"<html>429 Too Many Requests</html>"));
         assert!(is_rate_limit_body(br#"{"detail":"Too many requests"}"#));
-        assert!(is_rate_limit_body(
-            br#"{"error":"Rate limit exceeded: 10 per 1 minute"}"#
-        ));
-        assert!(!is_rate_limit_body(
-            br#"{"detail":"Maximum of 50 active tasks reached."}"#
-        ));
+        assert!(is_rate_limit_body(br#"{"error":"Rate limit exceeded: 10 per 1 minute"}"#));
+        assert!(!is_rate_limit_body(br#"{"detail":"Maximum of 50 active tasks reached."}"#));
     }
 }

@@ -183,11 +183,7 @@ impl Error {
 
     /// Point a usage error at the help of the command it is about (`""` for the top level).
     pub fn see_help(self, command: &str) -> Error {
-        let command = if command.is_empty() {
-            String::new()
-        } else {
-            format!("{command} ")
-        };
+        let command = if command.is_empty() { String::new() } else { format!("{command} ") };
         self.hint(format!("See 'torale {command}--help'"))
     }
 }
@@ -235,10 +231,7 @@ pub fn io_reason(err: &std::io::Error) -> String {
 /// CI log through the message that quotes it back.
 fn one_line(text: String) -> String {
     let text = mask_key_shapes(text);
-    if text
-        .chars()
-        .all(|c| !c.is_control() && !is_format_control(c))
-    {
+    if text.chars().all(|c| !c.is_control() && !is_format_control(c)) {
         text
     } else {
         sanitize(&text)
@@ -254,10 +247,7 @@ pub fn mask_key_shapes(text: String) -> String {
     let mut at = 0;
     while let Some(found) = text[at..].find("sk_") {
         let start = at + found;
-        let len = bytes[start + 3..]
-            .iter()
-            .take_while(|b| is_key_char(**b))
-            .count();
+        let len = bytes[start + 3..].iter().take_while(|b| is_key_char(**b)).count();
         let starts_word = start == 0 || !is_key_char(bytes[start - 1]);
         if len >= 20 && starts_word {
             let end = start + 3 + len;
@@ -308,13 +298,7 @@ mod tests {
         let err = Error::usage(format!("Unexpected argument '{key}'")).hint(format!("x {key}"));
         assert_eq!(err.message, "Unexpected argument 'sk_...FDyBg'");
         assert_eq!(err.hints[0], "x sk_...FDyBg");
-        assert_eq!(
-            mask_key_shapes("task_sk_abc and sk_short".into()),
-            "task_sk_abc and sk_short"
-        );
-        assert_eq!(
-            mask_key_shapes(format!("{key}{key}")),
-            "sk_...FDyBg".to_string() + ""
-        );
+        assert_eq!(mask_key_shapes("task_sk_abc and sk_short".into()), "task_sk_abc and sk_short");
+        assert_eq!(mask_key_shapes(format!("{key}{key}")), "sk_...FDyBg".to_string() + "");
     }
 }

@@ -9,9 +9,7 @@ use torale::error::{Error, Kind};
 fn main() -> ExitCode {
     // A bug must still end as one line and exit 1, not a panic message and an abort.
     std::panic::set_hook(Box::new(|info| {
-        let place = info
-            .location()
-            .map_or_else(|| "unknown place".into(), |l| l.to_string());
+        let place = info.location().map_or_else(|| "unknown place".into(), |l| l.to_string());
         eprintln!("Error: internal error in torale ({place})\nHint: This is a bug; please report it with the command you ran");
         std::process::exit(1);
     }));
@@ -23,9 +21,7 @@ fn main() -> ExitCode {
     let result = command.and_then(|command| commands::run(command, &cx, &mut out));
     let result = result.and_then(|code| {
         if !(out.is_empty() || stdout_open) {
-            return Err(Error::internal(
-                "Cannot write the result: standard output is closed",
-            ));
+            return Err(Error::internal("Cannot write the result: standard output is closed"));
         }
         let mut stdout = io::stdout().lock();
         stdout.write_all(&out).and_then(|()| stdout.flush())?;

@@ -114,13 +114,15 @@ impl Task {
             Some("active") => Some(TaskState::Active),
             Some("paused") => Some(TaskState::Paused),
             Some("completed") => Some(TaskState::Completed),
-            _ => self.is_active.map(|active| {
-                if active {
-                    TaskState::Active
-                } else {
-                    TaskState::Paused
-                }
-            }),
+            _ => self.is_active.map(
+                |active| {
+                    if active {
+                        TaskState::Active
+                    } else {
+                        TaskState::Paused
+                    }
+                },
+            ),
         }
     }
 
@@ -210,11 +212,7 @@ impl Execution {
     }
 
     pub fn source_urls(&self) -> Vec<&str> {
-        self.grounding_sources
-            .iter()
-            .flatten()
-            .filter_map(|s| s.url.as_deref())
-            .collect()
+        self.grounding_sources.iter().flatten().filter_map(|s| s.url.as_deref()).collect()
     }
 }
 
@@ -282,10 +280,7 @@ mod tests {
     fn both_generations_decode() {
         let head = json!({"id":"a","name":"n","state":"paused","notifications":[],"last_execution":null,"extra":1});
         let legacy = json!({"id":"b","name":"n","is_active":false,"schedule":"0 9 * * *","condition_met":true});
-        assert_eq!(
-            Task::decode(&head.to_string()).unwrap().state(),
-            Some(TaskState::Paused)
-        );
+        assert_eq!(Task::decode(&head.to_string()).unwrap().state(), Some(TaskState::Paused));
         let old = Task::decode(&legacy.to_string()).unwrap();
         assert_eq!(old.state(), Some(TaskState::Paused));
         assert!(old.is_legacy());
@@ -300,17 +295,11 @@ mod tests {
         let legacy =
             json!({"id":"e","status":"success","condition_met":true,"change_summary":"Changed"});
         assert_eq!(
-            Execution::decode(&head.to_string())
-                .unwrap()
-                .notification_text()
-                .as_deref(),
+            Execution::decode(&head.to_string()).unwrap().notification_text().as_deref(),
             Some("Now")
         );
         assert_eq!(
-            Execution::decode(&legacy.to_string())
-                .unwrap()
-                .notification_text()
-                .as_deref(),
+            Execution::decode(&legacy.to_string()).unwrap().notification_text().as_deref(),
             Some("Changed")
         );
     }

@@ -70,12 +70,7 @@ impl Output {
             let _ = writeln!(stderr, "{value}");
             return;
         }
-        let _ = writeln!(
-            stderr,
-            "{} {}",
-            self.paint_err(Color::Red, "Error:"),
-            err.message
-        );
+        let _ = writeln!(stderr, "{} {}", self.paint_err(Color::Red, "Error:"), err.message);
         for hint in &err.hints {
             let _ = writeln!(stderr, "{} {hint}", self.paint_err(Color::Dim, "Hint:"));
         }
@@ -318,10 +313,7 @@ impl Selection {
 }
 
 fn malformed(err: &serde_json::Error) -> Error {
-    Error::new(
-        Kind::Server,
-        format!("Malformed response from the server: {err}"),
-    )
+    Error::new(Kind::Server, format!("Malformed response from the server: {err}"))
 }
 
 /// `Unknown field 'name'`, with the top-level fields of (the first hundred) items, sorted.
@@ -405,11 +397,7 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
     while i < b.len() {
         let c = b[i];
         if in_string {
-            let special = if matches!(c, 0xC2 | 0xE2) {
-                terminal_control(b, i)
-            } else {
-                None
-            };
+            let special = if matches!(c, 0xC2 | 0xE2) { terminal_control(b, i) } else { None };
             if let Some((len, code)) = special.filter(|_| !escaped) {
                 out.write_all(&b[start..i])?;
                 write!(out, "\\u{code:04x}")?;
@@ -540,11 +528,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: Vec<&'static str>) -> Table {
-        Table {
-            headers,
-            rows: Vec::new(),
-            flexible: None,
-        }
+        Table { headers, rows: Vec::new(), flexible: None }
     }
 
     pub fn flexible(mut self, column: usize) -> Table {
@@ -579,11 +563,7 @@ impl Table {
                 let cell = fit(cell, widths[i]);
                 let last = i + 1 == columns;
                 let pad = widths[i].saturating_sub(display_width(&cell));
-                let text = if header {
-                    output.paint(Color::Bold, &cell)
-                } else {
-                    cell
-                };
+                let text = if header { output.paint(Color::Bold, &cell) } else { cell };
                 line.push_str(&text);
                 if !last {
                     line.extend(std::iter::repeat_n(' ', pad + 2));
@@ -638,11 +618,7 @@ fn char_width(c: char) -> usize {
 
 /// An aligned `key  value` block; values are sanitized.
 pub fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<()> {
-    let width = pairs
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = pairs.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
     for (key, value) in pairs {
         writeln!(out, "{key:<width$}  {}", sanitize(value))?;
     }
@@ -733,10 +709,7 @@ pub fn source_domains(urls: &[&str]) -> String {
     for url in urls {
         let rest = url.split_once("://").map_or(*url, |(_, r)| r);
         let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
-        let host = host
-            .strip_prefix("www.")
-            .unwrap_or(host)
-            .to_ascii_lowercase();
+        let host = host.strip_prefix("www.").unwrap_or(host).to_ascii_lowercase();
         if !host.is_empty() && !hosts.contains(&host) {
             hosts.push(host);
         }
@@ -760,12 +733,7 @@ fn terminal_width() -> Option<usize> {
         fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
     }
     const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
-    let mut size = WinSize {
-        rows: 0,
-        cols: 0,
-        x: 0,
-        y: 0,
-    };
+    let mut size = WinSize { rows: 0, cols: 0, x: 0, y: 0 };
     // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) into the pointer we pass.
     let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut size as *mut WinSize) };
     (rc == 0 && size.cols > 0).then_some(size.cols as usize)
@@ -797,9 +765,7 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "a\tx y\tok\nb\t\t\n");
         let mut out = Vec::new();
         let format = Selection::parse_format("{id}={n} {tags.0} {{x}}\\t.").unwrap();
-        format
-            .write(&mut out, r#"{"id":"a","n":1,"tags":["p"]}"#)
-            .unwrap();
+        format.write(&mut out, r#"{"id":"a","n":1,"tags":["p"]}"#).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "a=1 p {x}\t.\n");
         assert!(Selection::parse_format("{id").is_err());
         assert!(Selection::parse_format("id}").is_err());
@@ -811,9 +777,7 @@ mod tests {
         let doc = r#"[{"id":"a","extra":1},{"id":"b","meta":{"x":"\u202e\u009b"}}]"#;
         let run = |selection: Selection, doc: &str| {
             let mut out = Vec::new();
-            selection
-                .write(&mut out, doc)
-                .map(|()| String::from_utf8(out).unwrap())
+            selection.write(&mut out, doc).map(|()| String::from_utf8(out).unwrap())
         };
         // Present in one item, absent in the other: blank there.
         let fields = Selection::Fields(vec!["id".into(), "extra".into()]);
@@ -826,10 +790,7 @@ mod tests {
             Selection::parse_format("{id} {nope}").unwrap(),
         ] {
             let err = run(selection, doc).unwrap_err();
-            assert_eq!(
-                (err.exit_code(), err.message.as_str()),
-                (2, "Unknown field 'nope'")
-            );
+            assert_eq!((err.exit_code(), err.message.as_str()), (2, "Unknown field 'nope'"));
             assert!(err.hints[0].contains("extra, id, meta"), "{:?}", err.hints);
         }
         // A null or a short list on the way is a blank value, not an unknown field.
@@ -839,10 +800,7 @@ mod tests {
         let wrong = Selection::Fields(vec!["id.x".into()]);
         assert_eq!(run(wrong, doc).unwrap_err().exit_code(), 2);
         // An empty list has no fields to miss.
-        assert_eq!(
-            run(Selection::Fields(vec!["nope".into()]), "[]").unwrap(),
-            ""
-        );
+        assert_eq!(run(Selection::Fields(vec!["nope".into()]), "[]").unwrap(), "");
         // Too deep for a value tree, or a number out of range: a malformed response.
         let deep = format!("[{}1{}]", "[".repeat(200), "]".repeat(200));
         for doc in [deep.as_str(), r#"[{"id":1e400}]"#, r#"{"id":1e400}"#] {
@@ -867,10 +825,7 @@ mod tests {
         output.json_text(&mut buf, text).unwrap();
         // As sent, but for the controls that act on a terminal: the same JSON value.
         let piped = String::from_utf8(buf).unwrap();
-        assert_eq!(
-            piped,
-            "{ \"b\" : [1, 2], \"a\": \"\\u202e\\u009b\u{2014}\" }\n"
-        );
+        assert_eq!(piped, "{ \"b\" : [1, 2], \"a\": \"\\u202e\\u009b\u{2014}\" }\n");
         let value: Value = serde_json::from_str(&piped).unwrap();
         assert_eq!(value["a"], "\u{202e}\u{9b}\u{2014}");
         output.stdout_tty = true;
@@ -900,10 +855,7 @@ mod tests {
         assert_eq!(render(&pretty, false), value.to_string());
         let safe = render("[\"\u{9b}31m\u{202e}\\\"\u{2066}\"]", false);
         assert_eq!(safe, r#"["\u009b31m\u202e\"\u2066"]"#);
-        assert_eq!(
-            serde_json::from_str::<Value>(&safe).unwrap()[0],
-            "\u{9b}31m\u{202e}\"\u{2066}"
-        );
+        assert_eq!(serde_json::from_str::<Value>(&safe).unwrap()[0], "\u{9b}31m\u{202e}\"\u{2066}");
     }
 
     #[test]
@@ -935,10 +887,7 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(
-            parse_rfc3339("2026-04-21T08:15:02.5Z").map(|s| s.fract()),
-            Some(0.5)
-        );
+        assert_eq!(parse_rfc3339("2026-04-21T08:15:02.5Z").map(|s| s.fract()), Some(0.5));
         assert_eq!(
             parse_rfc3339("2026-04-21T10:15:02+02:00"),
             parse_rfc3339("2026-04-21T08:15:02Z")
@@ -951,10 +900,7 @@ mod tests {
             ),
             "39s"
         );
-        assert_eq!(
-            short_time(Some("2026-04-21T08:15:02.418733Z")),
-            "2026-04-21 08:15"
-        );
+        assert_eq!(short_time(Some("2026-04-21T08:15:02.418733Z")), "2026-04-21 08:15");
     }
 
     #[test]
@@ -995,10 +941,8 @@ mod tests {
         let mut buf = Vec::new();
         table.write(&mut buf, &output).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        let columns: Vec<usize> = text
-            .lines()
-            .map(|line| display_width(&line[..line.rfind(' ').unwrap() + 1]))
-            .collect();
+        let columns: Vec<usize> =
+            text.lines().map(|line| display_width(&line[..line.rfind(' ').unwrap() + 1])).collect();
         assert_eq!(columns, vec![18, 18, 18], "{text}");
         assert_eq!(fit("日本語です", 6), "日本…");
     }

@@ -42,10 +42,7 @@ impl ApiKey {
                 rest.chars().count()
             ));
         }
-        if !rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err("an API key contains only letters, digits, '_' and '-'".into());
         }
         Ok(ApiKey(key.to_string()))
@@ -143,10 +140,7 @@ impl Env {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let truthy = |name: &str| {
             var(name).is_some_and(|v| {
-                matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "1" | "true" | "yes" | "on"
-                )
+                matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
             })
         };
         Env {
@@ -305,9 +299,7 @@ pub fn check_api_url(text: &str) -> Result<String> {
 pub fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
     match text.trim().parse::<u64>() {
         Ok(secs) if (1..=86_400).contains(&secs) => Ok(Duration::from_secs(secs)),
-        _ => Err(format!(
-            "'{text}' is not a number of seconds from 1 to 86400"
-        )),
+        _ => Err(format!("'{text}' is not a number of seconds from 1 to 86400")),
     }
 }
 
@@ -361,11 +353,8 @@ impl ConfigFile {
 
     /// Read the config file; a missing file is an empty config, anything else wrong is exit 3.
     fn load(path: &Path) -> Result<ConfigFile> {
-        let mut file = ConfigFile {
-            path: path.to_path_buf(),
-            entries: Entries::default(),
-            unplaced: None,
-        };
+        let mut file =
+            ConfigFile { path: path.to_path_buf(), entries: Entries::default(), unplaced: None };
         let fail = |why: String| {
             Error::config(format!("Cannot read config file {}: {why}", path.display()))
         };
@@ -417,9 +406,7 @@ impl ConfigFile {
     /// The value of a key (`None` when missing or null).
     pub fn get(&self, key: &str) -> Option<Value> {
         let raw = self.entries.0.get(key)?;
-        serde_json::from_str::<Value>(raw.get())
-            .ok()
-            .filter(|v| !v.is_null())
+        serde_json::from_str::<Value>(raw.get()).ok().filter(|v| !v.is_null())
     }
 
     /// A string value, or an error naming the file when the key holds something else.
@@ -450,12 +437,8 @@ impl ConfigFile {
         }
         let path = self.path.clone();
         let fail = |what: &str, err: &io::Error| {
-            Error::config(format!(
-                "Cannot {what} {}: {}",
-                path.display(),
-                io_reason(err)
-            ))
-            .hint("The existing config file was left unchanged")
+            Error::config(format!("Cannot {what} {}: {}", path.display(), io_reason(err)))
+                .hint("The existing config file was left unchanged")
         };
         let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
         create_private_dir(&dir).map_err(|err| fail("create the directory for", &err))?;
@@ -479,9 +462,7 @@ impl ConfigFile {
             .map_err(|err| Error::internal(format!("Cannot encode the config: {err}")))?;
         text.push('\n');
         // A full disk or a crash leaves the old file: the new one is complete before the rename.
-        let tmp = self
-            .path
-            .with_file_name(format!(".config.json.{}.tmp", std::process::id()));
+        let tmp = self.path.with_file_name(format!(".config.json.{}.tmp", std::process::id()));
         let written =
             write_private(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &self.path));
         if let Err(err) = written {
@@ -500,10 +481,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 #[cfg(not(unix))]
@@ -542,11 +520,7 @@ fn check_private_dir(_dir: &Path) -> Result<()> {
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
@@ -554,10 +528,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

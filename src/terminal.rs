@@ -11,9 +11,7 @@ pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
     if path == "-" {
         io::stdin().lock().take(limit).read_to_end(&mut buf)?;
     } else {
-        std::fs::File::open(path)?
-            .take(limit)
-            .read_to_end(&mut buf)?;
+        std::fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
     }
     Ok(buf)
 }
@@ -61,10 +59,7 @@ pub fn confirm(question: &str) -> Result<bool> {
         let _ = writeln!(err);
         return Ok(false);
     }
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 /// Read a secret from the terminal without echoing it. Ctrl-C ends with exit 130 and the
@@ -155,10 +150,8 @@ mod raw {
         };
         // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
         if unsafe { tcgetattr(0, &mut saved) } != 0 {
-            return Err(
-                Error::usage("Cannot read the terminal settings for a hidden prompt")
-                    .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"),
-            );
+            return Err(Error::usage("Cannot read the terminal settings for a hidden prompt")
+                .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"));
         }
         let _restore = Restore(saved);
         if SAVED.set(saved).is_ok() {

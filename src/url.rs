@@ -62,17 +62,13 @@ pub fn parse_api_url(text: &str) -> Result<ApiUrl, String> {
     if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("a URL cannot contain spaces or control characters".into());
     }
-    let (scheme, rest) = text
-        .split_once("://")
-        .ok_or("it must start with http:// or https://")?;
+    let (scheme, rest) = text.split_once("://").ok_or("it must start with http:// or https://")?;
     let https = match scheme.to_ascii_lowercase().as_str() {
         "https" => true,
         "http" => false,
         _ => return Err("it must start with http:// or https://".into()),
     };
-    let uri: Uri = text
-        .parse()
-        .map_err(|err| format!("not a valid URL ({err})"))?;
+    let uri: Uri = text.parse().map_err(|err| format!("not a valid URL ({err})"))?;
     let authority = uri.authority().ok_or("it has no host")?;
     if authority.as_str().contains('@') {
         return Err("user info (name:password@) is not allowed in the API URL; \
@@ -84,10 +80,8 @@ pub fn parse_api_url(text: &str) -> Result<ApiUrl, String> {
     }
     // `Authority::port` is `None` for a port that is not a u16 (`:99999`, `:8O80`), so the
     // text after the host is checked here.
-    let port_text = authority
-        .as_str()
-        .strip_prefix(authority.host())
-        .and_then(|rest| rest.strip_prefix(':'));
+    let port_text =
+        authority.as_str().strip_prefix(authority.host()).and_then(|rest| rest.strip_prefix(':'));
     let port = match port_text {
         None if https => 443,
         None => 80,
@@ -106,12 +100,7 @@ pub fn parse_api_url(text: &str) -> Result<ApiUrl, String> {
         Some(_) => format!("{scheme}://{host}:{port}{path}"),
         None => format!("{scheme}://{host}{path}"),
     };
-    Ok(ApiUrl {
-        text,
-        host,
-        port,
-        https,
-    })
+    Ok(ApiUrl { text, host, port, https })
 }
 
 fn port_reason() -> String {
@@ -139,10 +128,7 @@ mod tests {
     fn urls_are_normalized() {
         let url = parse_api_url(" HTTP://API.Example.COM:8080/base// ").unwrap();
         assert_eq!(url.as_str(), "http://api.example.com:8080/base");
-        assert_eq!(
-            (url.host(), url.port(), url.is_https()),
-            ("api.example.com", 8080, false)
-        );
+        assert_eq!((url.host(), url.port(), url.is_https()), ("api.example.com", 8080, false));
         let url = parse_api_url("https://api.torale.ai/").unwrap();
         assert_eq!(url.as_str(), "https://api.torale.ai");
         assert_eq!(url.port(), 443);
@@ -163,11 +149,7 @@ mod tests {
             "http://127.0.0.1:-1",
             "http://h:",
         ] {
-            assert_eq!(
-                parse_api_url(url),
-                Err("port must be 1–65535".into()),
-                "{url}"
-            );
+            assert_eq!(parse_api_url(url), Err("port must be 1–65535".into()), "{url}");
         }
         assert_eq!(parse_api_url("http://h:65535").unwrap().port(), 65535);
         assert_eq!(parse_api_url("http://h:1").unwrap().port(), 1);
@@ -175,11 +157,7 @@ mod tests {
 
     #[test]
     fn user_info_is_refused_without_echoing_it() {
-        for url in [
-            "http://user:pw@host",
-            "http://127.0.0.1@host",
-            "https://@host/",
-        ] {
+        for url in ["http://user:pw@host", "http://127.0.0.1@host", "https://@host/"] {
             let why = parse_api_url(url).unwrap_err();
             assert!(why.contains("API key"), "{url}: {why}");
             assert!(!why.contains("pw") && !why.contains("127"), "{why}");

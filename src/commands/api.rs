@@ -97,17 +97,9 @@ fn parse_args(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
         }),
     };
     if input.is_some() && !fields.is_empty() {
-        return Err(Error::usage(
-            "Use either --input or fields (-f/-F), not both",
-        ));
+        return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
     }
-    Ok(Args {
-        method,
-        path,
-        fields,
-        input,
-        include,
-    })
+    Ok(Args { method, path, fields, input, include })
 }
 
 pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
@@ -115,11 +107,7 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let output = &cx.output;
     let mut fields = Map::new();
     for (key, raw, typed) in &args.fields {
-        let value = if *typed {
-            typed_value(raw)?
-        } else {
-            Value::String(raw.clone())
-        };
+        let value = if *typed { typed_value(raw)? } else { Value::String(raw.clone()) };
         fields.insert(key.clone(), value);
     }
     let body_given = !fields.is_empty() || args.input.is_some();
@@ -205,16 +193,9 @@ pub fn check_path(path: &str) -> std::result::Result<String, String> {
         ));
     }
     if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "'{}' contains spaces or control characters",
-            sanitize(path)
-        ));
+        return Err(format!("'{}' contains spaces or control characters", sanitize(path)));
     }
-    Ok(if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("/{path}")
-    })
+    Ok(if path.starts_with('/') { path.to_string() } else { format!("/{path}") })
 }
 
 /// `-F` values: literals become JSON values, `@FILE` reads a file, `@-` standard input.
@@ -232,11 +213,7 @@ fn typed_value(raw: &str) -> Result<Value> {
         _ => match raw.parse::<i64>() {
             Ok(n) => Value::Number(n.into()),
             Err(_) => match raw.parse::<f64>().ok().and_then(Number::from_f64) {
-                Some(n)
-                    if raw
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) =>
-                {
+                Some(n) if raw.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) => {
                     Value::Number(n)
                 }
                 _ => Value::String(raw.to_string()),
@@ -248,10 +225,7 @@ fn typed_value(raw: &str) -> Result<Value> {
 /// A request body or field value; as large as a response may be.
 fn read_input(source: &str) -> Result<Vec<u8>> {
     crate::terminal::read_input(source, crate::client::MAX_BODY).map_err(|err| {
-        Error::usage(format!(
-            "Cannot read {source}: {}",
-            crate::error::io_reason(&err)
-        ))
+        Error::usage(format!("Cannot read {source}: {}", crate::error::io_reason(&err)))
     })
 }
 

@@ -110,12 +110,11 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
     let plan = make_plan(&desired, &current, options.prune)?;
 
     let (creates, updates, deletes) =
-        plan.iter()
-            .fold((0, 0, 0), |(c, u, d), change| match change {
-                Change::Create(_) => (c + 1, u, d),
-                Change::Update { .. } => (c, u + 1, d),
-                Change::Delete { .. } => (c, u, d + 1),
-            });
+        plan.iter().fold((0, 0, 0), |(c, u, d), change| match change {
+            Change::Create(_) => (c + 1, u, d),
+            Change::Update { .. } => (c, u + 1, d),
+            Change::Delete { .. } => (c, u, d + 1),
+        });
     let unchanged = desired.len() - creates - updates;
     let summary = format!(
         "{creates} to create, {updates} to update, {deletes} to delete, {unchanged} unchanged"
@@ -132,11 +131,7 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
         }
         stderr_line(&format!("Plan: {summary}"));
         // Changes to make are the run's result, not a failure: the plan is printed either way.
-        return Ok(if options.exit_code && !plan.is_empty() {
-            12
-        } else {
-            0
-        });
+        return Ok(if options.exit_code && !plan.is_empty() { 12 } else { 0 });
     }
 
     if deletes > 0 && !options.yes {
@@ -182,10 +177,8 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
         output.json_value(out, &Value::Array(applied))?;
     }
     if let Some(worst) = failures.iter().max_by_key(|e| e.exit_code()) {
-        let mut err = Error::new(
-            worst.kind,
-            format!("{} of {} changes failed", failures.len(), plan.len()),
-        );
+        let mut err =
+            Error::new(worst.kind, format!("{} of {} changes failed", failures.len(), plan.len()));
         err.status = worst.status;
         return Err(err);
     }
@@ -195,10 +188,7 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
 
 fn read_file(path: &str) -> Result<Vec<Desired>> {
     let bytes = crate::terminal::read_input(path, crate::client::MAX_BODY).map_err(|err| {
-        Error::usage(format!(
-            "Cannot read {path}: {}",
-            crate::error::io_reason(&err)
-        ))
+        Error::usage(format!("Cannot read {path}: {}", crate::error::io_reason(&err)))
     })?;
     let text =
         String::from_utf8(bytes).map_err(|_| Error::usage(format!("{path} is not UTF-8 text")))?;
@@ -322,10 +312,8 @@ fn show_notifications(list: &[Value]) -> String {
 fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Result<Vec<Change>> {
     let mut plan = Vec::new();
     for (i, want) in desired.iter().enumerate() {
-        let matches: Vec<&(Task, Value)> = current
-            .iter()
-            .filter(|(task, _)| task.name() == want.name)
-            .collect();
+        let matches: Vec<&(Task, Value)> =
+            current.iter().filter(|(task, _)| task.name() == want.name).collect();
         let (task, raw) = match matches.as_slice() {
             [] => {
                 plan.push(Change::Create(i));
@@ -384,13 +372,7 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
             let have: Vec<Value> = raw
                 .get("notifications")
                 .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_object)
-                        .map(normalized)
-                        .collect()
-                })
+                .map(|items| items.iter().filter_map(Value::as_object).map(normalized).collect())
                 .unwrap_or_default();
             if wanted != have {
                 diffs.push(("notifications", json!(have), json!(wanted)));
@@ -410,10 +392,7 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
     if prune {
         for (task, _) in current {
             if !desired.iter().any(|want| want.name == task.name()) {
-                plan.push(Change::Delete {
-                    id: task.id.clone(),
-                    name: task.name().to_string(),
-                });
+                plan.push(Change::Delete { id: task.id.clone(), name: task.name().to_string() });
             }
         }
     }
@@ -424,9 +403,7 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
 fn plan_json(change: &Change, desired: &[Desired]) -> Value {
     match change {
         Change::Create(i) => json!({"action": "create", "name": desired[*i].name}),
-        Change::Update {
-            id, name, diffs, ..
-        } => json!({
+        Change::Update { id, name, diffs, .. } => json!({
             "action": "update",
             "name": name,
             "id": id,
@@ -465,12 +442,9 @@ fn write_plan_line(
             }
             Ok(())
         }
-        Change::Delete { name, .. } => writeln!(
-            out,
-            "{} delete {}",
-            output.paint(Color::Red, "-"),
-            sanitize(name)
-        ),
+        Change::Delete { name, .. } => {
+            writeln!(out, "{} delete {}", output.paint(Color::Red, "-"), sanitize(name))
+        }
     }
 }
 
@@ -479,12 +453,8 @@ fn apply_change(client: &Client, change: &Change, desired: &[Desired]) -> Result
         Change::Create(i) => {
             let want = &desired[*i];
             let state = want.state.as_deref().unwrap_or("active");
-            let notifications = want
-                .notifications
-                .iter()
-                .flatten()
-                .map(|n| Value::Object(n.clone()))
-                .collect();
+            let notifications =
+                want.notifications.iter().flatten().map(|n| Value::Object(n.clone())).collect();
             let mut body = crate::model::create_body(
                 &want.query,
                 want.condition.as_deref(),
@@ -503,12 +473,7 @@ fn apply_change(client: &Client, change: &Change, desired: &[Desired]) -> Result
             }
             Ok(())
         }
-        Change::Update {
-            id,
-            body,
-            via_active,
-            ..
-        } => {
+        Change::Update { id, body, via_active, .. } => {
             if *via_active {
                 client.update_task(id, &json!({"state": "active", "is_active": true}))?;
             }

@@ -157,10 +157,7 @@ pub const COMMANDS: &[Cmd] = &[
     cmd("status", &[], STATUS_HELP),
     cmd("whoami", &[], WHOAMI_HELP),
     cmd("logout", &[], LOGOUT_HELP),
-    Cmd {
-        commands: KEYS_COMMANDS,
-        ..cmd("keys", &[], KEYS_HELP)
-    },
+    Cmd { commands: KEYS_COMMANDS, ..cmd("keys", &[], KEYS_HELP) },
 ];
 
 const KEYS_COMMANDS: &[Cmd] = &[
@@ -187,17 +184,11 @@ pub enum KeysCommand {
 
 /// `torale auth ...`, after the word `auth`.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
-    let group = Cmd {
-        commands: COMMANDS,
-        ..cmd("auth", &[], HELP)
-    };
+    let group = Cmd { commands: COMMANDS, ..cmd("auth", &[], HELP) };
     let mut sub = group.subcommand("auth", p, g)?;
     let mut path = format!("auth {sub}");
     if sub == "keys" {
-        let keys = Cmd {
-            commands: KEYS_COMMANDS,
-            ..cmd("keys", &[], KEYS_HELP)
-        };
+        let keys = Cmd { commands: KEYS_COMMANDS, ..cmd("keys", &[], KEYS_HELP) };
         sub = keys.subcommand("auth keys", p, g)?;
         path = format!("auth keys {sub}");
     }
@@ -212,12 +203,7 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     });
     let command = words.and_then(|words| {
         let n = usize::from(matches!(sub, "create" | "revoke"));
-        count_words(
-            &words,
-            n,
-            n,
-            if sub == "create" { "NAME" } else { "KEY_ID" },
-        )?;
+        count_words(&words, n, n, if sub == "create" { "NAME" } else { "KEY_ID" })?;
         let word = words.into_iter().next().unwrap_or_default();
         Ok(match (path.as_str(), sub) {
             (_, "set-api-key") => Command::SetApiKey { verify: !no_verify },
@@ -250,9 +236,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
         Command::Whoami => {
             let key = settings.require_key()?;
             let client = Client::new(&settings, key, debug);
-            let me = client
-                .me()
-                .map_err(|err| explain_auth_error(err, &settings))?;
+            let me = client.me().map_err(|err| explain_auth_error(err, &settings))?;
             output.json_text(out, me.text())?;
             Ok(())
         }
@@ -279,10 +263,9 @@ struct KeyInfo {
 /// Whether `info` describes `key`: the server keeps the first 15 characters plus `...`.
 fn is_key_in_use(info: &KeyInfo, key: Option<&ApiKey>) -> bool {
     match (key, &info.key_prefix) {
-        (Some(key), Some(prefix)) => key
-            .expose()
-            .get(..15)
-            .is_some_and(|head| prefix.as_str() == format!("{head}...")),
+        (Some(key), Some(prefix)) => {
+            key.expose().get(..15).is_some_and(|head| prefix.as_str() == format!("{head}..."))
+        }
         _ => false,
     }
 }
@@ -302,16 +285,9 @@ fn keys(
                 return Ok(());
             }
             let list: Vec<KeyInfo> = doc.decode("API key list")?;
-            let mut table = Table::new(vec![
-                "",
-                "ID",
-                "PREFIX",
-                "NAME",
-                "CREATED",
-                "LAST USED",
-                "ACTIVE",
-            ])
-            .flexible(3);
+            let mut table =
+                Table::new(vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"])
+                    .flexible(3);
             for info in &list {
                 table.row(vec![
                     if is_key_in_use(info, key) { "*" } else { "" }.into(),
@@ -365,9 +341,8 @@ fn keys(
             Ok(())
         }
         KeysCommand::Revoke { id, yes } => {
-            let list: Vec<KeyInfo> = client
-                .call(Method::Get, "/auth/api-keys", &[], None)?
-                .decode("API key list")?;
+            let list: Vec<KeyInfo> =
+                client.call(Method::Get, "/auth/api-keys", &[], None)?.decode("API key list")?;
             let target = list.iter().find(|info| info.id == id);
             let in_use = target.is_some_and(|info| is_key_in_use(info, key));
             let label = target
@@ -410,11 +385,7 @@ fn keys(
             if output.json {
                 output.json_text(out, doc.text())?;
             } else {
-                writeln!(
-                    out,
-                    "{} Revoked API key {label}",
-                    output.paint(Color::Green, "✓")
-                )?;
+                writeln!(out, "{} Revoked API key {label}", output.paint(Color::Green, "✓"))?;
             }
             Ok(())
         }
@@ -462,11 +433,7 @@ fn set_api_key(
         Ok((true, ()))
     })?;
 
-    stderr_line(&format!(
-        "Saved API key {} to {}",
-        key.masked(),
-        file.path.display()
-    ));
+    stderr_line(&format!("Saved API key {} to {}", key.masked(), file.path.display()));
     if output.json {
         let result = json!({
             "api_key": key.masked(),
@@ -544,11 +511,7 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
     }
     write_authenticated(out, output, user)?;
     writeln!(out, "API Key: {key_text}")?;
-    writeln!(
-        out,
-        "API URL: {} ({})",
-        settings.api_url, settings.api_url_source
-    )?;
+    writeln!(out, "API URL: {} ({})", settings.api_url, settings.api_url_source)?;
     Ok(())
 }
 
@@ -599,11 +562,7 @@ fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
         output.json_value(out, &result)?;
     } else if removed {
         let mark = output.paint(Color::Green, "✓");
-        writeln!(
-            out,
-            "{mark} Removed the API key from {}",
-            file.path.display()
-        )?;
+        writeln!(out, "{mark} Removed the API key from {}", file.path.display())?;
     } else {
         stderr_line(&format!("No API key was stored in {}", file.path.display()));
     }

@@ -101,22 +101,17 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     let word = next_word(p, g).map_err(|e| e.see_help("config"))?;
     let sub = match &word {
         None => "show",
-        Some(word) => match COMMANDS
-            .iter()
-            .find(|c| c.name == word || c.aliases.contains(&word.as_str()))
-        {
-            Some(c) => c.name,
-            None => {
-                return Err(Error::usage(format!("Unknown config command '{word}'"))
-                    .hint("See 'torale config --help' for the commands"))
+        Some(word) => {
+            match COMMANDS.iter().find(|c| c.name == word || c.aliases.contains(&word.as_str())) {
+                Some(c) => c.name,
+                None => {
+                    return Err(Error::usage(format!("Unknown config command '{word}'"))
+                        .hint("See 'torale config --help' for the commands"))
+                }
             }
-        },
+        }
     };
-    let path = if sub == "show" {
-        "config".to_string()
-    } else {
-        format!("config {sub}")
-    };
+    let path = if sub == "show" { "config".to_string() } else { format!("config {sub}") };
     let words = rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help(&path))?;
     let (n, name) = match sub {
         "get" | "unset" => (1, "KEY"),
@@ -182,11 +177,8 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
                 entries.set(&key, stored);
                 Ok((true, ()))
             })?;
-            let shown = if key == "api_key" {
-                crate::error::mask_key(&value)
-            } else {
-                sanitize(&value)
-            };
+            let shown =
+                if key == "api_key" { crate::error::mask_key(&value) } else { sanitize(&value) };
             stderr_line(&format!("Set {key} = {shown} in {}", file.path.display()));
             if key == "api_key" && env.api_key.is_some() {
                 stderr_line(
@@ -271,12 +263,7 @@ fn show(settings: &Settings, output: &Output, out: &mut dyn Write) -> Result<()>
     table.row(vec![
         "noauth".into(),
         if settings.noauth { "on" } else { "off" }.into(),
-        if settings.noauth {
-            "environment TORALE_NOAUTH"
-        } else {
-            "default"
-        }
-        .into(),
+        if settings.noauth { "environment TORALE_NOAUTH" } else { "default" }.into(),
     ]);
     table.write(out, output)?;
     writeln!(out, "\nConfig file: {}", settings.config_path.display())?;

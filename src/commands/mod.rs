@@ -77,12 +77,7 @@ pub struct Cmd {
 }
 
 pub const fn cmd(name: &'static str, aliases: &'static [&'static str], help: &'static str) -> Cmd {
-    Cmd {
-        name,
-        aliases,
-        help,
-        commands: &[],
-    }
+    Cmd { name, aliases, help, commands: &[] }
 }
 
 /// The top level of the command tree.
@@ -91,22 +86,10 @@ pub const TREE: Cmd = Cmd {
     aliases: &[],
     help: HELP,
     commands: &[
-        Cmd {
-            commands: auth::COMMANDS,
-            ..cmd("auth", &[], auth::HELP)
-        },
-        Cmd {
-            commands: task::COMMANDS,
-            ..cmd("task", &["tasks"], task::HELP)
-        },
-        Cmd {
-            commands: config::COMMANDS,
-            ..cmd("config", &[], config::HELP)
-        },
-        Cmd {
-            commands: templates::COMMANDS,
-            ..cmd("templates", &["template"], templates::HELP)
-        },
+        Cmd { commands: auth::COMMANDS, ..cmd("auth", &[], auth::HELP) },
+        Cmd { commands: task::COMMANDS, ..cmd("task", &["tasks"], task::HELP) },
+        Cmd { commands: config::COMMANDS, ..cmd("config", &[], config::HELP) },
+        Cmd { commands: templates::COMMANDS, ..cmd("templates", &["template"], templates::HELP) },
         cmd("api", &[], api::HELP),
         cmd("completion", &[], completion::HELP),
         cmd("help", &[], HELP),
@@ -138,11 +121,7 @@ impl Cmd {
             if !in_options || !spec.starts_with('-') {
                 continue;
             }
-            let mut opt = Opt {
-                long: String::new(),
-                short: None,
-                value: false,
-            };
+            let mut opt = Opt { long: String::new(), short: None, value: false };
             for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
                 if let Some(long) = token.strip_prefix("--") {
                     opt.long = long.to_string();
@@ -159,9 +138,7 @@ impl Cmd {
 
     /// The subcommand named `word` (or one of its aliases).
     pub fn find(&self, word: &str) -> Option<&'static Cmd> {
-        self.commands
-            .iter()
-            .find(|c| c.name == word || c.aliases.contains(&word))
+        self.commands.iter().find(|c| c.name == word || c.aliases.contains(&word))
     }
 
     /// A group's subcommand word, canonical, or the error for a missing or unknown one.
@@ -294,10 +271,7 @@ pub fn one_of<T: Copy + PartialEq>(
                 .filter(|(v, _)| *v == old || *v == value)
                 .map(|(_, name)| format!("--{name}"))
                 .collect();
-            return Err(Error::usage(format!(
-                "Use only one of {}",
-                names.join(", ")
-            )));
+            return Err(Error::usage(format!("Use only one of {}", names.join(", "))));
         }
     }
     *slot = Some(value);
@@ -372,12 +346,7 @@ impl Context {
         let env = Env::from_process();
         let output = Output::detect(options.json, options.color, options.selection.clone());
         let debug = options.debug || env.debug;
-        Context {
-            options,
-            env,
-            output,
-            debug,
-        }
+        Context { options, env, output, debug }
     }
 
     /// The settings flags, with the key file read (a hidden prompt for `-` on a terminal).
@@ -385,17 +354,12 @@ impl Context {
         let o = &self.options;
         let api_key = match (&o.api_key, &o.api_key_file) {
             (Some(key), _) => Some(KeyArg::Value(key.clone())),
-            (None, Some(path)) => Some(KeyArg::File {
-                path: path.clone(),
-                text: read_key_file(path)?,
-            }),
+            (None, Some(path)) => {
+                Some(KeyArg::File { path: path.clone(), text: read_key_file(path)? })
+            }
             (None, None) => None,
         };
-        Ok(Flags {
-            api_key,
-            api_url: o.api_url.clone(),
-            timeout: o.timeout.clone(),
-        })
+        Ok(Flags { api_key, api_url: o.api_url.clone(), timeout: o.timeout.clone() })
     }
 
     /// The config file and the effective settings.
@@ -427,10 +391,7 @@ fn read_key_file(path: &str) -> Result<String> {
         return terminal::read_hidden("API key (input is hidden): ");
     }
     let buf = terminal::read_input(path, 4096).map_err(|err| {
-        Error::config(format!(
-            "Cannot read API key file {path}: {}",
-            crate::error::io_reason(&err)
-        ))
+        Error::config(format!("Cannot read API key file {path}: {}", crate::error::io_reason(&err)))
     })?;
     String::from_utf8(buf)
         .map(|s| s.trim().to_string())

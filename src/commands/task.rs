@@ -338,11 +338,7 @@ pub const DEFAULT_LOG_LIMIT: usize = 20;
 /// `torale task ...`, after the word `task`.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     let group = super::TREE.find("task").map_or(COMMANDS, |c| c.commands);
-    let sub = Cmd {
-        commands: group,
-        ..cmd("task", &[], HELP)
-    }
-    .subcommand("task", p, g)?;
+    let sub = Cmd { commands: group, ..cmd("task", &[], HELP) }.subcommand("task", p, g)?;
     if sub == "preview" {
         // Whatever the old CLI's preview took, the answer is the same explanation.
         return Ok(Command::Preview);
@@ -370,14 +366,9 @@ fn parse_sub(sub: &str, p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     Ok(match sub {
         "list" => {
             count_words(&words, 0, 0, "")?;
-            Command::List {
-                state: v.state,
-                limit,
-            }
+            Command::List { state: v.state, limit }
         }
-        "get" => Command::Get {
-            id: first(ids(1, 1)?),
-        },
+        "get" => Command::Get { id: first(ids(1, 1)?) },
         "create" => {
             if !words.is_empty() {
                 return Err(Error::usage(format!(
@@ -423,19 +414,13 @@ fn parse_sub(sub: &str, p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
                 query: v.query,
                 condition: v.condition,
                 active: v.state.map(|s| s == StateFilter::Active),
-                webhook: if v.no_webhook {
-                    Some(None)
-                } else {
-                    v.webhook.map(Some)
-                },
+                webhook: if v.no_webhook { Some(None) } else { v.webhook.map(Some) },
                 schedule: v.schedule,
                 notify_behavior: v.notify_behavior,
             };
             check_update(&changes)?;
             if changes == UpdateArgs::default() {
-                return Err(Error::usage(
-                    "Nothing to update: give at least one field to change",
-                ));
+                return Err(Error::usage("Nothing to update: give at least one field to change"));
             }
             Command::Update { id, changes }
         }
@@ -528,11 +513,7 @@ impl Values {
         match (sub, name) {
             ("list", "active" | "paused" | "completed") => {
                 let state = STATES.iter().find(|(_, n)| *n == name).map(|(s, _)| *s);
-                one_of(
-                    &mut self.state,
-                    state.unwrap_or(StateFilter::Active),
-                    STATES,
-                )?
+                one_of(&mut self.state, state.unwrap_or(StateFilter::Active), STATES)?
             }
             ("list" | "logs" | "notifications", "limit") => once(&mut self.limit, "limit", p)?,
             (_, "query" | "q") if edits => once(&mut self.query, "query", p)?,
@@ -548,18 +529,12 @@ impl Values {
             ("create", "run-immediately") => self.run_immediately = true,
             ("create", "from-template") => once(&mut self.from_template, "from-template", p)?,
             ("update", "active" | "inactive") => {
-                let state = if name == "active" {
-                    StateFilter::Active
-                } else {
-                    StateFilter::Paused
-                };
+                let state =
+                    if name == "active" { StateFilter::Active } else { StateFilter::Paused };
                 one_of(
                     &mut self.state,
                     state,
-                    &[
-                        (StateFilter::Active, "active"),
-                        (StateFilter::Paused, "inactive"),
-                    ],
+                    &[(StateFilter::Active, "active"), (StateFilter::Paused, "inactive")],
                 )?
             }
             ("update", "no-webhook") => self.no_webhook = true,
@@ -621,10 +596,7 @@ fn check_update(changes: &UpdateArgs) -> Result<()> {
     if let Some(Some(url)) = &changes.webhook {
         check_webhook(url)?;
     }
-    check_legacy_options(
-        changes.schedule.as_deref(),
-        changes.notify_behavior.as_deref(),
-    )?;
+    check_legacy_options(changes.schedule.as_deref(), changes.notify_behavior.as_deref())?;
     for (flag, value) in [
         ("--name", &changes.name),
         ("--query", &changes.query),
@@ -657,22 +629,13 @@ fn check_notify_behavior(value: &str) -> Result<()> {
 }
 
 fn check_status(value: &str) -> Result<String> {
-    const STATUSES: [&str; 6] = [
-        "pending",
-        "running",
-        "success",
-        "retrying",
-        "failed",
-        "cancelled",
-    ];
+    const STATUSES: [&str; 6] =
+        ["pending", "running", "success", "retrying", "failed", "cancelled"];
     let lower = value.to_ascii_lowercase();
     if STATUSES.contains(&lower.as_str()) {
         return Ok(lower);
     }
-    Err(Error::usage(format!(
-        "Invalid --status '{value}': use one of {}",
-        STATUSES.join(", ")
-    )))
+    Err(Error::usage(format!("Invalid --status '{value}': use one of {}", STATUSES.join(", "))))
 }
 
 /// Check a 5-field cron expression (minute hour day-of-month month day-of-week).
@@ -684,9 +647,8 @@ pub fn check_cron(expr: &str) -> std::result::Result<(), String> {
             fields.len()
         ));
     }
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
     const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
     let specs: [(&str, u32, u32, &[&str]); 5] = [
         ("minute", 0, 59, &[]),
@@ -748,9 +710,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
         Command::List { state, limit } => list(client, state, limit, output, out),
         Command::Get { id } => {
             let id = tasks.id(&id)?;
-            let value = client
-                .get_task(&id)
-                .map_err(|e| not_found(client, e, &id))?;
+            let value = client.get_task(&id).map_err(|e| not_found(client, e, &id))?;
             if output.json {
                 output.json_text(out, value.text())?;
             } else {
@@ -763,29 +723,13 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
         Command::SetState { ids, state } => {
             set_state(client, &tasks.ids(&ids)?, state, output, out)
         }
-        Command::Delete {
-            ids,
-            yes,
-            ignore_not_found,
-        } => return delete(&mut tasks, &ids, yes, ignore_not_found, output, out),
-        Command::Execute {
-            id,
-            wait,
-            wait_timeout,
-        } => execute(
-            client,
-            &tasks.id(&id)?,
-            wait,
-            Duration::from_secs(wait_timeout),
-            output,
-            out,
-        ),
-        Command::Logs {
-            id,
-            limit,
-            status,
-            notifications_only,
-        } => {
+        Command::Delete { ids, yes, ignore_not_found } => {
+            return delete(&mut tasks, &ids, yes, ignore_not_found, output, out)
+        }
+        Command::Execute { id, wait, wait_timeout } => {
+            execute(client, &tasks.id(&id)?, wait, Duration::from_secs(wait_timeout), output, out)
+        }
+        Command::Logs { id, limit, status, notifications_only } => {
             let id = tasks.id(&id)?;
             let doc = if notifications_only {
                 client.notifications(&id, limit)
@@ -809,9 +753,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
         }
         Command::Notifications { id, limit } => {
             let id = tasks.id(&id)?;
-            let doc = client
-                .notifications(&id, limit)
-                .map_err(|e| not_found(client, e, &id))?;
+            let doc = client.notifications(&id, limit).map_err(|e| not_found(client, e, &id))?;
             let items = doc.items("notification list")?;
             write_executions(&items, true, "No notifications yet", output, out)
         }
@@ -860,19 +802,15 @@ impl<'a> Tasks<'a> {
         let prefix_like = reference.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
         if found.is_empty() && hex >= 4 && prefix_like {
             let lower = reference.to_ascii_lowercase();
-            found = all
-                .iter()
-                .filter(|(id, _)| id.starts_with(&lower))
-                .collect();
+            found = all.iter().filter(|(id, _)| id.starts_with(&lower)).collect();
         }
         let shown = crate::error::sanitize(reference);
         match found.as_slice() {
             [(id, _)] => Ok(id.clone()),
-            [] => Err(Error::new(
-                Kind::NotFound,
-                format!("No task named or starting with '{shown}'"),
-            )
-            .hint("List your tasks with 'torale task list'")),
+            [] => {
+                Err(Error::new(Kind::NotFound, format!("No task named or starting with '{shown}'"))
+                    .hint("List your tasks with 'torale task list'"))
+            }
             many => {
                 let mut err = Error::usage(format!(
                     "'{shown}' matches {} tasks; give more of the ID",
@@ -902,12 +840,10 @@ impl<'a> Tasks<'a> {
 
 /// `task preview`: the API dropped the endpoint; say so and show the alternative (exit 2).
 pub fn preview() -> Result<()> {
-    Err(
-        Error::usage("Task preview is no longer offered by the Torale API")
-            .hint("Create the task paused, run it once and read the result:")
-            .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
-            .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1"),
-    )
+    Err(Error::usage("Task preview is no longer offered by the Torale API")
+        .hint("Create the task paused, run it once and read the result:")
+        .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
+        .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1"))
 }
 
 /// Give a 404 the task's ID, and tell a bad key apart from a missing task: current servers
@@ -968,10 +904,8 @@ fn list(
         stderr_line("No tasks");
         return Ok(());
     }
-    let mut table = Table::new(vec![
-        "ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED",
-    ])
-    .flexible(1);
+    let mut table =
+        Table::new(vec!["ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED"]).flexible(1);
     for item in &items {
         let task = Task::decode(item.get())?;
         let next = match task.state() {
@@ -1001,10 +935,7 @@ fn write_task(task: &Task, out: &mut dyn Write) -> io::Result<()> {
         ("Name", task.name().to_string()),
         ("State", task.state_label().to_string()),
         ("Query", task.search_query.clone().unwrap_or_default()),
-        (
-            "Condition",
-            task.condition_description.clone().unwrap_or_default(),
-        ),
+        ("Condition", task.condition_description.clone().unwrap_or_default()),
     ];
     let notifications: Vec<String> = task
         .notifications
@@ -1038,11 +969,8 @@ fn write_task(task: &Task, out: &mut dyn Write) -> io::Result<()> {
     if let Some(public) = task.is_public {
         pairs.push(("Public", if public { "yes" } else { "no" }.into()));
     }
-    if let Some(evidence) = task
-        .last_known_state
-        .as_ref()
-        .and_then(|s| s.get("evidence"))
-        .and_then(Value::as_str)
+    if let Some(evidence) =
+        task.last_known_state.as_ref().and_then(|s| s.get("evidence")).and_then(Value::as_str)
     {
         pairs.push(("Last evidence", evidence.to_string()));
     }
@@ -1104,19 +1032,12 @@ pub fn default_name(query: &str, taken: &[String]) -> String {
     if !taken.contains(&base) {
         return base;
     }
-    (2..)
-        .map(|n| format!("{base} ({n})"))
-        .find(|name| !taken.contains(name))
-        .unwrap_or(base)
+    (2..).map(|n| format!("{base} ({n})")).find(|name| !taken.contains(name)).unwrap_or(base)
 }
 
 fn task_names(client: &Client) -> Result<Vec<String>> {
     let value = client.list_tasks(None)?;
-    Ok(value
-        .decode::<Vec<Task>>("task list")?
-        .into_iter()
-        .filter_map(|t| t.name)
-        .collect())
+    Ok(value.decode::<Vec<Task>>("task list")?.into_iter().filter_map(|t| t.name).collect())
 }
 
 fn create(
@@ -1138,10 +1059,7 @@ fn create(
         }
         name_source = template.name.clone().unwrap_or_else(|| args.query.clone());
         if args.query.trim().is_empty() {
-            return Err(Error::new(
-                Kind::Server,
-                format!("Template {id} has no search query"),
-            ));
+            return Err(Error::new(Kind::Server, format!("Template {id} has no search query")));
         }
     }
     let mut notifications = Vec::new();
@@ -1206,16 +1124,9 @@ fn create(
     };
 
     let (created, task) = client.pause_legacy_create(created, args.paused)?;
-    warn_legacy_only(
-        &task,
-        args.schedule.is_some(),
-        args.notify_behavior.is_some(),
-    );
+    warn_legacy_only(&task, args.schedule.is_some(), args.notify_behavior.is_some());
     if let Some(err) = &task.immediate_execution_error {
-        stderr_line(&format!(
-            "Warning: the first run could not start: {}",
-            sanitize(err)
-        ));
+        stderr_line(&format!("Warning: the first run could not start: {}", sanitize(err)));
     }
     stderr_line(&format!(
         "{} Created task '{}' ({})",
@@ -1236,10 +1147,7 @@ fn warn_legacy_only(task: &Task, schedule: bool, notify_behavior: bool) {
     if task.is_legacy() || task.state.is_none() {
         return;
     }
-    for (given, flag) in [
-        (schedule, "--schedule"),
-        (notify_behavior, "--notify-behavior"),
-    ] {
+    for (given, flag) in [(schedule, "--schedule"), (notify_behavior, "--notify-behavior")] {
         if given {
             stderr_line(&format!(
                 "Warning: this server ignores {flag}; it applies to legacy (0.0.2) servers only"
@@ -1266,10 +1174,7 @@ fn update(
         body.insert("condition_description".into(), json!(condition));
     }
     if let Some(active) = changes.active {
-        body.insert(
-            "state".into(),
-            json!(if active { "active" } else { "paused" }),
-        );
+        body.insert("state".into(), json!(if active { "active" } else { "paused" }));
         body.insert("is_active".into(), json!(active));
     }
     if let Some(schedule) = &changes.schedule {
@@ -1280,35 +1185,21 @@ fn update(
     }
     if let Some(webhook) = &changes.webhook {
         // `notifications` replaces the whole list: keep everything but the old webhook.
-        let current: Value = client
-            .get_task(id)
-            .map_err(|e| not_found(client, e, id))?
-            .decode("task")?;
-        let mut list: Vec<Value> = current
-            .get("notifications")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let current: Value =
+            client.get_task(id).map_err(|e| not_found(client, e, id))?.decode("task")?;
+        let mut list: Vec<Value> =
+            current.get("notifications").and_then(Value::as_array).cloned().unwrap_or_default();
         list.retain(|n| n.get("type").and_then(Value::as_str) != Some("webhook"));
         if let Some(url) = webhook {
             list.push(json!({"type": "webhook", "url": url, "method": "POST"}));
         }
         body.insert("notifications".into(), Value::Array(list));
     }
-    let value = client
-        .update_task(id, &Value::Object(body))
-        .map_err(|e| not_found(client, e, id))?;
+    let value =
+        client.update_task(id, &Value::Object(body)).map_err(|e| not_found(client, e, id))?;
     let task = Task::decode(value.text())?;
-    warn_legacy_only(
-        &task,
-        changes.schedule.is_some(),
-        changes.notify_behavior.is_some(),
-    );
-    stderr_line(&format!(
-        "{} Updated task {}",
-        output.paint_err(Color::Green, "✓"),
-        task.id
-    ));
+    warn_legacy_only(&task, changes.schedule.is_some(), changes.notify_behavior.is_some());
+    stderr_line(&format!("{} Updated task {}", output.paint_err(Color::Green, "✓"), task.id));
     if output.json {
         output.json_text(out, value.text())?;
     } else {
@@ -1343,16 +1234,10 @@ fn for_each_id(
     let Some((_, worst)) = failures.iter().max_by_key(|(_, e)| e.exit_code()) else {
         return (results, None);
     };
-    let mut message = format!(
-        "{} of {} tasks could not be {verb}",
-        failures.len(),
-        ids.len()
-    );
+    let mut message = format!("{} of {} tasks could not be {verb}", failures.len(), ids.len());
     if json {
-        let each: Vec<String> = failures
-            .iter()
-            .map(|(id, err)| format!("{id}: {}", err.message))
-            .collect();
+        let each: Vec<String> =
+            failures.iter().map(|(id, err)| format!("{id}: {}", err.message)).collect();
         message = format!("{message}: {}", each.join("; "));
     }
     let mut summary = Error::new(worst.kind, message);
@@ -1377,23 +1262,15 @@ fn set_state(
     out: &mut dyn Write,
 ) -> Result<()> {
     let (verb, label, body) = match state {
-        StateFilter::Active => (
-            "resumed",
-            "Resumed",
-            json!({"state": "active", "is_active": true}),
-        ),
-        StateFilter::Paused => (
-            "paused",
-            "Paused",
-            json!({"state": "paused", "is_active": false}),
-        ),
+        StateFilter::Active => {
+            ("resumed", "Resumed", json!({"state": "active", "is_active": true}))
+        }
+        StateFilter::Paused => ("paused", "Paused", json!({"state": "paused", "is_active": false})),
         StateFilter::Completed => ("completed", "Completed", json!({"state": "completed"})),
     };
     let mut lines = Vec::new();
     let (results, failure) = for_each_id(ids, verb, output.json, |id| {
-        let value = client
-            .update_task(id, &body)
-            .map_err(|e| not_found(client, e, id))?;
+        let value = client.update_task(id, &body).map_err(|e| not_found(client, e, id))?;
         let task = Task::decode(value.text())?;
         if task.state().map(|s| s.as_str()) != Some(state.as_str()) {
             let mut err = Error::new(
@@ -1401,11 +1278,9 @@ fn set_state(
                 format!("Task {id} is {} after the change", task.state_label()),
             );
             if task.is_legacy() && state == StateFilter::Completed {
-                err = Error::new(
-                    Kind::Rejected,
-                    "This server (legacy 0.0.2) has no completed state",
-                )
-                .hint(format!("Pause the task instead: torale task pause {id}"));
+                err =
+                    Error::new(Kind::Rejected, "This server (legacy 0.0.2) has no completed state")
+                        .hint(format!("Pause the task instead: torale task pause {id}"));
             }
             return Err(err);
         }
@@ -1459,8 +1334,8 @@ fn delete(
         }
     }
     let mut deleted = Vec::new();
-    let (_, failure) = for_each_id(ids, "deleted", output.json, |id| {
-        match client.delete_task(id) {
+    let (_, failure) =
+        for_each_id(ids, "deleted", output.json, |id| match client.delete_task(id) {
             Ok(_) => {
                 deleted.push(json!({"id": id, "deleted": true}));
                 Ok(None)
@@ -1470,8 +1345,7 @@ fn delete(
                 Ok(None)
             }
             Err(err) => Err(not_found(client, err, id)),
-        }
-    });
+        });
     if output.json {
         if failure.is_none() || !deleted.is_empty() {
             output.json_value(out, &Value::Array(deleted))?;
@@ -1497,9 +1371,7 @@ fn execute(
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let started = client
-        .execute_task(id)
-        .map_err(|e| not_found(client, e, id))?;
+    let started = client.execute_task(id).map_err(|e| not_found(client, e, id))?;
     let run = Execution::decode(started.text())?;
     if !wait {
         if output.json {
@@ -1510,11 +1382,7 @@ fn execute(
         return Ok(());
     }
     // The run's ID comes first, so a wait that ends early never loses the run.
-    stderr_line(&format!(
-        "Started run {}; waiting up to {}s",
-        run.id,
-        wait_timeout.as_secs()
-    ));
+    stderr_line(&format!("Started run {}; waiting up to {}s", run.id, wait_timeout.as_secs()));
     let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
     let last = last.unwrap_or(started);
     let finished = Execution::decode(last.text())?;
@@ -1528,10 +1396,7 @@ fn execute(
                 "{} Run {} succeeded in {}; {outcome}",
                 output.paint_err(Color::Green, "✓"),
                 finished.id,
-                duration_between(
-                    finished.started_at.as_deref(),
-                    finished.completed_at.as_deref()
-                )
+                duration_between(finished.started_at.as_deref(), finished.completed_at.as_deref())
             ));
             if output.json {
                 output.json_text(out, last.text())?;
@@ -1657,17 +1522,12 @@ fn write_executions(
         stderr_line(empty);
         return Ok(());
     }
-    let runs = items
-        .iter()
-        .map(|item| Execution::decode(item.get()))
-        .collect::<Result<Vec<_>>>()?;
+    let runs =
+        items.iter().map(|item| Execution::decode(item.get())).collect::<Result<Vec<_>>>()?;
     let mut table = if notifications {
         Table::new(vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"]).flexible(2)
     } else {
-        Table::new(vec![
-            "ID", "STARTED", "STATUS", "DURATION", "RESULT", "SOURCES",
-        ])
-        .flexible(4)
+        Table::new(vec!["ID", "STARTED", "STATUS", "DURATION", "RESULT", "SOURCES"]).flexible(4)
     };
     for run in &runs {
         let result = match (run.notification_text(), &run.error_message) {

@@ -60,10 +60,7 @@ pub enum Command {
 
 /// `torale templates ...`, after the word `templates`.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
-    let group = Cmd {
-        commands: COMMANDS,
-        ..cmd("templates", &[], HELP)
-    };
+    let group = Cmd { commands: COMMANDS, ..cmd("templates", &[], HELP) };
     let sub = group.subcommand("templates", p, g)?;
     let mut category = None;
     let parsed = rest(p, g, |name, p| match (sub, name) {
@@ -75,9 +72,7 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
         _ => {
             count_words(&words, 1, 1, "TEMPLATE_ID")?;
             check_uuid(&words[0], "template ID")?;
-            Ok(Command::Get {
-                id: words[0].clone(),
-            })
+            Ok(Command::Get { id: words[0].clone() })
         }
     });
     parsed.map_err(|e| e.see_help(&format!("templates {sub}")))
@@ -149,15 +144,13 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
 
 /// `GET /api/v1/templates/{id}`, with the ID in a 404's message.
 pub fn get(client: &Client, id: &str) -> Result<Json> {
-    client
-        .call(Method::Get, &format!("/api/v1/templates/{id}"), &[], None)
-        .map_err(|err| {
-            if err.kind == Kind::NotFound {
-                Error::new(Kind::NotFound, format!("Template {id} not found"))
-                    .with_status(404)
-                    .hint("List the templates with 'torale templates list'")
-            } else {
-                err
-            }
-        })
+    client.call(Method::Get, &format!("/api/v1/templates/{id}"), &[], None).map_err(|err| {
+        if err.kind == Kind::NotFound {
+            Error::new(Kind::NotFound, format!("Template {id} not found"))
+                .with_status(404)
+                .hint("List the templates with 'torale templates list'")
+        } else {
+            err
+        }
+    })
 }
