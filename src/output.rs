@@ -1,6 +1,7 @@
 //! Everything torale prints: tables, key/value blocks, JSON, colour, and safe server text.
 
 use std::io::{self, IsTerminal, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -52,7 +53,7 @@ impl Output {
             stdout_tty,
             stdout_color: color(stdout_tty),
             stderr_color: color(stderr_tty),
-            width: if stdout_tty { terminal_width() } else { None },
+            width: stdout_tty.then(terminal_width),
         }
     }
 
@@ -97,17 +98,16 @@ impl Output {
         if let Some(selection) = &self.selection {
             return selection.write(out, text);
         }
-        let text = text.trim();
         if self.stdout_tty {
-            write_json(out, text, true, 0)?;
+            write_terminal_safe(out, &pretty_json(text))?;
         } else {
-            write_terminal_safe(out, text)?;
+            write_terminal_safe(out, text.trim().as_bytes())?;
         }
         out.write_all(b"\n")?;
         Ok(())
     }
 
-    /// Write JSON documents as one array, without first joining them in memory.
+    /// Write JSON documents as one array; piped, without first joining them in memory.
     pub fn json_array<'a>(
         &self,
         out: &mut dyn Write,
@@ -116,23 +116,16 @@ impl Output {
         if let Some(selection) = &self.selection {
             return selection.write_items(out, items);
         }
-        let pretty = self.stdout_tty;
-        let mut empty = true;
+        if self.stdout_tty {
+            let items: Vec<&str> = items.into_iter().collect();
+            return self.json_text(out, &format!("[{}]", items.join(",")));
+        }
         out.write_all(b"[")?;
-        for item in items {
-            if !empty {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
                 out.write_all(b",")?;
             }
-            if pretty {
-                out.write_all(b"\n  ")?;
-                write_json(out, item, pretty, 1)?;
-            } else {
-                write_terminal_safe(out, item)?;
-            }
-            empty = false;
-        }
-        if pretty && !empty {
-            out.write_all(b"\n")?;
+            write_terminal_safe(out, item.trim().as_bytes())?;
         }
         out.write_all(b"]\n")?;
         Ok(())
@@ -196,13 +189,9 @@ impl Selection {
                     }
                     None => text.push('\\'),
                 },
-                '{' if chars.peek() == Some(&'{') => {
+                '{' | '}' if chars.peek() == Some(&c) => {
                     chars.next();
-                    text.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    text.push('}');
+                    text.push(c);
                 }
                 '{' => {
                     let mut name = String::new();
@@ -231,48 +220,21 @@ impl Selection {
         Ok(Selection::Format(pieces))
     }
 
-    /// The field names the selection reads.
-    fn names(&self) -> Vec<&str> {
+    /// The selection as a template: `--field a --field b` is `{a}\t{b}`.
+    fn pieces(&self) -> Vec<Piece> {
         match self {
-            Selection::Fields(fields) => fields.iter().map(String::as_str).collect(),
-            Selection::Format(pieces) => pieces
-                .iter()
-                .filter_map(|p| match p {
-                    Piece::Field(f) => Some(f.as_str()),
-                    Piece::Text(_) => None,
-                })
-                .collect(),
-        }
-    }
-
-    /// One item's line, with `found` marking the fields (in [`Selection::names`] order) it has.
-    fn line(&self, item: &Value, found: &mut [bool], line: &mut String) {
-        let mut field = 0;
-        let mut value = |name: &str| {
-            let (value, known) = lookup(item, name);
-            found[field] |= known;
-            field += 1;
-            field_text(value)
-        };
-        match self {
+            Selection::Format(pieces) => pieces.clone(),
             Selection::Fields(fields) => {
+                let mut pieces = Vec::new();
                 for (i, name) in fields.iter().enumerate() {
                     if i > 0 {
-                        line.push('\t');
+                        pieces.push(Piece::Text("\t".into()));
                     }
-                    line.push_str(&value(name));
+                    pieces.push(Piece::Field(name.clone()));
                 }
-            }
-            Selection::Format(pieces) => {
-                for piece in pieces {
-                    match piece {
-                        Piece::Text(text) => line.push_str(text),
-                        Piece::Field(name) => line.push_str(&value(name)),
-                    }
-                }
+                pieces
             }
         }
-        line.push('\n');
     }
 
     /// Write the selected fields of a JSON document: one line per item of a list, one line
@@ -294,18 +256,30 @@ impl Selection {
         out: &mut dyn Write,
         items: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        let names = self.names();
-        let mut found = vec![false; names.len()];
+        let pieces = self.pieces();
+        let mut found = vec![false; pieces.len()];
         let items: Vec<&str> = items.into_iter().collect();
         let mut lines = String::new();
         for item in &items {
             let value: Value = serde_json::from_str(item).map_err(|err| malformed(&err))?;
-            self.line(&value, &mut found, &mut lines);
-        }
-        if !items.is_empty() {
-            if let Some(at) = found.iter().position(|found| !found) {
-                return Err(unknown_field(names[at], &items));
+            for (piece, found) in pieces.iter().zip(&mut found) {
+                match piece {
+                    Piece::Text(text) => lines.push_str(text),
+                    Piece::Field(name) => {
+                        let (field, known) = lookup(&value, name);
+                        *found |= known;
+                        lines.push_str(&field_text(field));
+                    }
+                }
             }
+            lines.push('\n');
+        }
+        let missing = pieces.iter().zip(&found).find_map(|(piece, found)| match piece {
+            Piece::Field(name) if !found => Some(name),
+            _ => None,
+        });
+        if let (Some(name), false) = (missing, items.is_empty()) {
+            return Err(unknown_field(name, &items));
         }
         out.write_all(lines.as_bytes())?;
         Ok(())
@@ -318,21 +292,17 @@ fn malformed(err: &serde_json::Error) -> Error {
 
 /// `Unknown field 'name'`, with the top-level fields of (the first hundred) items, sorted.
 fn unknown_field(name: &str, items: &[&str]) -> Error {
-    let mut fields: Vec<String> = Vec::new();
+    let mut fields = std::collections::BTreeSet::new();
     for item in items.iter().take(100) {
         if let Ok(object) = serde_json::from_str::<serde_json::Map<String, Value>>(item) {
-            for key in object.keys() {
-                if !fields.contains(key) {
-                    fields.push(key.clone());
-                }
-            }
+            fields.extend(object.keys().map(|key| sanitize(key)));
         }
     }
     let error = Error::usage(format!("Unknown field '{}'", sanitize(name)));
     if fields.is_empty() {
         return error.hint("The result has no fields to select");
     }
-    let fields: Vec<String> = fields.iter().map(|f| sanitize(f)).collect();
+    let fields: Vec<String> = fields.into_iter().collect();
     error.hint(format!(
         "The result has these fields: {} (a.b selects inside objects, a.0 inside lists)",
         fields.join(", ")
@@ -375,36 +345,22 @@ fn field_text(value: Option<&Value>) -> String {
     }
 }
 
-/// Write valid JSON text re-spaced, without touching its content or order: compact, or
-/// indented by two spaces like serde_json's pretty printer, starting at `indent` levels. C1
-/// controls and bidirectional overrides inside strings are written as `\u` escapes, which
-/// keeps the value and the terminal safe. Runs of unchanged bytes are written in one piece,
-/// so compact input passes through at memory speed.
-pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) -> io::Result<()> {
+/// Valid JSON text indented by two spaces like serde_json's pretty printer, its content and
+/// order untouched.
+fn pretty_json(text: &str) -> Vec<u8> {
     let b = text.as_bytes();
-    let mut indent = indent;
-    let mut start = 0;
-    let mut i = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    let newline = |out: &mut dyn Write, indent: usize| -> io::Result<()> {
-        out.write_all(b"\n")?;
-        for _ in 0..indent {
-            out.write_all(b"  ")?;
-        }
-        Ok(())
+    let mut out = Vec::with_capacity(b.len() * 2);
+    let (mut indent, mut in_string, mut escaped) = (0, false, false);
+    let newline = |out: &mut Vec<u8>, indent: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', 2 * indent));
     };
+    let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        i += 1;
         if in_string {
-            let special = if matches!(c, 0xC2 | 0xE2) { terminal_control(b, i) } else { None };
-            if let Some((len, code)) = special.filter(|_| !escaped) {
-                out.write_all(&b[start..i])?;
-                write!(out, "\\u{code:04x}")?;
-                i += len;
-                start = i;
-                continue;
-            }
+            out.push(c);
             if escaped {
                 escaped = false;
             } else if c == b'\\' {
@@ -412,60 +368,48 @@ pub fn write_json(out: &mut dyn Write, text: &str, pretty: bool, indent: usize) 
             } else if c == b'"' {
                 in_string = false;
             }
-            i += 1;
             continue;
         }
         match c {
-            b'"' => in_string = true,
-            b' ' | b'\n' | b'\r' | b'\t' => {
-                out.write_all(&b[start..i])?;
-                start = i + 1;
-            }
+            b' ' | b'\n' | b'\r' | b'\t' => {}
             b'{' | b'[' => {
-                out.write_all(&b[start..=i])?;
-                let close = if c == b'{' { b'}' } else { b']' };
-                let mut next = i + 1;
-                while b.get(next).is_some_and(u8::is_ascii_whitespace) {
-                    next += 1;
+                out.push(c);
+                while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+                    i += 1;
                 }
-                if b.get(next) == Some(&close) {
-                    out.write_all(&[close])?;
-                    i = next;
-                } else if pretty {
+                if let Some(&close @ (b'}' | b']')) = b.get(i) {
+                    out.push(close);
+                    i += 1;
+                } else {
                     indent += 1;
-                    newline(out, indent)?;
+                    newline(&mut out, indent);
                 }
-                start = i + 1;
             }
-            b'}' | b']' if pretty => {
-                out.write_all(&b[start..i])?;
+            b'}' | b']' => {
                 indent = indent.saturating_sub(1);
-                newline(out, indent)?;
-                start = i;
+                newline(&mut out, indent);
+                out.push(c);
             }
-            b',' if pretty => {
-                out.write_all(&b[start..=i])?;
-                newline(out, indent)?;
-                start = i + 1;
+            b',' => {
+                out.push(c);
+                newline(&mut out, indent);
             }
-            b':' if pretty => {
-                out.write_all(&b[start..=i])?;
-                out.write_all(b" ")?;
-                start = i + 1;
+            b':' => out.extend_from_slice(b": "),
+            b'"' => {
+                in_string = true;
+                out.push(c);
             }
-            _ => {}
+            _ => out.push(c),
         }
-        i += 1;
     }
-    out.write_all(&b[start..])
+    out
 }
 
 /// Write valid JSON text as it is, except that C1 controls and bidirectional overrides are
 /// written as `\u` escapes (the same JSON value, harmless on a terminal). In valid JSON any
 /// non-ASCII byte is inside a string, so only their lead bytes are searched for, at memchr
 /// speed, and the rest is written in runs.
-fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
-    let b = text.as_bytes();
+fn write_terminal_safe(out: &mut dyn Write, b: &[u8]) -> io::Result<()> {
     let mut start = 0;
     for at in memchr::memchr2_iter(0xC2, 0xE2, b) {
         if let Some((len, code)) = terminal_control(b, at) {
@@ -493,14 +437,6 @@ fn terminal_control(b: &[u8], at: usize) -> Option<(usize, u32)> {
     }
 }
 
-/// [`write_json`] into a string, for callers that want the text itself.
-pub fn reformat_json(text: &str, pretty: bool, out: &mut String) {
-    let mut buf = Vec::with_capacity(text.len());
-    // Writing into a Vec cannot fail.
-    let _ = write_json(&mut buf, text, pretty, 0);
-    out.push_str(&String::from_utf8_lossy(&buf));
-}
-
 /// Write one line to stderr; a closed stderr is not worth failing for.
 pub fn stderr_line(line: &str) {
     let mut err = io::stderr().lock();
@@ -518,21 +454,43 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 pub use crate::error::sanitize;
 
-/// Columns of text, aligned; on a terminal the widest flexible column is shortened to fit.
+/// Columns of text, aligned. On a terminal the table is fitted to its width: free-text
+/// columns are shortened with `…` first, then ID columns to a unique prefix.
 pub struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
-    /// The column that may be shortened with `…` to fit the terminal.
-    flexible: Option<usize>,
+    /// Free-text columns that may be shortened with `…`, in the order they give way.
+    flexible: Vec<usize>,
+    /// Columns of task IDs, which may be cut to a unique prefix of 8 or more characters.
+    ids: Vec<usize>,
+    /// Columns whose cells start with an RFC 3339 time (empty for none): relative on a
+    /// terminal (`3m ago`, `in 2h`), `2026-04-21 08:15` (UTC) otherwise.
+    times: Vec<usize>,
 }
 
 impl Table {
     pub fn new(headers: Vec<&'static str>) -> Table {
-        Table { headers, rows: Vec::new(), flexible: None }
+        Table {
+            headers,
+            rows: Vec::new(),
+            flexible: Vec::new(),
+            ids: Vec::new(),
+            times: Vec::new(),
+        }
     }
 
     pub fn flexible(mut self, column: usize) -> Table {
-        self.flexible = Some(column);
+        self.flexible.push(column);
+        self
+    }
+
+    pub fn ids(mut self, column: usize) -> Table {
+        self.ids.push(column);
+        self
+    }
+
+    pub fn times(mut self, columns: &[usize]) -> Table {
+        self.times.extend_from_slice(columns);
         self
     }
 
@@ -542,43 +500,94 @@ impl Table {
     }
 
     pub fn write(&self, out: &mut dyn Write, output: &Output) -> io::Result<()> {
-        let columns = self.headers.len();
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| display_width(h)).collect();
+        let now = output.stdout_tty.then(|| {
+            let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH);
+            since_epoch.map_or(0.0, |d| d.as_secs_f64())
+        });
+        let mut rows = vec![self.headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
         for row in &self.rows {
+            let cell = |(i, cell): (usize, &String)| match self.times.contains(&i) {
+                true => time_cell(cell, now),
+                false => cell.clone(),
+            };
+            rows.push(row.iter().enumerate().map(cell).collect());
+        }
+        let columns = self.headers.len();
+        let mut widths = vec![0; columns];
+        for row in &rows {
             for (i, cell) in row.iter().enumerate().take(columns) {
                 widths[i] = widths[i].max(display_width(cell));
             }
         }
-        if let (Some(total), Some(flex)) = (output.width, self.flexible) {
-            let used: usize = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
-            if used > total {
-                let others = used - widths[flex];
-                widths[flex] = total.saturating_sub(others).max(12).min(widths[flex]);
+        if let Some(total) = output.width {
+            let used = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
+            let mut over = used.saturating_sub(total);
+            let floors = self.flexible.iter().map(|&i| (i, 12));
+            let ids = self.ids.iter().map(|&i| (i, unique_prefix(&rows[1..], i)));
+            for (i, floor) in floors.chain(ids) {
+                let cut = over.min(widths[i].saturating_sub(floor));
+                widths[i] -= cut;
+                over -= cut;
             }
         }
-        let mut line = String::new();
-        let mut emit = |cells: &[String], header: bool, out: &mut dyn Write| -> io::Result<()> {
-            line.clear();
-            for (i, cell) in cells.iter().enumerate().take(columns) {
-                let cell = fit(cell, widths[i]);
-                let last = i + 1 == columns;
+        for (n, row) in rows.iter().enumerate() {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                let cell = match self.ids.contains(&i) {
+                    true => cell.chars().take(widths[i]).collect(),
+                    false => fit(cell, widths[i]),
+                };
                 let pad = widths[i].saturating_sub(display_width(&cell));
-                let text = if header { output.paint(Color::Bold, &cell) } else { cell };
-                line.push_str(&text);
-                if !last {
+                line.push_str(&if n == 0 { output.paint(Color::Bold, &cell) } else { cell });
+                if i + 1 < columns {
                     line.extend(std::iter::repeat_n(' ', pad + 2));
                 }
             }
-            let trimmed = line.trim_end();
-            out.write_all(trimmed.as_bytes())?;
-            out.write_all(b"\n")
-        };
-        let headers: Vec<String> = self.headers.iter().map(|h| h.to_string()).collect();
-        emit(&headers, true, out)?;
-        for row in &self.rows {
-            emit(row, false, out)?;
+            writeln!(out, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+}
+
+/// The shortest length, at least 8, at which the IDs in `column` all differ.
+fn unique_prefix(rows: &[Vec<String>], column: usize) -> usize {
+    let mut ids: Vec<&String> = rows.iter().filter_map(|row| row.get(column)).collect();
+    ids.sort_unstable();
+    let common =
+        |pair: &[&String]| pair[0].chars().zip(pair[1].chars()).take_while(|(a, b)| a == b).count();
+    ids.windows(2).map(|pair| common(pair) + 1).fold(8, usize::max)
+}
+
+/// A time column's cell: its leading timestamp relative to `now`, or to the minute when
+/// there is no `now`; `-` for an empty cell; anything else unchanged.
+fn time_cell(cell: &str, now: Option<f64>) -> String {
+    let (stamp, rest) = cell.split_once(' ').unwrap_or((cell, ""));
+    let shown = match (parse_rfc3339(stamp), now) {
+        _ if cell.is_empty() => return "-".into(),
+        (None, _) => return cell.to_string(),
+        (Some(at), Some(now)) => relative(now - at),
+        (Some(_), None) => format!("{} {}", &stamp[..10], &stamp[11..16]),
+    };
+    if rest.is_empty() {
+        shown
+    } else {
+        format!("{shown} {rest}")
+    }
+}
+
+/// `42s ago`, `3m ago`, `in 2h`, `5d ago`: `secs` before now, or after it when negative.
+fn relative(secs: f64) -> String {
+    let n = secs.abs().round() as u64;
+    let amount = match n {
+        0..=59 => format!("{n}s"),
+        60..=3599 => format!("{}m", n / 60),
+        3600..=86_399 => format!("{}h", n / 3600),
+        _ => format!("{}d", n / 86_400),
+    };
+    if secs < -0.5 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
     }
 }
 
@@ -591,12 +600,11 @@ fn fit(cell: &str, width: usize) -> String {
     let mut short = String::new();
     let mut used = 0;
     for c in cell.chars() {
-        let w = char_width(c);
-        if used + w > room {
+        used += UnicodeWidthChar::width(c).unwrap_or(0);
+        if used > room {
             break;
         }
         short.push(c);
-        used += w;
     }
     short.push('…');
     short
@@ -605,15 +613,7 @@ fn fit(cell: &str, width: usize) -> String {
 /// The columns `text` takes in a terminal (Unicode's East Asian Width and emoji
 /// presentation, as terminals draw them outside CJK locales).
 pub fn display_width(text: &str) -> usize {
-    if text.is_ascii() {
-        return text.len();
-    }
     UnicodeWidthStr::width(text)
-}
-
-/// Columns one character takes: 0 for combining marks and other zero-width characters.
-fn char_width(c: char) -> usize {
-    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 /// An aligned `key  value` block; values are sanitized.
@@ -625,15 +625,15 @@ pub fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<
     Ok(())
 }
 
-/// `2026-04-21T08:15:02.418733Z` → `2026-04-21 08:15`; other text unchanged; `-` for none.
+/// `2026-04-21T08:15:02.418733Z` → `2026-04-21 08:15 UTC` (an offset other than `Z` as it
+/// was sent); other text unchanged; `-` for none.
 pub fn short_time(value: Option<&str>) -> String {
-    match value {
-        None => "-".into(),
-        Some(t) => match (t.get(..10), t.get(10..11), t.get(11..16)) {
-            (Some(date), Some("T"), Some(time)) => format!("{date} {time}"),
-            _ => t.to_string(),
-        },
+    let Some(t) = value else { return "-".into() };
+    if parse_rfc3339(t).is_none() {
+        return t.to_string();
     }
+    let zone = if t.ends_with(['Z', 'z']) { "UTC" } else { &t[t.len() - 6..] };
+    format!("{} {} {zone}", &t[..10], &t[11..16])
 }
 
 /// Seconds since the Unix epoch of an RFC 3339 timestamp (any offset, optional fraction).
@@ -673,20 +673,14 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month as u32, day as u32);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some(secs as f64 + fraction)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    // Days since 1970-01-01 of the proleptic Gregorian date (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(secs as f64 + fraction)
 }
 
 /// `42s`, `3m 05s`, `1h 02m` between two timestamps; `-` when either is missing.
@@ -717,11 +711,14 @@ pub fn source_domains(urls: &[&str]) -> String {
     hosts.join(", ")
 }
 
+/// The terminal's width: the window size of stdout, else `COLUMNS`, else 80.
+fn terminal_width() -> usize {
+    let columns = || std::env::var("COLUMNS").ok()?.parse().ok();
+    window_columns().or_else(columns).filter(|&cols| cols > 0).unwrap_or(80)
+}
+
 #[cfg(target_os = "linux")]
-fn terminal_width() -> Option<usize> {
-    if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
-        return Some(cols);
-    }
+fn window_columns() -> Option<usize> {
     #[repr(C)]
     struct WinSize {
         rows: u16,
@@ -740,37 +737,13 @@ fn terminal_width() -> Option<usize> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn terminal_width() -> Option<usize> {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+fn window_columns() -> Option<usize> {
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sanitize_neutralises_escapes() {
-        assert_eq!(sanitize("a\x1b[31mred"), "a\\x1b[31mred");
-        assert_eq!(sanitize("x\u{9b}y\u{202e}z"), "x\\x9by\\u{202e}z");
-        assert_eq!(sanitize("line\nnext\tend"), "line\\nnext end");
-        assert_eq!(sanitize("ünïcödé ✓"), "ünïcödé ✓");
-    }
-
-    #[test]
-    fn selections() {
-        let doc = r#"[{"id":"a","name":"x\ty","n":1,"last":{"s":"ok"},"tags":["p"]},{"id":"b","name":null}]"#;
-        let mut out = Vec::new();
-        let fields = Selection::Fields(vec!["id".into(), "name".into(), "last.s".into()]);
-        fields.write(&mut out, doc).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "a\tx y\tok\nb\t\t\n");
-        let mut out = Vec::new();
-        let format = Selection::parse_format("{id}={n} {tags.0} {{x}}\\t.").unwrap();
-        format.write(&mut out, r#"{"id":"a","n":1,"tags":["p"]}"#).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "a=1 p {x}\t.\n");
-        assert!(Selection::parse_format("{id").is_err());
-        assert!(Selection::parse_format("id}").is_err());
-        assert!(Selection::parse_format("{}").is_err());
-    }
 
     #[test]
     fn selections_name_unknown_fields_and_stay_safe() {
@@ -785,32 +758,25 @@ mod tests {
         // Objects and arrays are JSON with the same escapes as strings.
         let meta = Selection::Fields(vec!["meta".into()]);
         assert_eq!(run(meta, doc).unwrap(), "\n{\"x\":\"\\u{202e}\\x9b\"}\n");
-        for selection in [
-            Selection::Fields(vec!["id".into(), "nope".into()]),
-            Selection::parse_format("{id} {nope}").unwrap(),
-        ] {
-            let err = run(selection, doc).unwrap_err();
-            assert_eq!((err.exit_code(), err.message.as_str()), (2, "Unknown field 'nope'"));
-            assert!(err.hints[0].contains("extra, id, meta"), "{:?}", err.hints);
-        }
+        let err = run(Selection::parse_format("{id} {nope}").unwrap(), doc).unwrap_err();
+        assert_eq!((err.exit_code(), err.message.as_str()), (2, "Unknown field 'nope'"));
+        assert!(err.hints[0].contains("extra, id, meta"), "{:?}", err.hints);
         // A null or a short list on the way is a blank value, not an unknown field.
-        let paths = Selection::parse_format("{id}:{last.status}:{tags.0}").unwrap();
+        let paths = Selection::parse_format("{id}:{last.status}:{tags.0} {{x}}").unwrap();
         let doc = r#"[{"id":"a","last":null,"tags":[]},{"id":"b"}]"#;
-        assert_eq!(run(paths, doc).unwrap(), "a::\nb::\n");
-        let wrong = Selection::Fields(vec!["id.x".into()]);
-        assert_eq!(run(wrong, doc).unwrap_err().exit_code(), 2);
+        assert_eq!(run(paths, doc).unwrap(), "a:: {x}\nb:: {x}\n");
         // An empty list has no fields to miss.
         assert_eq!(run(Selection::Fields(vec!["nope".into()]), "[]").unwrap(), "");
         // Too deep for a value tree, or a number out of range: a malformed response.
         let deep = format!("[{}1{}]", "[".repeat(200), "]".repeat(200));
-        for doc in [deep.as_str(), r#"[{"id":1e400}]"#, r#"{"id":1e400}"#] {
+        for doc in [deep.as_str(), r#"[{"id":1e400}]"#] {
             let err = run(Selection::Fields(vec!["id".into()]), doc).unwrap_err();
             assert_eq!(err.exit_code(), 9, "{}", err.message);
         }
     }
 
     #[test]
-    fn piped_json_is_the_servers_text() {
+    fn json_is_respaced_for_a_terminal_and_kept_when_piped() {
         let mut output = Output {
             json: true,
             json_errors: true,
@@ -820,153 +786,35 @@ mod tests {
             stderr_color: false,
             width: None,
         };
-        let text = "{ \"b\" : [1, 2], \"a\": \"\u{202e}\u{9b}\u{2014}\" }\n";
-        let mut buf = Vec::new();
-        output.json_text(&mut buf, text).unwrap();
-        // As sent, but for the controls that act on a terminal: the same JSON value.
-        let piped = String::from_utf8(buf).unwrap();
-        assert_eq!(piped, "{ \"b\" : [1, 2], \"a\": \"\\u202e\\u009b\u{2014}\" }\n");
-        let value: Value = serde_json::from_str(&piped).unwrap();
-        assert_eq!(value["a"], "\u{202e}\u{9b}\u{2014}");
-        output.stdout_tty = true;
-        let mut buf = Vec::new();
-        output.json_text(&mut buf, text).unwrap();
-        assert_eq!(
-            String::from_utf8(buf).unwrap(),
-            "{\n  \"b\": [\n    1,\n    2\n  ],\n  \"a\": \"\\u202e\\u009b\u{2014}\"\n}\n"
-        );
-    }
-
-    #[test]
-    fn json_is_respaced_not_reordered() {
-        let text = "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"a\": {}, \"e\": [ ] }";
-        let render = |text: &str, pretty: bool| {
+        let items = [
+            "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"e\": [ ] }",
+            "{\"a\":\"\u{202e}\u{9b}—\"}",
+        ];
+        let print = |output: &Output| {
             let mut buf = Vec::new();
-            write_json(&mut buf, text, pretty, 0).unwrap();
+            output.json_array(&mut buf, items).unwrap();
             String::from_utf8(buf).unwrap()
         };
-        let compact = render(text, false);
-        assert_eq!(compact, r#"{"b":[1,{"x":"a, b: {c}\" ]"}],"a":{},"e":[]}"#);
-        let value: Value = serde_json::from_str(text).unwrap();
-        let pretty = render(&value.to_string(), true);
-        assert_eq!(pretty, serde_json::to_string_pretty(&value).unwrap());
-        // Already pretty input comes out the same; compact input of pretty text too.
-        assert_eq!(render(&pretty, true), pretty);
-        assert_eq!(render(&pretty, false), value.to_string());
-        let safe = render("[\"\u{9b}31m\u{202e}\\\"\u{2066}\"]", false);
-        assert_eq!(safe, r#"["\u009b31m\u202e\"\u2066"]"#);
-        assert_eq!(serde_json::from_str::<Value>(&safe).unwrap()[0], "\u{9b}31m\u{202e}\"\u{2066}");
+        // Piped: as sent, but for the controls that act on a terminal.
+        let piped = print(&output);
+        assert_eq!(piped, format!("[{},{}]\n", items[0], r#"{"a":"\u202e\u009b—"}"#));
+        let value: Value = serde_json::from_str(&piped).unwrap();
+        assert_eq!(value[1]["a"], "\u{202e}\u{9b}—");
+        output.stdout_tty = true;
+        let pretty = serde_json::to_string_pretty(&value).unwrap().replace('\u{202e}', "\\u202e");
+        assert_eq!(print(&output), pretty.replace('\u{9b}', "\\u009b") + "\n");
     }
 
     #[test]
-    fn arrays_stream_like_serde_pretty_and_compact() {
-        let items = [r#"{"a":[1,2],"b":{}}"#, r#"{"c":"x"}"#];
-        let value: Value = serde_json::from_str(&format!("[{}]", items.join(","))).unwrap();
-        let mut output = Output {
-            json: true,
-            json_errors: false,
-            selection: None,
-            stdout_tty: true,
-            stdout_color: false,
-            stderr_color: false,
-            width: None,
-        };
-        let mut buf = Vec::new();
-        output.json_array(&mut buf, items).unwrap();
-        let expected = serde_json::to_string_pretty(&value).unwrap() + "\n";
-        assert_eq!(String::from_utf8(buf).unwrap(), expected);
-        output.stdout_tty = false;
-        let mut buf = Vec::new();
-        output.json_array(&mut buf, items).unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), format!("{value}\n"));
-        let mut buf = Vec::new();
-        output.json_array(&mut buf, []).unwrap();
-        assert_eq!(buf, b"[]\n");
-    }
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(parse_rfc3339("2026-04-21T08:15:02.5Z").map(|s| s.fract()), Some(0.5));
+    fn times() {
+        assert_eq!(parse_rfc3339("1970-01-02T00:00:01.5Z"), Some(86_401.5));
         assert_eq!(
             parse_rfc3339("2026-04-21T10:15:02+02:00"),
             parse_rfc3339("2026-04-21T08:15:02Z")
         );
-        assert_eq!(parse_rfc3339("yesterday"), None);
-        assert_eq!(
-            duration_between(
-                Some("2026-04-21T08:16:02.530871Z"),
-                Some("2026-04-21T08:16:41.077204Z")
-            ),
-            "39s"
-        );
-        assert_eq!(short_time(Some("2026-04-21T08:15:02.418733Z")), "2026-04-21 08:15");
-    }
-
-    #[test]
-    fn domains() {
-        assert_eq!(
-            source_domains(&[
-                "https://www.apple.com/newsroom/",
-                "https://apple.com/x",
-                "http://b.org:80"
-            ]),
-            "apple.com, b.org"
-        );
-    }
-
-    #[test]
-    fn wide_characters_keep_columns_aligned() {
-        assert_eq!(display_width("日本語🎉 ok"), 11);
-        assert_eq!(display_width("e\u{301}"), 1);
-        // Where the former hand-written table was wrong: Thai and Devanagari marks, an emoji
-        // with its presentation selector, Hangul written as jamo, a kana voicing mark.
-        assert_eq!(display_width("\u{e01}\u{e31}"), 1);
-        assert_eq!(display_width("\u{915}\u{94d}"), 1);
-        assert_eq!(display_width("\u{2764}\u{fe0f}"), 2);
-        assert_eq!(display_width("\u{1100}\u{1161}"), 2);
-        assert_eq!(display_width("\u{304b}\u{3099}"), 2);
-        let mut table = Table::new(vec!["NAME", "STATE"]);
-        table.row(vec!["日本語のクエリ🎉".into(), "active".into()]);
-        table.row(vec!["plain".into(), "paused".into()]);
-        let output = Output {
-            json: false,
-            json_errors: false,
-            selection: None,
-            stdout_tty: false,
-            stdout_color: false,
-            stderr_color: false,
-            width: None,
-        };
-        let mut buf = Vec::new();
-        table.write(&mut buf, &output).unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        let columns: Vec<usize> =
-            text.lines().map(|line| display_width(&line[..line.rfind(' ').unwrap() + 1])).collect();
-        assert_eq!(columns, vec![18, 18, 18], "{text}");
-        assert_eq!(fit("日本語です", 6), "日本…");
-    }
-
-    #[test]
-    fn table_fits_terminal_but_not_pipe() {
-        let mut table = Table::new(vec!["ID", "NAME"]).flexible(1);
-        table.row(vec!["1234".into(), "a very long name that goes on".into()]);
-        let mut output = Output {
-            json: false,
-            json_errors: false,
-            selection: None,
-            stdout_tty: true,
-            stdout_color: false,
-            stderr_color: false,
-            width: Some(20),
-        };
-        let mut buf = Vec::new();
-        table.write(&mut buf, &output).unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        assert_eq!(text.lines().nth(1), Some("1234  a very long n…"), "{text}");
-        output.width = None;
-        let mut buf = Vec::new();
-        table.write(&mut buf, &output).unwrap();
-        assert!(String::from_utf8(buf).unwrap().contains("goes on"));
+        assert_eq!(parse_rfc3339("2026-04-21Tnoon"), None);
+        assert_eq!(short_time(Some("2026-04-21T08:15:02.418733Z")), "2026-04-21 08:15 UTC");
+        assert_eq!(time_cell("2026-04-21T08:15:02Z success", None), "2026-04-21 08:15 success");
+        assert_eq!([relative(-7300.0), relative(61.0)], ["in 2h", "1m ago"]);
     }
 }

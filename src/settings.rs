@@ -65,12 +65,6 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.masked())
-    }
-}
-
 /// Where a setting's value came from, as shown by `auth status` and `config`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -258,33 +252,25 @@ fn resolve_api_key(
     env: &Env,
     file: &ConfigFile,
 ) -> Result<Option<(ApiKey, Source)>> {
-    match &flags.api_key {
-        Some(KeyArg::Value(raw)) => {
-            let key = ApiKey::parse(raw)
-                .map_err(|why| Error::usage(format!("Invalid --api-key: {why}")))?;
-            return Ok(Some((key, Source::Flag("--api-key"))));
+    let (raw, source) = match (&flags.api_key, &env.api_key) {
+        (Some(KeyArg::Value(raw)), _) => (raw.clone(), Source::Flag("--api-key")),
+        (Some(KeyArg::File { text, .. }), _) => (text.clone(), Source::Flag("--api-key-file")),
+        (None, Some(raw)) => (raw.clone(), Source::Env("TORALE_API_KEY")),
+        (None, None) => match file.get_str("api_key")? {
+            Some(raw) => (raw, Source::File),
+            None => return Ok(None),
+        },
+    };
+    let key = ApiKey::parse(&raw).map_err(|why| match (&source, &flags.api_key) {
+        (Source::Flag(_), Some(KeyArg::File { path, .. })) => {
+            Error::usage(format!("Invalid key in --api-key-file {path}: {why}"))
         }
-        Some(KeyArg::File { path, text }) => {
-            let key = ApiKey::parse(text).map_err(|why| {
-                Error::usage(format!("Invalid key in --api-key-file {path}: {why}"))
-            })?;
-            return Ok(Some((key, Source::Flag("--api-key-file"))));
-        }
-        None => {}
-    }
-    if let Some(raw) = &env.api_key {
-        let key = ApiKey::parse(raw)
-            .map_err(|why| Error::config(format!("Invalid TORALE_API_KEY: {why}")))?;
-        return Ok(Some((key, Source::Env("TORALE_API_KEY"))));
-    }
-    if let Some(raw) = file.get_str("api_key")? {
-        let key = ApiKey::parse(&raw).map_err(|why| {
-            Error::config(format!("Invalid api_key in {}: {why}", file.path.display()))
-                .hint("Run 'torale auth set-api-key' to store a new key")
-        })?;
-        return Ok(Some((key, Source::File)));
-    }
-    Ok(None)
+        (Source::Flag(flag), _) => Error::usage(format!("Invalid {flag}: {why}")),
+        (Source::Env(var), _) => Error::config(format!("Invalid {var}: {why}")),
+        _ => Error::config(format!("Invalid api_key in {}: {why}", file.path.display()))
+            .hint("Run 'torale auth set-api-key' to store a new key"),
+    })?;
+    Ok(Some((key, source)))
 }
 
 /// Check an API URL wherever it comes from (flag, environment, file, `config set`) and drop
@@ -475,101 +461,59 @@ impl ConfigFile {
     }
 }
 
-#[cfg(unix)]
 fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    builder.recursive(true).create(dir)
 }
 
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)
+/// The permission bits of a file, where there are such bits.
+fn mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    return fs::metadata(path)
+        .ok()
+        .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
+    #[cfg(not(unix))]
+    None
 }
 
 /// A config directory that other users can write to lets them replace the file (and the URL
 /// the key is sent to): refuse it rather than trust what is in it.
-#[cfg(unix)]
 fn check_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = fs::metadata(dir) else {
-        return Ok(());
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 == 0 {
-        return Ok(());
+    match mode(dir) {
+        Some(mode) if mode & 0o022 != 0 => Err(Error::config(format!(
+            "Config directory {} is writable by other users (mode {mode:03o})",
+            dir.display()
+        ))
+        .hint(format!(
+            "Run: chmod 700 {}, or point TORALE_CONFIG_DIR at a private directory",
+            dir.display()
+        ))),
+        _ => Ok(()),
     }
-    Err(Error::config(format!(
-        "Config directory {} is writable by other users (mode {mode:03o})",
-        dir.display()
-    ))
-    .hint(format!(
-        "Run: chmod 700 {}, or point TORALE_CONFIG_DIR at a private directory",
-        dir.display()
-    )))
 }
 
-#[cfg(not(unix))]
-fn check_private_dir(_dir: &Path) -> Result<()> {
-    Ok(())
-}
-
-#[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.write(true).create_new(true).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
 
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(unix)]
 fn warn_if_shared(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = fs::metadata(path) else { return };
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    if let Some(mode) = mode(path).map(|mode| mode & 0o777).filter(|mode| mode & 0o077 != 0) {
         let _ = writeln!(
             io::stderr(),
             "Warning: Config file {} is accessible by other users (mode {mode:03o}); run: chmod 600 {}",
             path.display(),
             path.display()
         );
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_shared(_path: &Path) {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_format() {
-        let good = format!("sk_{}", "a".repeat(43));
-        assert!(ApiKey::parse(&good).is_ok());
-        assert!(ApiKey::parse(&format!("  {good}\n")).is_ok());
-        assert!(ApiKey::parse("sk_short").is_err());
-        assert!(ApiKey::parse(&format!("pk_{}", "a".repeat(43))).is_err());
-        assert!(ApiKey::parse(&format!("sk_{}!", "a".repeat(30))).is_err());
-        assert!(ApiKey::parse(&format!("sk_{}", "a".repeat(101))).is_err());
-    }
-
-    #[test]
-    fn masking_shows_only_the_tail() {
-        let key = ApiKey::parse("sk_cFSK7PFckoFLSjO1iPUnDTeFW5B20KRnjC504xFDyBg").unwrap();
-        assert_eq!(key.masked(), "sk_...FDyBg");
-        assert!(!format!("{key:?}").contains("cFSK7"));
     }
 }

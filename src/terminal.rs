@@ -79,7 +79,7 @@ mod raw {
 
     /// Linux `struct termios` (identical on glibc and musl for the common architectures).
     #[repr(C)]
-    #[derive(Clone, Copy)]
+    #[derive(Clone, Copy, Default)]
     struct Termios {
         iflag: u32,
         oflag: u32,
@@ -138,16 +138,7 @@ mod raw {
     }
 
     pub fn read_hidden_line() -> Result<String> {
-        let mut saved = Termios {
-            iflag: 0,
-            oflag: 0,
-            cflag: 0,
-            lflag: 0,
-            line: 0,
-            cc: [0; 32],
-            ispeed: 0,
-            ospeed: 0,
-        };
+        let mut saved = Termios::default();
         // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
         if unsafe { tcgetattr(0, &mut saved) } != 0 {
             return Err(Error::usage("Cannot read the terminal settings for a hidden prompt")

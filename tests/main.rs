@@ -13,6 +13,7 @@ mod fake_server;
 mod faults;
 mod pending;
 mod static_binary;
+mod tables;
 mod task;
 mod templates;
 

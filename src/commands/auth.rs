@@ -11,7 +11,7 @@ use super::{check_uuid, cmd, count_words, rest, Cmd, Context, GlobalOpts};
 use crate::client::{Client, Method};
 use crate::error::{Error, Kind, Result};
 use crate::model::User;
-use crate::output::{sanitize, short_time, stderr_line, Color, Output, Table};
+use crate::output::{sanitize, stderr_line, Color, Output, Table};
 use crate::settings::{check_api_url, ApiKey, ConfigFile, Env, Settings, Source};
 use crate::terminal;
 
@@ -287,15 +287,16 @@ fn keys(
             let list: Vec<KeyInfo> = doc.decode("API key list")?;
             let mut table =
                 Table::new(vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"])
-                    .flexible(3);
+                    .flexible(3)
+                    .times(&[4, 5]);
             for info in &list {
                 table.row(vec![
                     if is_key_in_use(info, key) { "*" } else { "" }.into(),
                     info.id.clone(),
                     info.key_prefix.clone().unwrap_or_default(),
                     info.name.clone().unwrap_or_default(),
-                    short_time(info.created_at.as_deref()),
-                    short_time(info.last_used_at.as_deref()),
+                    info.created_at.clone().unwrap_or_default(),
+                    info.last_used_at.clone().unwrap_or_default(),
                     match info.is_active {
                         Some(true) => "yes",
                         Some(false) => "revoked",

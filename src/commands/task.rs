@@ -904,17 +904,19 @@ fn list(
         stderr_line("No tasks");
         return Ok(());
     }
-    let mut table =
-        Table::new(vec!["ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED"]).flexible(1);
+    let mut table = Table::new(vec!["ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED"])
+        .flexible(1)
+        .ids(0)
+        .times(&[3, 4, 5]);
     for item in &items {
         let task = Task::decode(item.get())?;
         let next = match task.state() {
-            Some(crate::model::TaskState::Active) => short_time(task.next_run.as_deref()),
+            Some(crate::model::TaskState::Active) => task.next_run.clone().unwrap_or_default(),
             _ => "-".into(),
         };
         let last = match &task.last_execution {
-            Some(run) => format!("{} {}", short_time(run.started_at.as_deref()), run.status()),
-            None => short_time(task.last_notified_at.as_deref()),
+            Some(run) => format!("{} {}", run.started_at.as_deref().unwrap_or("-"), run.status()),
+            None => task.last_notified_at.clone().unwrap_or_default(),
         };
         table.row(vec![
             task.id.clone(),
@@ -922,7 +924,7 @@ fn list(
             task.state_label().to_string(),
             next,
             last,
-            short_time(task.created_at.as_deref()),
+            task.created_at.clone().unwrap_or_default(),
         ]);
     }
     table.write(out, output)?;
@@ -1525,9 +1527,11 @@ fn write_executions(
     let runs =
         items.iter().map(|item| Execution::decode(item.get())).collect::<Result<Vec<_>>>()?;
     let mut table = if notifications {
-        Table::new(vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"]).flexible(2)
+        Table::new(vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"]).flexible(2).times(&[1])
     } else {
-        Table::new(vec!["ID", "STARTED", "STATUS", "DURATION", "RESULT", "SOURCES"]).flexible(4)
+        Table::new(vec!["ID", "STARTED", "STATUS", "DURATION", "RESULT", "SOURCES"])
+            .flexible(4)
+            .times(&[1])
     };
     for run in &runs {
         let result = match (run.notification_text(), &run.error_message) {
@@ -1542,7 +1546,7 @@ fn write_executions(
         };
         let result = result.replace(['\n', '\r'], " ");
         let sources = source_domains(&run.source_urls());
-        let started = short_time(run.started_at.as_deref());
+        let started = run.started_at.clone().unwrap_or_default();
         if notifications {
             table.row(vec![run.id.clone(), started, result, sources]);
         } else {

@@ -107,7 +107,8 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
                 crate::output::stderr_line("No templates");
                 return Ok(());
             }
-            let mut table = Table::new(vec!["ID", "CATEGORY", "NAME", "QUERY"]).flexible(3);
+            let mut table =
+                Table::new(vec!["ID", "CATEGORY", "NAME", "QUERY"]).flexible(3).flexible(2);
             for t in templates {
                 table.row(vec![
                     t.id,
