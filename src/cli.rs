@@ -52,10 +52,8 @@ fn suggest(mut err: Error, words: &[&str]) -> Error {
         let opts = node.options().into_iter().chain(TREE.options());
         opts.map(|o| format!("--{}", o.long)).collect()
     } else if err.message.contains("command") {
-        let subs = node.commands.iter();
-        subs.flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
-            .map(String::from)
-            .collect()
+        let names = node.commands.iter().flat_map(|c| std::iter::once(&c.name).chain(c.aliases));
+        names.map(|name| name.to_string()).collect()
     } else {
         return err;
     };
@@ -71,12 +69,10 @@ fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
         let b: Vec<char> = b.chars().collect();
         let mut row: Vec<usize> = (0..=b.len()).collect();
         for (i, ca) in a.chars().enumerate() {
-            let mut last = row[0];
-            row[0] = i + 1;
+            let mut diagonal = std::mem::replace(&mut row[0], i + 1);
             for j in 0..b.len() {
-                let next = (last + usize::from(ca != b[j])).min(row[j] + 1).min(row[j + 1] + 1);
-                last = row[j + 1];
-                row[j + 1] = next;
+                let next = (diagonal + usize::from(ca != b[j])).min(row[j] + 1).min(row[j + 1] + 1);
+                diagonal = std::mem::replace(&mut row[j + 1], next);
             }
         }
         row[b.len()]
@@ -142,18 +138,16 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
         // `--version` after a command word has nothing to print; it is accepted as before.
         "version" => {}
         "no-color" => o.color = ColorChoice::Never,
-        "color" | "colour" => {
-            o.color = match value()?.as_str() {
-                "auto" => ColorChoice::Auto,
-                "always" => ColorChoice::Always,
-                "never" => ColorChoice::Never,
-                when => {
-                    return Err(Error::usage(format!(
-                        "Invalid value '{when}' for '--color': use auto, always or never"
-                    )))
-                }
+        "color" | "colour" => match value()?.as_str() {
+            "auto" => o.color = ColorChoice::Auto,
+            "always" => o.color = ColorChoice::Always,
+            "never" => o.color = ColorChoice::Never,
+            when => {
+                let why =
+                    format!("Invalid value '{when}' for '--color': use auto, always or never");
+                return Err(Error::usage(why));
             }
-        }
+        },
         "field" => {
             let field = value()?;
             match &mut o.selection {

@@ -172,14 +172,9 @@ pub enum Command {
     Status,
     Whoami,
     Logout,
-    Keys(KeysCommand),
-}
-
-#[derive(Debug, PartialEq)]
-pub enum KeysCommand {
-    List,
-    Create { name: String },
-    Revoke { id: String, yes: bool },
+    ListKeys,
+    CreateKey { name: String },
+    RevokeKey { id: String, yes: bool },
 }
 
 /// `torale auth ...`, after the word `auth`.
@@ -209,14 +204,14 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
             "status" => Command::Status,
             "whoami" => Command::Whoami,
             "logout" => Command::Logout,
-            "list" => Command::Keys(KeysCommand::List),
+            "list" => Command::ListKeys,
             "create" if word.trim().is_empty() => {
                 return Err(Error::usage("The key name is empty"))
             }
-            "create" => Command::Keys(KeysCommand::Create { name: word }),
+            "create" => Command::CreateKey { name: word },
             _ => {
                 check_uuid(&word, "key ID")?;
-                Command::Keys(KeysCommand::Revoke { id: word, yes })
+                Command::RevokeKey { id: word, yes }
             }
         })
     });
@@ -234,12 +229,10 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     }
     let key = settings.require_key()?;
     let client = Client::new(&settings, key, cx.debug);
-    let explain = |err| explain_auth_error(err, &settings);
-    match command {
-        Command::Status => status(&settings, key, &client, output, out),
-        Command::Keys(cmd) => keys(cmd, &client, key, output, out).map_err(explain),
-        _ => output.json_text(out, client.me().map_err(explain)?.text()),
+    if command == Command::Status {
+        return status(&settings, key, &client, output, out);
     }
+    account(command, &client, key, output, out).map_err(|err| explain_auth_error(err, &settings))
 }
 
 /// An API key as `GET /auth/api-keys` lists it.
@@ -270,8 +263,9 @@ struct Created {
     key_info: Option<KeyInfo>,
 }
 
-fn keys(
-    command: KeysCommand,
+/// `whoami` and the `keys` commands: the server's document as JSON, or their own lines.
+fn account(
+    command: Command,
     client: &Client,
     key: Option<&ApiKey>,
     output: &Output,
@@ -279,19 +273,11 @@ fn keys(
 ) -> Result<()> {
     let list = || client.call(Method::Get, "/auth/api-keys", &[], None);
     let doc = match command {
-        KeysCommand::List => {
-            let doc = list()?;
-            if output.json {
-                return output.json_text(out, doc.text());
-            }
+        Command::ListKeys if !output.json => {
             let headers = vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"];
             let mut table = Table::new(headers).flexible(3);
-            for info in doc.decode::<Vec<KeyInfo>>("API key list")? {
-                let active = match info.is_active {
-                    Some(true) => "yes",
-                    Some(false) => "revoked",
-                    None => "-",
-                };
+            for info in list()?.decode::<Vec<KeyInfo>>("API key list")? {
+                let active = info.is_active.map_or("-", |on| if on { "yes" } else { "revoked" });
                 table.row(vec![
                     if info.is(key) { "*" } else { "" }.into(),
                     info.id,
@@ -304,7 +290,8 @@ fn keys(
             }
             return Ok(table.write(out, output)?);
         }
-        KeysCommand::Create { name } => {
+        Command::ListKeys => list()?,
+        Command::CreateKey { name } => {
             let body = json!({ "name": name });
             let doc = client.call(Method::Post, "/auth/api-keys", &[], Some(&body)).map_err(|err| {
                 if err.status == Some(400) && err.message.contains("already have an active API key") {
@@ -327,7 +314,7 @@ fn keys(
             }
             doc
         }
-        KeysCommand::Revoke { id, yes } => {
+        Command::RevokeKey { id, yes } => {
             let list: Vec<KeyInfo> = list()?.decode("API key list")?;
             let target = list.iter().find(|info| info.id == id);
             let label = target.map_or_else(
@@ -369,6 +356,7 @@ fn keys(
             }
             doc
         }
+        _ => client.me()?,
     };
     output.json_text(out, doc.text())
 }
