@@ -4,11 +4,10 @@
 
 use std::ffi::OsString;
 
-use lexopt::ValueExt;
-use lexopt::{Arg, Parser};
+use lexopt::{Parser, ValueExt};
 
-use crate::commands::{self, Command, Options, HELP, TREE};
-use crate::error::{Error, Result};
+use crate::commands::{self, Cmd, Command, Options, HELP, TREE};
+use crate::error::{Error, Result, EXIT_CODES_HELP};
 use crate::output::{ColorChoice, Selection};
 
 /// Parse the arguments (without the program name): the global options seen, and the
@@ -53,10 +52,8 @@ fn suggest(mut err: Error, words: &[&str]) -> Error {
         let opts = node.options().into_iter().chain(TREE.options());
         opts.map(|o| format!("--{}", o.long)).collect()
     } else if err.message.contains("command") {
-        let subs = node.commands.iter();
-        subs.flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
-            .map(String::from)
-            .collect()
+        let names = node.commands.iter().flat_map(|c| std::iter::once(&c.name).chain(c.aliases));
+        names.map(|name| name.to_string()).collect()
     } else {
         return err;
     };
@@ -72,12 +69,10 @@ fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
         let b: Vec<char> = b.chars().collect();
         let mut row: Vec<usize> = (0..=b.len()).collect();
         for (i, ca) in a.chars().enumerate() {
-            let mut last = row[0];
-            row[0] = i + 1;
+            let mut diagonal = std::mem::replace(&mut row[0], i + 1);
             for j in 0..b.len() {
-                let next = (last + usize::from(ca != b[j])).min(row[j] + 1).min(row[j + 1] + 1);
-                last = row[j + 1];
-                row[j + 1] = next;
+                let next = (diagonal + usize::from(ca != b[j])).min(row[j] + 1).min(row[j + 1] + 1);
+                diagonal = std::mem::replace(&mut row[j + 1], next);
             }
         }
         row[b.len()]
@@ -96,24 +91,11 @@ fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
 }
 
 fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
-    let mut globals = |name: &str, p: &mut Parser| global(options, name, p);
-    let word = loop {
-        match p.next().map_err(|e| Error::from(e).see_help(""))? {
-            None => {
-                return Err(
-                    Error::usage("Missing command").hint("See 'torale --help' for the commands")
-                )
-            }
-            Some(Arg::Value(word)) => break word.string()?,
-            Some(Arg::Long(name)) => {
-                let name = name.to_owned();
-                globals(&name, p).map_err(|e| e.see_help(""))?;
-            }
-            Some(arg) => return Err(Error::from(arg.unexpected()).see_help("")),
-        }
+    let g = &mut |name: &str, p: &mut Parser| global(options, name, p);
+    let Some(word) = commands::next_word(p, g).map_err(|e| e.see_help(""))? else {
+        return Err(Error::usage("Missing command").hint("See 'torale --help' for the commands"));
     };
-    let g = &mut globals;
-    Ok(match canonical(&word) {
+    Ok(match TREE.find(&word).map_or(word.as_str(), |c| c.name) {
         "auth" => Command::Auth(commands::auth::parse(p, g)?),
         "task" => Command::Task(commands::task::parse(p, g)?),
         "config" => Command::Config(commands::config::parse(p, g)?),
@@ -121,22 +103,16 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
         "api" => Command::Api(commands::api::parse(p, g)?),
         "completion" => Command::Completion(commands::completion::parse(p, g)?),
         "version" => {
-            let words =
-                commands::rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("version"))?;
-            commands::count_words(&words, 0, 0, "").map_err(|e| e.see_help("version"))?;
+            commands::words(p, g, 0, "").map_err(|e| e.see_help("version"))?;
             Command::Version
         }
         "help" => {
             let words = commands::rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("help"))?;
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
-            match words.first() {
-                None => Command::Help(HELP),
-                Some(_) if help_of(&words).is_none() => {
-                    return Err(Error::usage(format!("No help for '{}'", words.join(" ")))
-                        .hint("See 'torale --help' for the commands"))
-                }
-                Some(_) => Command::Help(help_for(&words)),
-            }
+            Command::Help(help_of(&words).ok_or_else(|| {
+                Error::usage(format!("No help for '{}'", words.join(" ")))
+                    .hint("See 'torale --help' for the commands")
+            })?)
         }
         _ => {
             return Err(Error::usage(format!("Unknown command '{word}'"))
@@ -145,14 +121,10 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
     })
 }
 
-/// A group's name for one of its first words.
-fn canonical(word: &str) -> &str {
-    TREE.find(word).map_or(word, |c| c.name)
-}
-
 /// Record a global option; an option that is not one is unknown.
 fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
     let mut value = || -> Result<String> { Ok(p.value()?.string()?) };
+    let both = || Error::usage("Use either --field or --format, not both");
     match name {
         "api-key" | "api-key-file" if o.api_key.is_some() || o.api_key_file.is_some() => {
             return Err(Error::usage("Give the API key once: either --api-key or --api-key-file"))
@@ -166,38 +138,32 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
         // `--version` after a command word has nothing to print; it is accepted as before.
         "version" => {}
         "no-color" => o.color = ColorChoice::Never,
-        "color" | "colour" => {
-            let when = value()?;
-            o.color = match when.as_str() {
-                "auto" => ColorChoice::Auto,
-                "always" => ColorChoice::Always,
-                "never" => ColorChoice::Never,
-                _ => {
-                    return Err(Error::usage(format!(
-                        "Invalid value '{when}' for '--color': use auto, always or never"
-                    )))
-                }
+        "color" | "colour" => match value()?.as_str() {
+            "auto" => o.color = ColorChoice::Auto,
+            "always" => o.color = ColorChoice::Always,
+            "never" => o.color = ColorChoice::Never,
+            when => {
+                let why =
+                    format!("Invalid value '{when}' for '--color': use auto, always or never");
+                return Err(Error::usage(why));
             }
-        }
+        },
         "field" => {
             let field = value()?;
             match &mut o.selection {
                 None => o.selection = Some(Selection::Fields(vec![field])),
                 Some(Selection::Fields(fields)) => fields.push(field),
-                Some(Selection::Format(_)) => {
-                    return Err(Error::usage("Use either --field or --format, not both"))
-                }
+                Some(Selection::Format(_)) => return Err(both()),
             }
         }
         "format" => {
             let template = value()?;
             if matches!(o.selection, Some(Selection::Fields(_))) {
-                return Err(Error::usage("Use either --field or --format, not both"));
+                return Err(both());
             }
-            o.selection = Some(
-                Selection::parse_format(&template)
-                    .map_err(|why| Error::usage(format!("Invalid --format: {why}")))?,
-            );
+            let format = Selection::parse_format(&template)
+                .map_err(|why| Error::usage(format!("Invalid --format: {why}")))?;
+            o.selection = Some(format);
         }
         _ => return Err(Error::usage(format!("Unknown option '--{name}'"))),
     }
@@ -206,98 +172,32 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
 
 /// The help text for words such as `["task", "create"]`: the deepest command they name,
 /// from the first word that names one (option values may stand between).
-pub fn help_for(words: &[&str]) -> &'static str {
+fn help_for(words: &[&str]) -> &'static str {
     let Some(at) = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes") else {
         return HELP;
     };
     let mut words = &words[at..];
-    if words.first() == Some(&"help") && words.len() > 1 {
+    if words.len() > 1 && words[0] == "help" {
         words = &words[1..];
     }
-    if words.first() == Some(&"exit-codes") {
-        return crate::error::EXIT_CODES_HELP;
+    if words[0] == "exit-codes" {
+        return EXIT_CODES_HELP;
     }
     deepest(words).help
 }
 
 /// The deepest command the words name, from the first word that names one.
-fn deepest(words: &[&str]) -> &'static commands::Cmd {
+fn deepest(words: &[&str]) -> &'static Cmd {
     let start = words.iter().position(|w| TREE.find(w).is_some()).unwrap_or(words.len());
-    let mut node = &TREE;
-    for word in &words[start..] {
-        match node.find(word) {
-            Some(next) => node = next,
-            None => break,
-        }
-    }
-    node
+    let path =
+        words[start..].iter().scan(&TREE, |node, word| node.find(word).inspect(|n| *node = n));
+    path.last().unwrap_or(&TREE)
 }
 
 /// The help text of exactly these words, if every word names a command.
 fn help_of(words: &[&str]) -> Option<&'static str> {
     if words == ["exit-codes"] {
-        return Some(crate::error::EXIT_CODES_HELP);
+        return Some(EXIT_CODES_HELP);
     }
-    let mut node = &TREE;
-    for word in words {
-        node = node.find(word)?;
-    }
-    Some(node.help)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cmd(args: &[&str]) -> Result<Command> {
-        parse(args.iter().copied()).1
-    }
-
-    #[test]
-    fn globals_anywhere() {
-        for line in [
-            &["--json", "task", "list"][..],
-            &["task", "--json", "list"],
-            &["task", "list", "--json"],
-            &["task", "list", "--json=", "--limit=3"][..2],
-        ] {
-            let (options, command) = parse(line.iter().copied());
-            assert!(command.is_ok(), "{line:?}");
-            assert!(options.json || line.len() == 2, "{line:?}");
-        }
-    }
-
-    #[test]
-    fn usage_errors_name_the_flag() {
-        let err = cmd(&["task", "list", "--bogus"]).unwrap_err();
-        assert_eq!(err.message, "Unknown option '--bogus'");
-        assert_eq!(err.hints, ["See 'torale task list --help'"]);
-        let err = cmd(&["task", "list", "--limit"]).unwrap_err();
-        assert_eq!(err.message, "Missing value for '--limit'");
-        let err = cmd(&["task", "list", "--active", "--paused"]).unwrap_err();
-        assert_eq!(err.message, "Use only one of --active, --paused");
-        let err = cmd(&["task", "create", "-q", "a", "--query", "b"]).unwrap_err();
-        assert_eq!(err.message, "'--query' is given more than once");
-        let err = cmd(&["tsk"]).unwrap_err();
-        assert_eq!(err.message, "Unknown command 'tsk'");
-    }
-
-    #[test]
-    fn help_wins() {
-        assert_eq!(
-            cmd(&["task", "--bogus", "--help"]).unwrap(),
-            Command::Help(commands::task::HELP)
-        );
-        assert_eq!(
-            cmd(&["help", "exit-codes"]).unwrap(),
-            Command::Help(crate::error::EXIT_CODES_HELP)
-        );
-        assert!(cmd(&["help", "nope"]).is_err());
-    }
-
-    #[test]
-    fn dash_dash_ends_options() {
-        let command = cmd(&["task", "create", "--", "-q"]);
-        assert!(command.is_err());
-    }
+    words.iter().try_fold(&TREE, |node, word| node.find(word)).map(|node| node.help)
 }

@@ -23,8 +23,7 @@ fn main() -> ExitCode {
         if !(out.is_empty() || stdout_open) {
             return Err(Error::internal("Cannot write the result: standard output is closed"));
         }
-        let mut stdout = io::stdout().lock();
-        stdout.write_all(&out).and_then(|()| stdout.flush())?;
+        io::stdout().lock().write_all(&out).and_then(|()| io::stdout().flush())?;
         Ok(code)
     });
     ExitCode::from(match result {

@@ -9,7 +9,7 @@ use lexopt::Parser;
 use lexopt::ValueExt;
 
 use super::{count_words, once, rest, Context, GlobalOpts};
-use crate::client::Method;
+use crate::client::{percent_encode, Method};
 use crate::error::{Error, Result};
 use crate::output::sanitize;
 
@@ -43,7 +43,7 @@ Examples:
 #[derive(Debug, PartialEq)]
 pub struct Args {
     /// `-X`; else GET, or POST when there is a body.
-    pub method: Option<Method>,
+    pub method: Method,
     pub path: String,
     /// `(key, value, typed)` from `-f` (string) and `-F` (typed), in order.
     pub fields: Vec<(String, String, bool)>,
@@ -64,10 +64,8 @@ fn parse_args(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
             "raw-field" | "f" | "typed-field" | "F" => {
                 let value = p.value()?.string()?;
                 let Some((key, val)) = value.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-                    return Err(Error::usage(format!(
-                        "Invalid field '{}': use KEY=VALUE",
-                        sanitize(&value)
-                    )));
+                    let value = sanitize(&value);
+                    return Err(Error::usage(format!("Invalid field '{value}': use KEY=VALUE")));
                 };
                 let typed = matches!(name, "typed-field" | "F");
                 fields.push((key.to_string(), val.to_string(), typed));
@@ -80,21 +78,20 @@ fn parse_args(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
     })?;
     count_words(&words, 1, 1, "PATH")?;
     let path = check_path(&words[0]).map_err(Error::usage)?;
-    let method = match method {
-        None => None,
-        Some(m) => Some(match m.to_ascii_uppercase().as_str() {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" => Method::Put,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => {
-                return Err(Error::usage(format!(
-                    "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
-                    sanitize(&m)
-                )))
-            }
-        }),
+    let methods = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
+    let method = method.map(|m| {
+        let found = methods.into_iter().find(|x| m.eq_ignore_ascii_case(x.as_str()));
+        let m = sanitize(&m);
+        found.ok_or_else(|| {
+            Error::usage(format!(
+                "Invalid value '{m}' for '--method': use GET, POST, PUT, PATCH or DELETE"
+            ))
+        })
+    });
+    let method = match method.transpose()? {
+        Some(m) => m,
+        None if !fields.is_empty() || input.is_some() => Method::Post,
+        None => Method::Get,
     };
     if input.is_some() && !fields.is_empty() {
         return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
@@ -106,43 +103,28 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (client, _) = cx.client(true)?;
     let output = &cx.output;
     let mut fields = Map::new();
-    for (key, raw, typed) in &args.fields {
-        let value = if *typed { typed_value(raw)? } else { Value::String(raw.clone()) };
-        fields.insert(key.clone(), value);
+    for (key, raw, typed) in args.fields {
+        let value = if typed { typed_value(&raw)? } else { Value::String(raw) };
+        fields.insert(key, value);
     }
-    let body_given = !fields.is_empty() || args.input.is_some();
-    let method = match &args.method {
-        Some(m) => *m,
-        None if body_given => Method::Post,
-        None => Method::Get,
-    };
-
-    let mut path = args.path.clone();
-    let mut body: Option<Vec<u8>> = None;
-    if let Some(input) = &args.input {
-        body = Some(read_input(input)?);
-    } else if !fields.is_empty() {
-        if matches!(method, Method::Get | Method::Delete) {
+    let (method, mut path) = (args.method, args.path);
+    let body = match &args.input {
+        Some(input) => Some(read_input(input)?),
+        None if fields.is_empty() => None,
+        None if matches!(method, Method::Get | Method::Delete) => {
             let pairs: Vec<String> = fields
                 .iter()
                 .map(|(k, v)| {
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    format!(
-                        "{}={}",
-                        crate::client::percent_encode(k),
-                        crate::client::percent_encode(&text)
-                    )
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                    format!("{}={}", percent_encode(k), percent_encode(&text))
                 })
                 .collect();
             let sep = if path.contains('?') { '&' } else { '?' };
             path = format!("{path}{sep}{}", pairs.join("&"));
-        } else {
-            body = Some(Value::Object(fields).to_string().into_bytes());
+            None
         }
-    }
+        None => Some(Value::Object(fields).to_string().into_bytes()),
+    };
 
     let reply = client.raw(method, &path, body.as_deref())?;
     if args.include {
@@ -154,13 +136,12 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     }
     if !(200..300).contains(&reply.status) {
         let err = crate::client::status_error(reply.status, &reply.body, method, &path);
-        return Err(if reply.status == 405 {
-            err.hint(format!(
+        return Err(match reply.status {
+            405 => err.hint(format!(
                 "The route does not take {}; choose the method with -X",
                 method.as_str()
-            ))
-        } else {
-            err
+            )),
+            _ => err,
         });
     }
     let body = reply.body;

@@ -1,6 +1,6 @@
 //! `torale auth`: store, check and remove the API key.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -9,7 +9,7 @@ use lexopt::Parser;
 
 use super::{check_uuid, cmd, count_words, rest, Cmd, Context, GlobalOpts};
 use crate::client::{Client, Method};
-use crate::error::{Error, Kind, Result};
+use crate::error::{mask_key, Error, Kind, Result};
 use crate::model::User;
 use crate::output::{sanitize, stderr_line, Color, Output, Table};
 use crate::settings::{check_api_url, ApiKey, ConfigFile, Env, Settings, Source};
@@ -172,20 +172,14 @@ pub enum Command {
     Status,
     Whoami,
     Logout,
-    Keys(KeysCommand),
-}
-
-#[derive(Debug, PartialEq)]
-pub enum KeysCommand {
-    List,
-    Create { name: String },
-    Revoke { id: String, yes: bool },
+    ListKeys,
+    CreateKey { name: String },
+    RevokeKey { id: String, yes: bool },
 }
 
 /// `torale auth ...`, after the word `auth`.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
-    let group = Cmd { commands: COMMANDS, ..cmd("auth", &[], HELP) };
-    let mut sub = group.subcommand("auth", p, g)?;
+    let mut sub = Cmd { commands: COMMANDS, ..cmd("auth", &[], HELP) }.subcommand("auth", p, g)?;
     let mut path = format!("auth {sub}");
     if sub == "keys" {
         let keys = Cmd { commands: KEYS_COMMANDS, ..cmd("keys", &[], KEYS_HELP) };
@@ -205,19 +199,19 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
         let n = usize::from(matches!(sub, "create" | "revoke"));
         count_words(&words, n, n, if sub == "create" { "NAME" } else { "KEY_ID" })?;
         let word = words.into_iter().next().unwrap_or_default();
-        Ok(match (path.as_str(), sub) {
-            (_, "set-api-key") => Command::SetApiKey { verify: !no_verify },
-            (_, "status") => Command::Status,
-            (_, "whoami") => Command::Whoami,
-            (_, "logout") => Command::Logout,
-            (_, "list") => Command::Keys(KeysCommand::List),
-            (_, "create") if word.trim().is_empty() => {
+        Ok(match sub {
+            "set-api-key" => Command::SetApiKey { verify: !no_verify },
+            "status" => Command::Status,
+            "whoami" => Command::Whoami,
+            "logout" => Command::Logout,
+            "list" => Command::ListKeys,
+            "create" if word.trim().is_empty() => {
                 return Err(Error::usage("The key name is empty"))
             }
-            (_, "create") => Command::Keys(KeysCommand::Create { name: word }),
+            "create" => Command::CreateKey { name: word },
             _ => {
                 check_uuid(&word, "key ID")?;
-                Command::Keys(KeysCommand::Revoke { id: word, yes })
+                Command::RevokeKey { id: word, yes }
             }
         })
     });
@@ -225,28 +219,20 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
 }
 
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
-    let (debug, output) = (cx.debug, &cx.output);
+    let output = &cx.output;
     if command == Command::Logout {
         return logout(&cx.env, output, out);
     }
     let (settings, file) = cx.settings()?;
-    match command {
-        Command::SetApiKey { verify } => set_api_key(cx, &settings, file, verify, out),
-        Command::Status => status(&settings, debug, output, out),
-        Command::Whoami => {
-            let key = settings.require_key()?;
-            let client = Client::new(&settings, key, debug);
-            let me = client.me().map_err(|err| explain_auth_error(err, &settings))?;
-            output.json_text(out, me.text())?;
-            Ok(())
-        }
-        Command::Logout => Ok(()),
-        Command::Keys(cmd) => {
-            let key = settings.require_key()?;
-            let client = Client::new(&settings, key, debug);
-            keys(cmd, &client, key, output, out).map_err(|err| explain_auth_error(err, &settings))
-        }
+    if let Command::SetApiKey { verify } = command {
+        return set_api_key(cx, &settings, file, verify, out);
     }
+    let key = settings.require_key()?;
+    let client = Client::new(&settings, key, cx.debug);
+    if command == Command::Status {
+        return status(&settings, key, &client, output, out);
+    }
+    account(command, &client, key, output, out).map_err(|err| explain_auth_error(err, &settings))
 }
 
 /// An API key as `GET /auth/api-keys` lists it.
@@ -260,117 +246,98 @@ struct KeyInfo {
     is_active: Option<bool>,
 }
 
-/// Whether `info` describes `key`: the server keeps the first 15 characters plus `...`.
-fn is_key_in_use(info: &KeyInfo, key: Option<&ApiKey>) -> bool {
-    match (key, &info.key_prefix) {
-        (Some(key), Some(prefix)) => {
-            key.expose().get(..15).is_some_and(|head| prefix.as_str() == format!("{head}..."))
+impl KeyInfo {
+    /// Whether this is `key`: the server keeps the first 15 characters plus `...`.
+    fn is(&self, key: Option<&ApiKey>) -> bool {
+        match (key.and_then(|key| key.expose().get(..15)), &self.key_prefix) {
+            (Some(head), Some(prefix)) => *prefix == format!("{head}..."),
+            _ => false,
         }
-        _ => false,
     }
 }
 
-fn keys(
-    command: KeysCommand,
+/// `POST /auth/api-keys`'s answer: the key, shown only this once.
+#[derive(Deserialize)]
+struct Created {
+    key: String,
+    key_info: Option<KeyInfo>,
+}
+
+/// `whoami` and the `keys` commands: the server's document as JSON, or their own lines.
+fn account(
+    command: Command,
     client: &Client,
     key: Option<&ApiKey>,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    match command {
-        KeysCommand::List => {
-            let doc = client.call(Method::Get, "/auth/api-keys", &[], None)?;
-            if output.json {
-                output.json_text(out, doc.text())?;
-                return Ok(());
-            }
-            let list: Vec<KeyInfo> = doc.decode("API key list")?;
-            let mut table =
-                Table::new(vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"])
-                    .flexible(3)
-                    .times(&[4, 5]);
-            for info in &list {
+    let list = || client.call(Method::Get, "/auth/api-keys", &[], None);
+    let doc = match command {
+        Command::ListKeys if !output.json => {
+            let headers = vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"];
+            let mut table = Table::new(headers).flexible(3).times(&[4, 5]);
+            for info in list()?.decode::<Vec<KeyInfo>>("API key list")? {
+                let active = info.is_active.map_or("-", |on| if on { "yes" } else { "revoked" });
                 table.row(vec![
-                    if is_key_in_use(info, key) { "*" } else { "" }.into(),
-                    info.id.clone(),
-                    info.key_prefix.clone().unwrap_or_default(),
-                    info.name.clone().unwrap_or_default(),
-                    info.created_at.clone().unwrap_or_default(),
-                    info.last_used_at.clone().unwrap_or_default(),
-                    match info.is_active {
-                        Some(true) => "yes",
-                        Some(false) => "revoked",
-                        None => "-",
-                    }
-                    .into(),
+                    if info.is(key) { "*" } else { "" }.into(),
+                    info.id,
+                    info.key_prefix.unwrap_or_default(),
+                    info.name.unwrap_or_default(),
+                    info.created_at.unwrap_or_default(),
+                    info.last_used_at.unwrap_or_default(),
+                    active.into(),
                 ]);
             }
-            table.write(out, output)?;
-            Ok(())
+            return Ok(table.write(out, output)?);
         }
-        KeysCommand::Create { name } => {
-            let doc = client
-                .call(Method::Post, "/auth/api-keys", &[], Some(&json!({ "name": name })))
-                .map_err(|err| {
-                    if err.status == Some(400) && err.message.contains("already have an active API key") {
-                        err.hint("The Torale API allows one active key per account. Create the new key at torale.ai (Settings > API Keys), switch to it, then revoke the old one with 'torale auth keys revoke'")
-                    } else {
-                        err
-                    }
-                })?;
-            #[derive(Deserialize)]
-            struct Created {
-                key: String,
-                key_info: Option<KeyInfo>,
-            }
+        Command::ListKeys => list()?,
+        Command::CreateKey { name } => {
+            let body = json!({ "name": name });
+            let doc = client.call(Method::Post, "/auth/api-keys", &[], Some(&body)).map_err(|err| {
+                if err.status == Some(400) && err.message.contains("already have an active API key") {
+                    err.hint("The Torale API allows one active key per account. Create the new key at torale.ai (Settings > API Keys), switch to it, then revoke the old one with 'torale auth keys revoke'")
+                } else {
+                    err
+                }
+            })?;
             let created: Created = doc.decode("new API key")?;
-            let prefix = created
-                .key_info
-                .as_ref()
-                .and_then(|i| i.key_prefix.clone())
-                .unwrap_or_else(|| crate::error::mask_key(&created.key));
+            let prefix = created.key_info.and_then(|i| i.key_prefix);
             stderr_line(&format!(
-                "{} Created API key '{}' ({prefix}); it is shown only once: store it now",
+                "{} Created API key '{}' ({}); it is shown only once: store it now",
                 output.paint_err(Color::Green, "✓"),
-                sanitize(&name)
+                sanitize(&name),
+                prefix.unwrap_or_else(|| mask_key(&created.key))
             ));
-            if output.json {
-                output.json_text(out, doc.text())?;
-            } else {
+            if !output.json {
                 writeln!(out, "{}", created.key)?;
+                return Ok(());
             }
-            Ok(())
+            doc
         }
-        KeysCommand::Revoke { id, yes } => {
-            let list: Vec<KeyInfo> =
-                client.call(Method::Get, "/auth/api-keys", &[], None)?.decode("API key list")?;
+        Command::RevokeKey { id, yes } => {
+            let list: Vec<KeyInfo> = list()?.decode("API key list")?;
             let target = list.iter().find(|info| info.id == id);
-            let in_use = target.is_some_and(|info| is_key_in_use(info, key));
-            let label = target
-                .map(|info| {
-                    format!(
-                        "'{}' ({})",
-                        sanitize(info.name.as_deref().unwrap_or("")),
-                        info.key_prefix.as_deref().unwrap_or("?")
-                    )
-                })
-                .unwrap_or_else(|| id.clone());
-            if in_use {
+            let label = target.map_or_else(
+                || id.clone(),
+                |info| {
+                    let name = sanitize(info.name.as_deref().unwrap_or(""));
+                    format!("'{name}' ({})", info.key_prefix.as_deref().unwrap_or("?"))
+                },
+            );
+            if target.is_some_and(|info| info.is(key)) {
                 stderr_line(&format!(
                     "{} {label} is the key torale is using: after this, torale can no longer reach the API with it",
                     output.paint_err(Color::Yellow, "Warning:")
                 ));
             }
-            if !yes {
-                if !terminal::stdin_is_terminal() {
-                    return Err(Error::usage(
-                        "Refusing to revoke without confirmation: standard input is not a terminal",
-                    )
-                    .hint("Add --yes (-y) to revoke without asking"));
-                }
-                if !terminal::confirm(&format!("Revoke API key {label}?"))? {
-                    return Err(Error::usage("Not revoked: not confirmed"));
-                }
+            if !yes && !terminal::stdin_is_terminal() {
+                return Err(Error::usage(
+                    "Refusing to revoke without confirmation: standard input is not a terminal",
+                )
+                .hint("Add --yes (-y) to revoke without asking"));
+            }
+            if !yes && !terminal::confirm(&format!("Revoke API key {label}?"))? {
+                return Err(Error::usage("Not revoked: not confirmed"));
             }
             let doc = client
                 .call(Method::Delete, &format!("/auth/api-keys/{id}"), &[], None)
@@ -383,14 +350,15 @@ fn keys(
                     }
                     _ => err,
                 })?;
-            if output.json {
-                output.json_text(out, doc.text())?;
-            } else {
+            if !output.json {
                 writeln!(out, "{} Revoked API key {label}", output.paint(Color::Green, "✓"))?;
+                return Ok(());
             }
-            Ok(())
+            doc
         }
-    }
+        _ => client.me()?,
+    };
+    output.json_text(out, doc.text())
 }
 
 fn set_api_key(
@@ -400,40 +368,30 @@ fn set_api_key(
     verify: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let (debug, output) = (cx.debug, &cx.output);
-    let key_given = cx.options.api_key.is_some() || cx.options.api_key_file.is_some();
-    let key = match (key_given, &settings.api_key) {
-        (true, Ok(Some((key, _)))) => key.clone(),
-        (true, Err(err)) => return Err(err.clone()),
-        _ => read_new_key()?,
+    let output = &cx.output;
+    let key = match &settings.api_key {
+        _ if cx.options.api_key.is_none() && cx.options.api_key_file.is_none() => read_new_key()?,
+        Ok(Some((key, _))) => key.clone(),
+        Err(err) => return Err(err.clone()),
+        Ok(None) => read_new_key()?,
     };
-    let url_flag = match &cx.options.api_url {
-        Some(url) => Some(check_api_url(url)?),
-        None => None,
-    };
-
-    let mut user = None;
-    if verify {
-        let client = Client::new(settings, Some(&key), debug);
-        let me = client.me().map_err(|err| {
-            let err = explain_auth_error(err, settings);
-            if err.kind == Kind::Network {
-                err.hint("To save the key without checking it, add --no-verify")
-            } else {
-                err
-            }
-        })?;
-        user = Some(me);
-    }
-
+    let url_flag = cx.options.api_url.as_deref().map(check_api_url).transpose()?;
+    let user = verify.then(|| Client::new(settings, Some(&key), cx.debug).me());
+    let user = user.transpose().map_err(|err| {
+        let err = explain_auth_error(err, settings);
+        if err.kind == Kind::Network {
+            err.hint("To save the key without checking it, add --no-verify")
+        } else {
+            err
+        }
+    })?;
     file.update(|entries| {
         entries.set("api_key", Value::String(key.expose().to_string()));
-        if let Some(url) = &url_flag {
-            entries.set("api_url", Value::String(url.clone()));
+        if let Some(url) = url_flag {
+            entries.set("api_url", Value::String(url));
         }
         Ok((true, ()))
     })?;
-
     stderr_line(&format!("Saved API key {} to {}", key.masked(), file.path.display()));
     if output.json {
         let result = json!({
@@ -441,19 +399,14 @@ fn set_api_key(
             "api_url": settings.api_url,
             "config_path": file.path.display().to_string(),
             "verified": verify,
-            "user": match &user {
-                Some(me) => me.decode::<Value>("user")?,
-                None => Value::Null,
-            },
+            "user": user.as_ref().map(|me| me.decode::<Value>("user")).transpose()?,
         });
-        output.json_value(out, &result)?;
+        output.json_value(out, &result)
     } else if let Some(me) = &user {
-        write_authenticated(out, output, User::decode(me.text())?)?;
+        Ok(write_authenticated(out, output, User::decode(me.text())?)?)
     } else {
-        let mark = output.paint(Color::Green, "✓");
-        writeln!(out, "{mark} API key saved (not verified)")?;
+        Ok(writeln!(out, "{} API key saved (not verified)", output.paint(Color::Green, "✓"))?)
     }
-    Ok(())
 }
 
 /// A key from standard input when it is piped, else from a hidden prompt.
@@ -461,9 +414,7 @@ fn read_new_key() -> Result<ApiKey> {
     let raw = if terminal::stdin_is_terminal() {
         terminal::read_hidden("Paste your API key (input is hidden): ")?
     } else {
-        let mut buf = Vec::new();
-        io::stdin().lock().take(4096).read_to_end(&mut buf)?;
-        String::from_utf8_lossy(&buf).trim().to_string()
+        String::from_utf8_lossy(&terminal::read_input("-", 4096)?).trim().to_string()
     };
     if raw.trim().is_empty() {
         return Err(Error::usage("No API key given")
@@ -475,16 +426,17 @@ fn read_new_key() -> Result<ApiKey> {
     })
 }
 
-fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write) -> Result<()> {
-    let key = settings.require_key()?;
-    let source = match &settings.api_key {
-        Ok(Some((_, source))) => Some(source.clone()),
-        _ => None,
-    };
-    let client = Client::new(settings, key, debug);
+fn status(
+    settings: &Settings,
+    key: Option<&ApiKey>,
+    client: &Client,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let source = settings.api_key.as_ref().ok().and_then(Option::as_ref).map(|(_, source)| source);
     let me = client.me().map_err(|err| {
         let err = explain_auth_error(err, settings);
-        match (key, &source) {
+        match (key, source) {
             (Some(key), Some(source)) if err.kind == Kind::Auth => err.hint(format!(
                 "Key {} from {source} was refused by {}",
                 key.masked(),
@@ -494,24 +446,22 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
         }
     })?;
     let user = User::decode(me.text())?;
-    let key_text = match (key, &source) {
-        (Some(key), Some(source)) => format!("{} ({source})", key.masked()),
-        _ => "none sent (TORALE_NOAUTH)".to_string(),
-    };
     if output.json {
         let result = json!({
             "authenticated": true,
             "user": me.decode::<Value>("user")?,
             "api_key": key.map(ApiKey::masked),
-            "api_key_source": source.as_ref().map(Source::name),
+            "api_key_source": source.map(Source::name),
             "api_url": settings.api_url,
             "noauth": settings.noauth,
         });
-        output.json_value(out, &result)?;
-        return Ok(());
+        return output.json_value(out, &result);
     }
     write_authenticated(out, output, user)?;
-    writeln!(out, "API Key: {key_text}")?;
+    match (key, source) {
+        (Some(key), Some(source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
+        _ => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
+    }
     writeln!(out, "API URL: {} ({})", settings.api_url, settings.api_url_source)?;
     Ok(())
 }
@@ -519,31 +469,23 @@ fn status(settings: &Settings, debug: bool, output: &Output, out: &mut dyn Write
 /// `✓ Authenticated as EMAIL`, the line the product page promises.
 fn write_authenticated(out: &mut dyn Write, output: &Output, user: User) -> io::Result<()> {
     let email = user.email.unwrap_or_else(|| "unknown account".into());
-    let mark = output.paint(Color::Green, "✓");
-    writeln!(out, "{mark} Authenticated as {}", sanitize(&email))
+    writeln!(out, "{} Authenticated as {}", output.paint(Color::Green, "✓"), sanitize(&email))
 }
 
 /// Give authentication failures the seed page's wording and a next step.
-pub fn explain_auth_error(err: Error, settings: &Settings) -> Error {
-    if err.kind != Kind::Auth {
-        return err;
-    }
+fn explain_auth_error(err: Error, settings: &Settings) -> Error {
     let lower = err.message.to_ascii_lowercase();
-    if lower.contains("invalid api key") {
-        let mut fixed =
-            Error::new(Kind::Auth, "Invalid API key").with_status(err.status.unwrap_or(401));
-        fixed.hints = vec![
-            "Create a new key at torale.ai under Settings > API Keys, then run 'torale auth set-api-key'"
-                .into(),
-        ];
-        return fixed;
+    if err.kind != Kind::Auth {
+        err
+    } else if lower.contains("invalid api key") {
+        Error::new(Kind::Auth, "Invalid API key").with_status(err.status.unwrap_or(401)).hint(
+            "Create a new key at torale.ai under Settings > API Keys, then run 'torale auth set-api-key'",
+        )
+    } else if settings.noauth && lower.contains("not authenticated") {
+        err.hint("TORALE_NOAUTH=1 sends no key; this server still requires one for this route (legacy servers do for /auth)")
+    } else {
+        err
     }
-    if settings.noauth && lower.contains("not authenticated") {
-        return err.hint(
-            "TORALE_NOAUTH=1 sends no key; this server still requires one for this route (legacy servers do for /auth)",
-        );
-    }
-    err
 }
 
 fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
@@ -558,14 +500,13 @@ fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
             output.paint_err(Color::Yellow, "Warning:")
         ));
     }
+    let path = file.path.display();
     if output.json {
-        let result = json!({"removed": removed, "config_path": file.path.display().to_string()});
-        output.json_value(out, &result)?;
+        output.json_value(out, &json!({"removed": removed, "config_path": path.to_string()}))?;
     } else if removed {
-        let mark = output.paint(Color::Green, "✓");
-        writeln!(out, "{mark} Removed the API key from {}", file.path.display())?;
+        writeln!(out, "{} Removed the API key from {path}", output.paint(Color::Green, "✓"))?;
     } else {
-        stderr_line(&format!("No API key was stored in {}", file.path.display()));
+        stderr_line(&format!("No API key was stored in {path}"));
     }
     Ok(())
 }

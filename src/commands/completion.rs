@@ -5,7 +5,7 @@ use std::io::Write;
 
 use lexopt::Parser;
 
-use super::{count_words, rest, Cmd, GlobalOpts, Opt, TREE};
+use super::{words, Cmd, GlobalOpts, Opt, TREE};
 use crate::error::{Error, Result};
 
 pub const HELP: &str = "\
@@ -30,8 +30,8 @@ pub enum Shell {
 }
 
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Shell> {
-    let words = rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("completion"))?;
-    count_words(&words, 1, 1, "SHELL (bash, zsh or fish)").map_err(|e| e.see_help("completion"))?;
+    let words =
+        words(p, g, 1, "SHELL (bash, zsh or fish)").map_err(|e| e.see_help("completion"))?;
     match words[0].as_str() {
         "bash" => Ok(Shell::Bash),
         "zsh" => Ok(Shell::Zsh),
@@ -44,122 +44,54 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Shell> {
     }
 }
 
-pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
-    let script = match shell {
-        Shell::Bash => bash(),
-        Shell::Zsh => zsh(),
-        Shell::Fish => fish(),
-    };
-    out.write_all(script.as_bytes())?;
-    Ok(())
+/// A command or group of commands as completion sees it.
+struct Node {
+    /// Its words from the top (`""` for the top level).
+    path: String,
+    /// The subcommands that may follow it.
+    words: String,
+    /// Its options (none for a group that only names its subcommands).
+    opts: Vec<Opt>,
 }
 
-/// Every command and group of commands with its path (`""` for the top level).
-fn nodes() -> Vec<(String, &'static Cmd)> {
-    fn walk(path: String, node: &'static Cmd, all: &mut Vec<(String, &'static Cmd)>) {
-        for child in node.commands {
-            let next = if path.is_empty() {
-                child.name.to_string()
-            } else {
-                format!("{path} {}", child.name)
-            };
-            all.push((next.clone(), child));
-            walk(next, child, all);
-        }
-    }
-    let mut all = vec![(String::new(), &TREE)];
-    walk(String::new(), &TREE, &mut all);
-    all
-}
-
-fn all_paths() -> Vec<String> {
-    nodes().into_iter().map(|(path, _)| path).filter(|p| !p.is_empty()).collect()
-}
-
-/// The options of a command (none for a group that only names its subcommands).
-fn command_opts(path: &str, node: &Cmd) -> Vec<Opt> {
-    if path.is_empty() || node.help == TREE.help {
-        Vec::new()
-    } else {
-        node.options()
+/// Every command and group of commands under `node`, depth first.
+fn walk(path: &str, node: &'static Cmd, all: &mut Vec<Node>) {
+    let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
+    let opts = if node.help == TREE.help { Vec::new() } else { node.options() };
+    all.push(Node { path: path.to_string(), words: words.join(" "), opts });
+    for child in node.commands {
+        walk(format!("{path} {}", child.name).trim_start(), child, all);
     }
 }
 
-fn global_opts() -> Vec<Opt> {
-    TREE.options()
-}
-
+/// The options' names (`--long -s`), separated by spaces.
 fn opt_words(opts: &[Opt]) -> String {
-    let mut words = Vec::new();
-    for opt in opts {
-        words.push(format!("--{}", opt.long));
-        if let Some(c) = opt.short {
-            words.push(format!("-{c}"));
-        }
+    opts.iter().flat_map(Opt::names).collect::<Vec<_>>().join(" ")
+}
+
+pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
+    let mut nodes = Vec::new();
+    walk("", &TREE, &mut nodes);
+    let global_opts = TREE.options();
+    // Options that take a value (their value is not a command word), as `--x` and `-x`.
+    let mut value_opts: Vec<String> = Vec::new();
+    for opt in global_opts.iter().chain(nodes.iter().flat_map(|n| &n.opts)).filter(|o| o.value) {
+        value_opts
+            .extend(opt.names().filter(|name| !value_opts.contains(name)).collect::<Vec<_>>());
     }
-    words.join(" ")
-}
-
-/// Options that take a value (their value is not a command word), as `--x` and `-x`.
-fn value_opts() -> Vec<String> {
-    let mut names = Vec::new();
-    let commands = nodes().into_iter().flat_map(|(path, node)| command_opts(&path, node));
-    for opt in global_opts().into_iter().chain(commands).filter(|o| o.value) {
-        for name in
-            std::iter::once(format!("--{}", opt.long)).chain(opt.short.map(|c| format!("-{c}")))
-        {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    names
-}
-
-/// For each path: the words that may follow it and the options it takes.
-fn candidates() -> Vec<(String, String, String)> {
-    nodes()
-        .into_iter()
-        .map(|(path, node)| {
-            let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
-            let opts = opt_words(&command_opts(&path, node));
-            (path, words.join(" "), opts)
-        })
-        .collect()
-}
-
-/// The loop bash and zsh share: walk the words before the cursor, skip options and the
-/// values they take, and keep the longest prefix that names a command in `cmdpath`.
-fn path_loop(words: &str, first: &str, cursor: &str, value_opts: &str, paths: &[String]) -> String {
-    format!(
-        r#"    for (( i={first}; i<{cursor}; i++ )); do
-        w="${{{words}[i]}}"
-        if (( skip )); then skip=0; continue; fi
-        case "$w" in
-            {value_opts}) skip=1 ;;
-            -*) ;;
-            *)
-                if [[ -z "$cmdpath" ]]; then next="$w"; else next="$cmdpath $w"; fi
-                case "$next" in
-                    {paths}) cmdpath="$next" ;;
-                esac
-                ;;
-        esac
-    done
-"#,
-        paths = paths.join("|"),
-    )
-}
-
-fn bash() -> String {
-    let value_opts = value_opts().join("|");
-    let paths: Vec<String> = all_paths().iter().map(|p| format!("'{p}'")).collect();
+    let paths: Vec<String> = nodes[1..].iter().map(|n| format!("'{}'", n.path)).collect();
+    let global = opt_words(&global_opts);
     let mut cases = String::new();
-    for (path, words, opts) in candidates() {
-        cases.push_str(&format!("        '{path}') words='{words}'; opts='{opts}' ;;\n"));
-    }
-    format!(
-        r#"# bash completion for torale; generated by `torale completion bash`
+    let script = match shell {
+        Shell::Bash => {
+            for n in &nodes {
+                let (path, words, opts) = (&n.path, &n.words, opt_words(&n.opts));
+                cases.push_str(&format!("        '{path}') words='{words}'; opts='{opts}' ;;\n"));
+            }
+            let value_opts = value_opts.join("|");
+            let path_loop = path_loop("COMP_WORDS", "1", "COMP_CWORD", &value_opts, &paths);
+            format!(
+                r#"# bash completion for torale; generated by `torale completion bash`
 _torale() {{
     local cur prev cmdpath next w i skip=0 words opts
     cur="${{COMP_WORDS[COMP_CWORD]}}"
@@ -179,21 +111,18 @@ _torale() {{
     fi
 }}
 complete -F _torale torale
-"#,
-        global = opt_words(&global_opts()),
-        path_loop = path_loop("COMP_WORDS", "1", "COMP_CWORD", &value_opts, &paths),
-    )
-}
-
-fn zsh() -> String {
-    let value_opts = value_opts().join("|");
-    let paths: Vec<String> = all_paths().iter().map(|p| format!("'{p}'")).collect();
-    let mut cases = String::new();
-    for (path, words, opts) in candidates() {
-        cases.push_str(&format!("        '{path}') cands=({words}); opts=({opts}) ;;\n"));
-    }
-    format!(
-        r#"#compdef torale
+"#
+            )
+        }
+        Shell::Zsh => {
+            for n in &nodes {
+                let (path, words, opts) = (&n.path, &n.words, opt_words(&n.opts));
+                cases.push_str(&format!("        '{path}') cands=({words}); opts=({opts}) ;;\n"));
+            }
+            let value_opts = value_opts.join("|");
+            let path_loop = path_loop("words", "2", "CURRENT", &value_opts, &paths);
+            format!(
+                r#"#compdef torale
 # zsh completion for torale; generated by `torale completion zsh`
 _torale() {{
     local cmdpath="" next w i skip=0
@@ -216,41 +145,29 @@ if [[ "${{funcstack[1]}}" == "_torale" ]]; then
 else
     compdef _torale torale
 fi
-"#,
-        global = opt_words(&global_opts()),
-        path_loop = path_loop("words", "2", "CURRENT", &value_opts, &paths),
-    )
-}
-
-fn fish() -> String {
-    let value_opts = value_opts().join(" ");
-    let paths: Vec<String> = all_paths().iter().map(|p| format!("'{p}'")).collect();
-    let mut lines = String::new();
-    let add_opts = |lines: &mut String, condition: &str, opts: &[Opt]| {
-        for opt in opts {
-            let mut line = format!("complete -c torale -n {condition} -l {}", opt.long);
-            if let Some(c) = opt.short {
-                line.push_str(&format!(" -s {c}"));
-            }
-            if opt.value {
-                line.push_str(" -r");
-            }
-            lines.push_str(&line);
-            lines.push('\n');
+"#
+            )
         }
-    };
-    add_opts(&mut lines, "'true'", &global_opts());
-    for (path, node) in nodes() {
-        let condition = format!("'__torale_at \"{path}\"'");
-        let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
-        if !words.is_empty() {
-            lines
-                .push_str(&format!("complete -c torale -n {condition} -a '{}'\n", words.join(" ")));
-        }
-        add_opts(&mut lines, &condition, &command_opts(&path, node));
-    }
-    format!(
-        r#"# fish completion for torale; generated by `torale completion fish`
+        Shell::Fish => {
+            let mut lines = String::new();
+            let mut add = |condition: &str, words: &str, opts: &[Opt]| {
+                if !words.is_empty() {
+                    lines.push_str(&format!("complete -c torale -n {condition} -a '{words}'\n"));
+                }
+                for opt in opts {
+                    let short = opt.short.map(|c| format!(" -s {c}")).unwrap_or_default();
+                    let value = if opt.value { " -r" } else { "" };
+                    let line = format!("-n {condition} -l {}{short}{value}", opt.long);
+                    lines.push_str(&format!("complete -c torale {line}\n"));
+                }
+            };
+            add("'true'", "", &global_opts);
+            for n in &nodes {
+                add(&format!("'__torale_at \"{}\"'", n.path), &n.words, &n.opts);
+            }
+            let (value_opts, paths) = (value_opts.join(" "), paths.join(" "));
+            format!(
+                r#"# fish completion for torale; generated by `torale completion fish`
 set -g __torale_paths {paths}
 set -g __torale_value_opts {value_opts}
 function __torale_path
@@ -284,7 +201,33 @@ function __torale_at
     test "$current" = "$argv[1]"
 end
 complete -c torale -f
-{lines}"#,
-        paths = paths.join(" "),
+{lines}"#
+            )
+        }
+    };
+    out.write_all(script.as_bytes())?;
+    Ok(())
+}
+
+/// The loop bash and zsh share: walk the words before the cursor, skip options and the
+/// values they take, and keep the longest prefix that names a command in `cmdpath`.
+fn path_loop(words: &str, first: &str, cursor: &str, value_opts: &str, paths: &[String]) -> String {
+    format!(
+        r#"    for (( i={first}; i<{cursor}; i++ )); do
+        w="${{{words}[i]}}"
+        if (( skip )); then skip=0; continue; fi
+        case "$w" in
+            {value_opts}) skip=1 ;;
+            -*) ;;
+            *)
+                if [[ -z "$cmdpath" ]]; then next="$w"; else next="$cmdpath $w"; fi
+                case "$next" in
+                    {paths}) cmdpath="$next" ;;
+                esac
+                ;;
+        esac
+    done
+"#,
+        paths = paths.join("|"),
     )
 }

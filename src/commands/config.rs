@@ -1,17 +1,18 @@
 //! `torale config`: the effective settings and the config file's keys.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 
 use serde_json::{json, Value};
 
 use lexopt::Parser;
 
-use super::{cmd, count_words, next_word, rest, Cmd, Context, GlobalOpts};
-use crate::error::{Error, Result};
+use super::{cmd, next_word, words, Cmd, Context, GlobalOpts};
+use crate::error::{mask_key, Error, Result};
 use crate::output::{sanitize, stderr_line, Output, Table};
 use crate::settings::{
     check_api_url, config_path, parse_timeout, ApiKey, ConfigFile, Settings, Source, KNOWN_KEYS,
 };
+use crate::terminal::read_input;
 
 pub const HELP: &str = "\
 Show and change settings
@@ -98,27 +99,19 @@ pub enum Command {
 
 /// `torale config [...]`, after the word `config`: no subcommand shows the settings.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
-    let word = next_word(p, g).map_err(|e| e.see_help("config"))?;
-    let sub = match &word {
-        None => "show",
+    let sub = match next_word(p, g).map_err(|e| e.see_help("config"))? {
         Some(word) => {
-            match COMMANDS.iter().find(|c| c.name == word || c.aliases.contains(&word.as_str())) {
-                Some(c) => c.name,
-                None => {
-                    return Err(Error::usage(format!("Unknown config command '{word}'"))
-                        .hint("See 'torale config --help' for the commands"))
-                }
-            }
+            Cmd { commands: COMMANDS, ..cmd("config", &[], HELP) }.lookup("config", &word)?
         }
+        None => "show",
     };
     let path = if sub == "show" { "config".to_string() } else { format!("config {sub}") };
-    let words = rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help(&path))?;
-    let (n, name) = match sub {
-        "get" | "unset" => (1, "KEY"),
-        "set" => (2, "KEY VALUE"),
-        _ => (0, ""),
+    let n = match sub {
+        "get" | "unset" => 1,
+        "set" => 2,
+        _ => 0,
     };
-    count_words(&words, n, n, name).map_err(|e| e.see_help(&path))?;
+    let words = words(p, g, n, ["", "KEY", "KEY VALUE"][n]).map_err(|e| e.see_help(&path))?;
     let mut words = words.into_iter();
     let mut word = || words.next().unwrap_or_default();
     Ok(match sub {
@@ -133,76 +126,59 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (env, output) = (&cx.env, &cx.output);
     match command {
-        Command::Path => {
-            writeln!(out, "{}", config_path(env)?.display())?;
-            Ok(())
-        }
-        Command::Show => {
-            let (settings, _) = cx.settings()?;
-            show(&settings, output, out)
-        }
+        Command::Path => writeln!(out, "{}", config_path(env)?.display())?,
+        Command::Show => show(&cx.settings()?.0, output, out)?,
         Command::Get(key) => {
             check_key(&key)?;
             let (settings, _) = cx.settings()?;
             let value = match key.as_str() {
-                "api_key" => match settings.api_key {
-                    Ok(Some((key, _))) => json!(key.masked()),
-                    Ok(None) => return Err(Error::no_api_key()),
-                    Err(err) => return Err(err),
-                },
+                "api_key" => json!(settings.api_key?.ok_or_else(Error::no_api_key)?.0.masked()),
                 "api_url" => json!(settings.api_url),
                 _ => json!(settings.timeout.as_secs()),
             };
             match value {
-                Value::String(text) if !output.json => writeln!(out, "{text}")?,
-                other if !output.json => writeln!(out, "{other}")?,
-                other => output.json_value(out, &other)?,
+                _ if output.json => output.json_value(out, &value)?,
+                Value::String(text) => writeln!(out, "{text}")?,
+                other => writeln!(out, "{other}")?,
             }
-            Ok(())
         }
         Command::Set(key, value) => {
             check_key(&key)?;
             let mut file = ConfigFile::open(env)?;
-            let value = if value == "-" && key == "api_key" {
-                super::read_key_file("-")?
-            } else if value == "-" {
-                let mut buf = Vec::new();
-                io::stdin().lock().take(64 * 1024).read_to_end(&mut buf)?;
-                String::from_utf8_lossy(&buf).trim().to_string()
-            } else {
-                value
+            let value = match value.as_str() {
+                "-" if key == "api_key" => super::read_key_file("-")?,
+                "-" => String::from_utf8_lossy(&read_input("-", 64 * 1024)?).trim().to_string(),
+                _ => value,
             };
             let stored = checked_value(&key, &value)?;
             file.update(|entries| {
                 entries.set(&key, stored);
                 Ok((true, ()))
             })?;
-            let shown =
-                if key == "api_key" { crate::error::mask_key(&value) } else { sanitize(&value) };
+            let shown = if key == "api_key" { mask_key(&value) } else { sanitize(&value) };
             stderr_line(&format!("Set {key} = {shown} in {}", file.path.display()));
             if key == "api_key" && env.api_key.is_some() {
                 stderr_line(
                     "Warning: TORALE_API_KEY is set and takes precedence over the config file",
                 );
             }
-            Ok(())
         }
         Command::Unset(key) => {
             check_key(&key)?;
             let mut file = ConfigFile::open(env)?;
-            if file.update(|entries| {
+            let removed = file.update(|entries| {
                 let removed = entries.remove(&key);
                 Ok((removed, removed))
-            })? {
-                stderr_line(&format!("Removed {key} from {}", file.path.display()));
-            } else {
-                stderr_line(&format!("{key} was not set in {}", file.path.display()));
+            })?;
+            let path = file.path.display();
+            match removed {
+                true => stderr_line(&format!("Removed {key} from {path}")),
+                false => stderr_line(&format!("{key} was not set in {path}")),
             }
-            Ok(())
         }
     }
+    Ok(())
 }
-
 fn check_key(key: &str) -> Result<()> {
     if KNOWN_KEYS.contains(&key) {
         return Ok(());
@@ -237,34 +213,25 @@ fn show(settings: &Settings, output: &Output, out: &mut dyn Write) -> Result<()>
         Ok(None) => ("(none)".to_string(), Source::Default),
         Err(err) => (format!("(invalid: {})", err.message), Source::Default),
     };
+    let (url_source, timeout_source) = (&settings.api_url_source, &settings.timeout_source);
+    let secs = settings.timeout.as_secs();
     if output.json {
         let result = json!({
             "api_key": {"value": key_value, "source": key_source.name()},
-            "api_url": {"value": settings.api_url, "source": settings.api_url_source.name()},
-            "timeout": {"value": settings.timeout.as_secs(), "source": settings.timeout_source.name()},
+            "api_url": {"value": settings.api_url, "source": url_source.name()},
+            "timeout": {"value": secs, "source": timeout_source.name()},
             "noauth": settings.noauth,
             "config_path": settings.config_path.display().to_string(),
         });
-        output.json_value(out, &result)?;
-        return Ok(());
+        return output.json_value(out, &result);
     }
+    let noauth =
+        if settings.noauth { ["on", "environment TORALE_NOAUTH"] } else { ["off", "default"] };
     let mut table = Table::new(vec!["SETTING", "VALUE", "SOURCE"]);
     table.row(vec!["api_key".into(), key_value, key_source.to_string()]);
-    table.row(vec![
-        "api_url".into(),
-        settings.api_url.clone(),
-        settings.api_url_source.to_string(),
-    ]);
-    table.row(vec![
-        "timeout".into(),
-        format!("{}s", settings.timeout.as_secs()),
-        settings.timeout_source.to_string(),
-    ]);
-    table.row(vec![
-        "noauth".into(),
-        if settings.noauth { "on" } else { "off" }.into(),
-        if settings.noauth { "environment TORALE_NOAUTH" } else { "default" }.into(),
-    ]);
+    table.row(vec!["api_url".into(), settings.api_url.clone(), url_source.to_string()]);
+    table.row(vec!["timeout".into(), format!("{secs}s"), timeout_source.to_string()]);
+    table.row(vec!["noauth".into(), noauth[0].into(), noauth[1].into()]);
     table.write(out, output)?;
     writeln!(out, "\nConfig file: {}", settings.config_path.display())?;
     Ok(())

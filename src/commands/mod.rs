@@ -17,7 +17,7 @@ use lexopt::{Arg, Parser};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::output::{ColorChoice, Output, Selection};
-use crate::settings::{self, ApiKey, ConfigFile, Env, Flags, KeyArg, Settings};
+use crate::settings::{self, ConfigFile, Env, Flags, KeyArg, Settings};
 use crate::terminal;
 
 pub const HELP: &str = "\
@@ -99,9 +99,16 @@ pub const TREE: Cmd = Cmd {
 
 /// An option as a help text lists it: `  -q, --query Q    The question`.
 pub struct Opt {
-    pub long: String,
+    pub long: &'static str,
     pub short: Option<char>,
     pub value: bool,
+}
+
+impl Opt {
+    /// `--long`, then `-s` when it has a short name.
+    pub fn names(&self) -> impl Iterator<Item = String> {
+        std::iter::once(format!("--{}", self.long)).chain(self.short.map(|c| format!("-{c}")))
+    }
 }
 
 impl Cmd {
@@ -110,25 +117,17 @@ impl Cmd {
         let mut opts = Vec::new();
         let mut in_options = false;
         for line in self.help.lines() {
-            if line.starts_with("Options") {
-                in_options = true;
-                continue;
-            }
-            if !line.starts_with(' ') {
-                in_options = false;
-            }
+            in_options = line.starts_with("Options") || (in_options && line.starts_with(' '));
             let spec = line.trim_start().split("  ").next().unwrap_or("");
             if !in_options || !spec.starts_with('-') {
                 continue;
             }
-            let mut opt = Opt { long: String::new(), short: None, value: false };
+            let mut opt = Opt { long: "", short: None, value: false };
             for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
-                if let Some(long) = token.strip_prefix("--") {
-                    opt.long = long.to_string();
-                } else if let Some(short) = token.strip_prefix('-') {
-                    opt.short = short.chars().next();
-                } else {
-                    opt.value = true;
+                match (token.strip_prefix("--"), token.strip_prefix('-')) {
+                    (Some(long), _) => opt.long = long,
+                    (None, Some(short)) => opt.short = short.chars().next(),
+                    (None, None) => opt.value = true,
                 }
             }
             opts.push(opt);
@@ -141,6 +140,14 @@ impl Cmd {
         self.commands.iter().find(|c| c.name == word || c.aliases.contains(&word))
     }
 
+    /// The canonical name of `word` among the subcommands of `group`, or the unknown-command error.
+    pub fn lookup(&self, group: &str, word: &str) -> Result<&'static str> {
+        self.find(word).map(|c| c.name).ok_or_else(|| {
+            Error::usage(format!("Unknown {group} command '{word}'"))
+                .hint(format!("See 'torale {group} --help' for the commands"))
+        })
+    }
+
     /// A group's subcommand word, canonical, or the error for a missing or unknown one.
     pub fn subcommand(
         &self,
@@ -148,14 +155,9 @@ impl Cmd {
         p: &mut Parser,
         globals: &mut GlobalOpts,
     ) -> Result<&'static str> {
-        let word = match next_word(p, globals).map_err(|e| e.see_help(group))? {
-            Some(word) => word,
-            None => return Err(Error::usage(format!("Missing {group} command")).see_help(group)),
-        };
-        match self.find(&word) {
-            Some(c) => Ok(c.name),
-            None => Err(Error::usage(format!("Unknown {group} command '{word}'"))
-                .hint(format!("See 'torale {group} --help' for the commands"))),
+        match next_word(p, globals).map_err(|e| e.see_help(group))? {
+            Some(word) => self.lookup(group, &word),
+            None => Err(Error::usage(format!("Missing {group} command")).see_help(group)),
         }
     }
 }
@@ -218,8 +220,7 @@ pub fn rest(
         match arg {
             Arg::Value(word) => words.push(word.string()?),
             Arg::Short(c) => {
-                let name = c.to_string();
-                if !own(&name, p)? {
+                if !own(&c.to_string(), p)? {
                     return Err(Error::usage(format!("Unknown option '-{c}'")));
                 }
             }
@@ -234,13 +235,24 @@ pub fn rest(
     Ok(words)
 }
 
+/// The positional words of a command without options of its own: exactly `n` of them,
+/// `name` in "Missing NAME".
+pub fn words(
+    p: &mut Parser,
+    globals: &mut GlobalOpts,
+    n: usize,
+    name: &str,
+) -> Result<Vec<String>> {
+    let words = rest(p, globals, |_, _| Ok(false))?;
+    count_words(&words, n, n, name)?;
+    Ok(words)
+}
+
 /// Check the number of positional words: `name` in "Missing NAME".
 pub fn count_words(words: &[String], min: usize, max: usize, name: &str) -> Result<()> {
     if let Some(extra) = words.get(max) {
-        return Err(Error::usage(format!(
-            "Unexpected argument '{}'",
-            crate::error::sanitize(extra)
-        )));
+        let extra = crate::error::sanitize(extra);
+        return Err(Error::usage(format!("Unexpected argument '{extra}'")));
     }
     if words.len() < min {
         return Err(Error::usage(format!("Missing {name}")));
@@ -264,15 +276,13 @@ pub fn one_of<T: Copy + PartialEq>(
     value: T,
     set: &[(T, &str)],
 ) -> Result<()> {
-    if let Some(old) = *slot {
-        if old != value {
-            let names: Vec<String> = set
-                .iter()
-                .filter(|(v, _)| *v == old || *v == value)
-                .map(|(_, name)| format!("--{name}"))
-                .collect();
-            return Err(Error::usage(format!("Use only one of {}", names.join(", "))));
-        }
+    if let Some(old) = slot.filter(|old| *old != value) {
+        let names: Vec<String> = set
+            .iter()
+            .filter(|(v, _)| *v == old || *v == value)
+            .map(|(_, name)| format!("--{name}"))
+            .collect();
+        return Err(Error::usage(format!("Use only one of {}", names.join(", "))));
     }
     *slot = Some(value);
     Ok(())
@@ -311,25 +321,19 @@ pub fn is_uuid(text: &str) -> bool {
 impl From<lexopt::Error> for Error {
     /// A command-line mistake as a usage error that names the flag.
     fn from(err: lexopt::Error) -> Error {
-        let message = match err {
-            lexopt::Error::UnexpectedOption(opt) => format!("Unknown option '{opt}'"),
-            lexopt::Error::MissingValue { option: Some(opt) } => {
-                format!("Missing value for '{opt}'")
-            }
-            lexopt::Error::MissingValue { option: None } => "Missing value".to_string(),
-            lexopt::Error::UnexpectedArgument(arg) => {
+        use lexopt::Error as E;
+        Error::usage(match err {
+            E::UnexpectedOption(opt) => format!("Unknown option '{opt}'"),
+            E::MissingValue { option: Some(opt) } => format!("Missing value for '{opt}'"),
+            E::MissingValue { option: None } => "Missing value".to_string(),
+            E::UnexpectedArgument(arg) => {
                 format!("Unexpected argument '{}'", arg.to_string_lossy())
             }
-            lexopt::Error::UnexpectedValue { option, .. } => {
-                format!("'{option}' does not take a value")
-            }
-            lexopt::Error::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
-            lexopt::Error::ParsingFailed { value, error } => {
-                format!("Invalid value '{value}': {error}")
-            }
-            lexopt::Error::Custom(err) => err.to_string(),
-        };
-        Error::usage(message)
+            E::UnexpectedValue { option, .. } => format!("'{option}' does not take a value"),
+            E::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
+            E::ParsingFailed { value, error } => format!("Invalid value '{value}': {error}"),
+            E::Custom(err) => err.to_string(),
+        })
     }
 }
 
@@ -338,6 +342,7 @@ pub struct Context {
     pub options: Options,
     pub env: Env,
     pub output: Output,
+    /// `--debug` or `TORALE_DEBUG=1`.
     pub debug: bool,
 }
 
@@ -349,8 +354,9 @@ impl Context {
         Context { options, env, output, debug }
     }
 
-    /// The settings flags, with the key file read (a hidden prompt for `-` on a terminal).
-    pub fn flags(&self) -> Result<Flags> {
+    /// The config file and the effective settings, with the key file read (a hidden prompt
+    /// for `-` on a terminal).
+    pub fn settings(&self) -> Result<(Settings, ConfigFile)> {
         let o = &self.options;
         let api_key = match (&o.api_key, &o.api_key_file) {
             (Some(key), _) => Some(KeyArg::Value(key.clone())),
@@ -359,14 +365,9 @@ impl Context {
             }
             (None, None) => None,
         };
-        Ok(Flags { api_key, api_url: o.api_url.clone(), timeout: o.timeout.clone() })
-    }
-
-    /// The config file and the effective settings.
-    pub fn settings(&self) -> Result<(Settings, ConfigFile)> {
+        let flags = Flags { api_key, api_url: o.api_url.clone(), timeout: o.timeout.clone() };
         let file = ConfigFile::open(&self.env)?;
-        let settings = settings::resolve(&self.flags()?, &self.env, &file)?;
-        Ok((settings, file))
+        Ok((settings::resolve(&flags, &self.env, &file)?, file))
     }
 
     /// A client for these settings, with the key when one is required (`need_key`) or set.
@@ -378,10 +379,6 @@ impl Context {
             Err(_) => None,
         };
         Ok((Client::new(&settings, key, self.debug), settings))
-    }
-
-    pub fn client_with_key(&self, settings: &Settings, key: &ApiKey) -> Client {
-        Client::new(settings, Some(key), self.debug)
     }
 }
 

@@ -92,66 +92,51 @@ pub struct Template {
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     // Templates need no key; one is sent when configured.
     let (client, _) = cx.client(false)?;
-    let (client, output) = (&client, &cx.output);
-    match command {
+    let output = &cx.output;
+    let doc = match &command {
         Command::List { category } => {
             let query: Vec<(&str, String)> =
-                category.map(|c| ("category", c)).into_iter().collect();
-            let doc = client.call(Method::Get, "/api/v1/templates/", &query, None)?;
-            if output.json {
-                output.json_text(out, doc.text())?;
-                return Ok(());
-            }
-            let templates: Vec<Template> = doc.decode("template list")?;
-            if templates.is_empty() {
-                crate::output::stderr_line("No templates");
-                return Ok(());
-            }
-            let mut table =
-                Table::new(vec!["ID", "CATEGORY", "NAME", "QUERY"]).flexible(3).flexible(2);
-            for t in templates {
-                table.row(vec![
-                    t.id,
-                    t.category.unwrap_or_default(),
-                    t.name.unwrap_or_default(),
-                    t.search_query.unwrap_or_default(),
-                ]);
-            }
-            table.write(out, output)?;
-            Ok(())
+                category.iter().map(|c| ("category", c.clone())).collect();
+            client.call(Method::Get, "/api/v1/templates/", &query, None)?
         }
-        Command::Get { id } => {
-            let doc = get(client, &id)?;
-            if output.json {
-                output.json_text(out, doc.text())?;
-                return Ok(());
-            }
-            let t: Template = doc.decode("template")?;
-            write_pairs(
-                out,
-                &[
-                    ("ID", t.id),
-                    ("Name", t.name.unwrap_or_default()),
-                    ("Category", t.category.unwrap_or_default()),
-                    ("Description", t.description.unwrap_or_default()),
-                    ("Query", t.search_query.unwrap_or_default()),
-                    ("Condition", t.condition_description.unwrap_or_default()),
-                ],
-            )?;
-            Ok(())
-        }
+        Command::Get { id } => get(&client, id)?,
+    };
+    if output.json {
+        return output.json_text(out, doc.text());
     }
+    if let Command::Get { .. } = command {
+        let t: Template = doc.decode("template")?;
+        let pairs = [
+            ("ID", t.id),
+            ("Name", t.name.unwrap_or_default()),
+            ("Category", t.category.unwrap_or_default()),
+            ("Description", t.description.unwrap_or_default()),
+            ("Query", t.search_query.unwrap_or_default()),
+            ("Condition", t.condition_description.unwrap_or_default()),
+        ];
+        return Ok(write_pairs(out, &pairs)?);
+    }
+    let templates: Vec<Template> = doc.decode("template list")?;
+    if templates.is_empty() {
+        crate::output::stderr_line("No templates");
+        return Ok(());
+    }
+    let mut table = Table::new(vec!["ID", "CATEGORY", "NAME", "QUERY"]).flexible(3).flexible(2);
+    for t in templates {
+        let (category, name) = (t.category.unwrap_or_default(), t.name.unwrap_or_default());
+        table.row(vec![t.id, category, name, t.search_query.unwrap_or_default()]);
+    }
+    Ok(table.write(out, output)?)
 }
 
 /// `GET /api/v1/templates/{id}`, with the ID in a 404's message.
 pub fn get(client: &Client, id: &str) -> Result<Json> {
     client.call(Method::Get, &format!("/api/v1/templates/{id}"), &[], None).map_err(|err| {
-        if err.kind == Kind::NotFound {
-            Error::new(Kind::NotFound, format!("Template {id} not found"))
-                .with_status(404)
-                .hint("List the templates with 'torale templates list'")
-        } else {
-            err
+        if err.kind != Kind::NotFound {
+            return err;
         }
+        Error::new(Kind::NotFound, format!("Template {id} not found"))
+            .with_status(404)
+            .hint("List the templates with 'torale templates list'")
     })
 }
