@@ -300,6 +300,7 @@ fn error_bodies_of_every_shape_become_one_short_readable_line() {
         (Fault::json(409, r#"{"error":{"message":"Conflict here"}}"#), 6, "Error: Conflict here"),
         (Fault::status(500, "text/plain", ""), 9, "Error: HTTP 500 from GET"),
         (Fault::status(501, "text/plain", "x".repeat(10_000)), 9, "…"),
+        (Fault::huge_detail(400, 1_000_000), 6, "Error: xxx"),
     ];
     for (fault, code, message) in cases {
         w.fake.fault(fault, 1);

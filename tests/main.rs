@@ -11,7 +11,7 @@ mod completion;
 mod config;
 mod fake_server;
 mod faults;
-mod pending;
+mod hardening;
 mod static_binary;
 mod task;
 mod templates;
