@@ -9,7 +9,6 @@ mod auth;
 mod cli;
 mod completion;
 mod config;
-mod fake_server;
 mod faults;
 mod hardening;
 mod static_binary;
