@@ -111,8 +111,6 @@ pub fn default_plan() -> Vec<Stage> {
 /// How an error body carries the key it echoes back.
 #[derive(Clone, Copy, Debug)]
 pub enum Escape {
-    /// As sent.
-    Plain,
     /// Every byte as `%XX`.
     Percent,
     /// Every character as a JSON `\uXXXX` escape.
@@ -268,11 +266,6 @@ impl Fake {
         for row in self.state().keys.iter_mut().filter(|k| k.key == key) {
             row.active = false;
         }
-    }
-
-    /// Every request received, in order, faulted ones included.
-    pub fn requests(&self) -> Vec<Request> {
-        self.state().requests.clone()
     }
 
     /// The requests received so far, forgetting them.
@@ -445,7 +438,6 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
             let sent = request.header("authorization").unwrap_or("");
             let key = sent.strip_prefix("Bearer ").unwrap_or(sent);
             let shown: String = match escape {
-                Escape::Plain => key.to_string(),
                 Escape::Percent => key.bytes().map(|b| format!("%{b:02X}")).collect(),
                 Escape::Unicode => key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
             };
@@ -978,16 +970,7 @@ impl State {
                 }
                 Ok(Resp::empty(307).header("Location", location))
             }
-            (_, path) => Err(match path {
-                ["health"] | ["auth", "me" | "api-keys"] | ["auth", "api-keys", _] => {
-                    Resp::detail(405, "Method Not Allowed")
-                }
-                ["api", "v1", "tasks" | "templates", _] => Resp::detail(405, "Method Not Allowed"),
-                ["api", "v1", "tasks", _, "execute" | "executions" | "notifications"] => {
-                    Resp::detail(405, "Method Not Allowed")
-                }
-                _ => Resp::detail(404, "Not Found"),
-            }),
+            _ => Err(Resp::detail(404, "Not Found")),
         };
         handled.unwrap_or_else(|error| error)
     }
