@@ -244,27 +244,27 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
     let wget = tool_dir(root.path(), "wget-bin", "wget", "shasum");
     let good = served.url("good/");
 
+    let into = |tools: &Path, platform: (&str, &str), base: &str, dir: &Path| {
+        let dir = dir.to_str().expect("utf-8");
+        install(
+            tools,
+            &home,
+            platform,
+            &[("TORALE_INSTALL_BASE", base), ("TORALE_INSTALL_DIR", dir)],
+        )
+    };
+
     // x86-64 Linux with curl and sha256sum, into TORALE_INSTALL_DIR.
     let dir = root.path().join("bin-x86");
-    let output = install(
-        &curl,
-        &home,
-        ("Linux", "x86_64"),
-        &[("TORALE_INSTALL_BASE", &good), ("TORALE_INSTALL_DIR", dir.to_str().expect("utf-8"))],
-    );
+    let output = into(&curl, ("Linux", "x86_64"), &good, &dir);
     assert!(output.status.success(), "{output:?}");
     let installed = dir.join("torale");
     assert_eq!(fs::read_to_string(&installed).expect("installed"), binaries[0].1);
     let mode = fs::metadata(&installed).expect("stat").permissions().mode();
     assert_eq!(mode & 0o777, 0o755);
-    let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains(&format!(
-            "Installed torale 9.9.9 ({X86_64} build) to {}",
-            installed.display()
-        )),
-        "{stdout}"
-    );
+    let installed_line =
+        format!("Installed torale 9.9.9 ({X86_64} build) to {}", installed.display());
+    assert!(text(&output.stdout).contains(&installed_line), "{output:?}");
     assert_eq!(fs::read_dir(&dir).expect("dir").count(), 1, "no leftovers");
 
     // ARM64 (as macOS-style `arm64`) with wget and shasum, into ~/.local/bin by default; it
@@ -277,54 +277,19 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
 
     // `aarch64` is the same platform.
     let dir = root.path().join("bin-aarch64");
-    let dir_text = dir.to_str().expect("utf-8");
-    let output = install(
-        &curl,
-        &home,
-        ("Linux", "aarch64"),
-        &[("TORALE_INSTALL_BASE", &good), ("TORALE_INSTALL_DIR", dir_text)],
-    );
-    assert!(output.status.success(), "{output:?}");
+    assert!(into(&curl, ("Linux", "aarch64"), &good, &dir).status.success());
     assert_eq!(fs::read_to_string(dir.join("torale")).expect("installed"), binaries[1].1);
 
     // A tampered archive, an unsupported platform and a missing folder install nothing.
     let dir = root.path().join("bin-refused");
-    let dir_text = dir.to_str().expect("utf-8");
-    let tampered = served.url("tampered");
-    let output = install(
-        &curl,
-        &home,
-        ("Linux", "x86_64"),
-        &[("TORALE_INSTALL_BASE", &tampered), ("TORALE_INSTALL_DIR", dir_text)],
-    );
-    assert_refused(&output, "checksum mismatch");
-    let output = install(
-        &wget,
-        &home,
-        ("Linux", "x86_64"),
-        &[("TORALE_INSTALL_BASE", &tampered), ("TORALE_INSTALL_DIR", dir_text)],
-    );
-    assert_refused(&output, "checksum mismatch");
-    for platform in [("Darwin", "arm64"), ("Linux", "riscv64"), ("FreeBSD", "amd64")] {
-        let output = install(
-            &curl,
-            &home,
-            platform,
-            &[("TORALE_INSTALL_BASE", &good), ("TORALE_INSTALL_DIR", dir_text)],
-        );
-        assert_refused(&output, &format!("unsupported platform: {} {}", platform.0, platform.1));
-    }
+    let (tampered, missing) = (served.url("tampered"), served.url("no-such-release"));
     for tools in [&curl, &wget] {
-        let output = install(
-            tools,
-            &home,
-            ("Linux", "x86_64"),
-            &[
-                ("TORALE_INSTALL_BASE", &served.url("no-such-release")),
-                ("TORALE_INSTALL_DIR", dir_text),
-            ],
-        );
-        assert_refused(&output, "could not download");
+        assert_refused(&into(tools, ("Linux", "x86_64"), &tampered, &dir), "checksum mismatch");
+        assert_refused(&into(tools, ("Linux", "x86_64"), &missing, &dir), "could not download");
+    }
+    for platform in [("Darwin", "arm64"), ("Linux", "riscv64"), ("FreeBSD", "amd64")] {
+        let output = into(&curl, platform, &good, &dir);
+        assert_refused(&output, &format!("unsupported platform: {} {}", platform.0, platform.1));
     }
     assert!(is_empty_or_missing(&dir), "something was installed");
 }

@@ -29,10 +29,6 @@ pub struct Options {
     pub noauth: bool,
     /// The default user's email.
     pub email: String,
-    /// A fixed key for the default user; a random one when `None`.
-    pub key: Option<String>,
-    /// Port to listen on; 0 picks a free one.
-    pub port: u16,
     /// One line per request on stderr (for the example binary).
     pub log_requests: bool,
 }
@@ -43,8 +39,6 @@ impl Default for Options {
             generation: Generation::Head,
             noauth: false,
             email: "user@example.com".to_string(),
-            key: None,
-            port: 0,
             log_requests: false,
         }
     }
@@ -219,8 +213,7 @@ impl Fake {
     }
 
     pub fn start_with(options: Options) -> Fake {
-        let listener = TcpListener::bind(("127.0.0.1", options.port))
-            .unwrap_or_else(|e| panic!("fake torale: cannot listen on port {}: {e}", options.port));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fake torale: listen on loopback");
         let addr = listener.local_addr().expect("fake torale: address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(&options, addr.port())),
@@ -824,10 +817,7 @@ impl State {
         };
         let fixed = options.noauth.then_some(NOAUTH_USER_ID);
         let (user, key) = st.add_user(&options.email, fixed);
-        if let Some(fixed_key) = &options.key {
-            st.keys.iter_mut().for_each(|k| k.key = fixed_key.clone());
-        }
-        st.default_key = options.key.clone().unwrap_or(key);
+        st.default_key = key;
         st.default_user = user;
         for line in TEMPLATES.lines().filter(|l| !l.is_empty()) {
             let [name, description, category, icon, query, condition] =
