@@ -262,42 +262,6 @@ fn the_debug_trace_shows_every_request_header_with_the_key_masked() {
 }
 
 #[test]
-fn proxies_are_honoured_named_when_they_fail_and_plain_http_warns() {
-    // The "remote" host is reached through an HTTP proxy on loopback (a fake), so nothing
-    // leaves this machine; the proxy refuses the tunnel.
-    let w = World::new();
-    let proxy = World::new();
-    w.cmd(&["auth", "status"])
-        .env("TORALE_API_URL", "http://torale.example.com")
-        .env("TORALE_API_KEY", UNKNOWN_KEY)
-        .env("HTTP_PROXY", &proxy.fake.url())
-        .run()
-        .code(10)
-        .stderr_has("Warning: sending the API key over plain http:// to http://torale.example.com")
-        .stderr_lacks("Could not resolve host");
-    // Loopback gets no warning.
-    w.run(&["auth", "status"]).ok().stderr_lacks("Warning");
-    // A proxy that is down is named; NO_PROXY bypasses it.
-    w.fake.take_requests();
-    let down = closed_port_url();
-    let port = down.rsplit(':').next().unwrap().to_string();
-    w.cmd(&["task", "list"])
-        .server(&w.fake)
-        .env("HTTP_PROXY", &down)
-        .run()
-        .code(10)
-        .no_stdout()
-        .stderr_has(&format!("Requests go through the proxy 127.0.0.1:{port}"));
-    assert!(w.requests().is_empty());
-    w.cmd(&["task", "list"])
-        .server(&w.fake)
-        .env("HTTP_PROXY", &down)
-        .env("NO_PROXY", "127.0.0.1")
-        .run()
-        .ok();
-}
-
-#[test]
 fn a_wrong_api_path_says_to_check_the_url() {
     let w = World::new();
     w.cmd(&["task", "list"])

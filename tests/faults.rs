@@ -176,7 +176,7 @@ fn connection_refused_is_retried_for_every_method_then_exit_10() {
 // ---- timeouts -------------------------------------------------------------------------------
 
 #[test]
-fn a_server_that_never_answers_or_trickles_ends_within_the_timeout() {
+fn the_whole_command_ends_within_its_timeout() {
     let w = World::new();
     w.fake.fault(Fault::Hang, usize::MAX);
     w.run(&["task", "list", "--timeout", "2"])
@@ -184,7 +184,7 @@ fn a_server_that_never_answers_or_trickles_ends_within_the_timeout() {
         .no_stdout()
         .stderr_has("Error: Request timed out")
         .stderr_has("Hint: Raise the limit with --timeout")
-        .within(15);
+        .within(4);
     // A timed-out request is not repeated: the limit is for the whole command.
     assert_eq!(w.requests(), ["GET /api/v1/tasks/"]);
 
@@ -194,13 +194,38 @@ fn a_server_that_never_answers_or_trickles_ends_within_the_timeout() {
         .code(10)
         .no_stdout()
         .stderr_has("Error: Request timed out")
-        .within(15);
+        .within(4);
     assert_eq!(w.requests(), ["GET /auth/me"]);
+
+    // A 503 every time, with real backoff: no retry outlasts the limit.
+    w.fake.clear_faults();
+    w.fake.fault(Fault::unavailable(), usize::MAX);
+    let run = unavailable_for_a_second(&w);
+    run.code(9).no_stdout().stderr_has("Error: Server error (HTTP 503)").within(3);
+    assert!(w.requests().len() <= 2, "{run:?}");
 
     // A slow answer inside the limit is just slow.
     w.fake.clear_faults();
     w.fake.fault(Fault::Delay(std::time::Duration::from_secs(1)), 1);
     w.run(&["auth", "whoami", "--timeout", "5"]).ok().stdout_has("user@example.com");
+}
+
+/// `task list --timeout 1` with the backoff waits really slept.
+fn unavailable_for_a_second(w: &World) -> crate::support::Run {
+    let cmd = w.cmd(&["task", "list", "--timeout", "1"]).server(&w.fake);
+    cmd.env("TORALE_TEST_SLEEP_DIVISOR", "1").run()
+}
+
+#[test]
+#[ignore = "bug: the out-of-time hint is attached only to connection failures, not to a 503 reply"]
+fn a_retry_that_would_outlast_the_timeout_is_named() {
+    let w = World::new();
+    w.fake.fault(Fault::unavailable(), usize::MAX);
+    unavailable_for_a_second(&w)
+        .code(9)
+        .stderr_has("Hint: Not retried: attempt ")
+        .stderr_has(" of 3 would end after --timeout (1 s)")
+        .within(3);
 }
 
 // ---- redirects ------------------------------------------------------------------------------
@@ -300,6 +325,7 @@ fn error_bodies_of_every_shape_become_one_short_readable_line() {
         (Fault::json(409, r#"{"error":{"message":"Conflict here"}}"#), 6, "Error: Conflict here"),
         (Fault::status(500, "text/plain", ""), 9, "Error: HTTP 500 from GET"),
         (Fault::status(501, "text/plain", "x".repeat(10_000)), 9, "…"),
+        (Fault::huge_detail(400, 1_000_000), 6, "Error: xxx"),
     ];
     for (fault, code, message) in cases {
         w.fake.fault(fault, 1);
@@ -338,6 +364,7 @@ fn a_key_echoed_back_by_the_server_is_masked_everywhere() {
     // The runner fails any run whose output contains a full key.
     let w = World::new();
     let key = w.fake.key();
+    let middle = &key[8..38];
     w.fake.fault(
         Fault::Respond {
             status: 400,
@@ -353,13 +380,29 @@ fn a_key_echoed_back_by_the_server_is_masked_everywhere() {
         .code(6)
         .stderr_has(&format!("Error: Token verification failed: Bearer {}", w.masked_key()))
         .stderr_has(&format!("< x-echo: Bearer {}", w.masked_key()));
-    w.fake.fault(Fault::EchoKey { status: 401, escape: Escape::Unicode }, 1);
-    w.run(&["auth", "whoami"]).code(4).stderr_has(&format!("Invalid token: {}", w.masked_key()));
+    // Percent-encoded or `\uXXXX`-escaped.
+    for escape in [Escape::Percent, Escape::Unicode] {
+        w.fake.fault(Fault::EchoKey { status: 401, escape }, 1);
+        let run = w.run(&["auth", "whoami"]);
+        run.code(4).stderr_has(&format!("Invalid token: {}", w.masked_key())).stderr_lacks(middle);
+    }
     // In a successful body.
     let id = w.task(json!({"name": format!("leak {key}")}));
     for args in [&["task", "get", &id][..], &["task", "get", &id, "--json"]] {
         w.run(args).ok().stdout_has(&format!("leak {}", w.masked_key()));
     }
+    // In task names of a list: `sk%5F…` and `\u0073k_…` in the JSON text.
+    w.task(json!({"name": "percent"}));
+    w.task(json!({"name": "unicode"}));
+    let listed = w.run(&["api", "/api/v1/tasks/"]).ok().stdout.clone();
+    let body = listed
+        .replace("\"percent\"", &format!("\"{}\"", key.replacen("sk_", "sk%5F", 1)))
+        .replace("\"unicode\"", &format!("\"{}\"", key.replacen("s", "\\u0073", 1)));
+    w.fake.fault(Fault::json(200, &body), 1);
+    let run = w.run(&["task", "list"]);
+    run.ok();
+    assert_eq!(run.stdout.matches(&w.masked_key()).count(), 3, "{run:?}");
+    assert!(!run.stdout.contains(middle), "{run:?}");
 }
 
 // ---- config safety --------------------------------------------------------------------------

@@ -1,18 +1,20 @@
 //! The release as users get it: `install.sh` against a served release folder, the man page,
 //! byte-identical archives from two clones, and the ARM64 binary run under qemu.
 //!
-//! Self-contained (std only). Tests that need tools this machine may lack (shellcheck, groff,
+//! Tests that need tools this machine may lack (shellcheck, groff,
 //! qemu, the aarch64 cross compiler) or that build release binaries are ignored with the reason;
 //! `.ci/run` installs the tools and runs them, and they fail, not pass, when a tool is missing.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::support::fake::{Fake, Generation};
 
 const BUDGET: u64 = 2 * 1024 * 1024;
 const X86_64: &str = "x86_64-unknown-linux-musl";
@@ -242,27 +244,27 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
     let wget = tool_dir(root.path(), "wget-bin", "wget", "shasum");
     let good = served.url("good/");
 
+    let into = |tools: &Path, platform: (&str, &str), base: &str, dir: &Path| {
+        let dir = dir.to_str().expect("utf-8");
+        install(
+            tools,
+            &home,
+            platform,
+            &[("TORALE_INSTALL_BASE", base), ("TORALE_INSTALL_DIR", dir)],
+        )
+    };
+
     // x86-64 Linux with curl and sha256sum, into TORALE_INSTALL_DIR.
     let dir = root.path().join("bin-x86");
-    let output = install(
-        &curl,
-        &home,
-        ("Linux", "x86_64"),
-        &[("TORALE_INSTALL_BASE", &good), ("TORALE_INSTALL_DIR", dir.to_str().expect("utf-8"))],
-    );
+    let output = into(&curl, ("Linux", "x86_64"), &good, &dir);
     assert!(output.status.success(), "{output:?}");
     let installed = dir.join("torale");
     assert_eq!(fs::read_to_string(&installed).expect("installed"), binaries[0].1);
     let mode = fs::metadata(&installed).expect("stat").permissions().mode();
     assert_eq!(mode & 0o777, 0o755);
-    let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains(&format!(
-            "Installed torale 9.9.9 ({X86_64} build) to {}",
-            installed.display()
-        )),
-        "{stdout}"
-    );
+    let installed_line =
+        format!("Installed torale 9.9.9 ({X86_64} build) to {}", installed.display());
+    assert!(text(&output.stdout).contains(&installed_line), "{output:?}");
     assert_eq!(fs::read_dir(&dir).expect("dir").count(), 1, "no leftovers");
 
     // ARM64 (as macOS-style `arm64`) with wget and shasum, into ~/.local/bin by default; it
@@ -275,54 +277,19 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
 
     // `aarch64` is the same platform.
     let dir = root.path().join("bin-aarch64");
-    let dir_text = dir.to_str().expect("utf-8");
-    let output = install(
-        &curl,
-        &home,
-        ("Linux", "aarch64"),
-        &[("TORALE_INSTALL_BASE", &good), ("TORALE_INSTALL_DIR", dir_text)],
-    );
-    assert!(output.status.success(), "{output:?}");
+    assert!(into(&curl, ("Linux", "aarch64"), &good, &dir).status.success());
     assert_eq!(fs::read_to_string(dir.join("torale")).expect("installed"), binaries[1].1);
 
     // A tampered archive, an unsupported platform and a missing folder install nothing.
     let dir = root.path().join("bin-refused");
-    let dir_text = dir.to_str().expect("utf-8");
-    let tampered = served.url("tampered");
-    let output = install(
-        &curl,
-        &home,
-        ("Linux", "x86_64"),
-        &[("TORALE_INSTALL_BASE", &tampered), ("TORALE_INSTALL_DIR", dir_text)],
-    );
-    assert_refused(&output, "checksum mismatch");
-    let output = install(
-        &wget,
-        &home,
-        ("Linux", "x86_64"),
-        &[("TORALE_INSTALL_BASE", &tampered), ("TORALE_INSTALL_DIR", dir_text)],
-    );
-    assert_refused(&output, "checksum mismatch");
-    for platform in [("Darwin", "arm64"), ("Linux", "riscv64"), ("FreeBSD", "amd64")] {
-        let output = install(
-            &curl,
-            &home,
-            platform,
-            &[("TORALE_INSTALL_BASE", &good), ("TORALE_INSTALL_DIR", dir_text)],
-        );
-        assert_refused(&output, &format!("unsupported platform: {} {}", platform.0, platform.1));
-    }
+    let (tampered, missing) = (served.url("tampered"), served.url("no-such-release"));
     for tools in [&curl, &wget] {
-        let output = install(
-            tools,
-            &home,
-            ("Linux", "x86_64"),
-            &[
-                ("TORALE_INSTALL_BASE", &served.url("no-such-release")),
-                ("TORALE_INSTALL_DIR", dir_text),
-            ],
-        );
-        assert_refused(&output, "could not download");
+        assert_refused(&into(tools, ("Linux", "x86_64"), &tampered, &dir), "checksum mismatch");
+        assert_refused(&into(tools, ("Linux", "x86_64"), &missing, &dir), "could not download");
+    }
+    for platform in [("Darwin", "arm64"), ("Linux", "riscv64"), ("FreeBSD", "amd64")] {
+        let output = into(&curl, platform, &good, &dir);
+        assert_refused(&output, &format!("unsupported platform: {} {}", platform.0, platform.1));
     }
     assert!(is_empty_or_missing(&dir), "something was installed");
 }
@@ -534,105 +501,6 @@ fn release_archive_is_byte_identical_from_two_clones() {
 // ---------------------------------------------------------------------------------------------
 // ARM64 under qemu
 
-/// The fake Torale API (`fake-torale --quiet`) with its URL and key.
-struct FakeApi {
-    _process: Running,
-    url: String,
-    key: String,
-}
-
-/// The URL and key from the fake's first lines: `url=…` and `key=…`, or
-/// `export TORALE_API_URL=… TORALE_API_KEY=…`.
-fn parse_fake_banner(lines: &[String]) -> (Option<String>, Option<String>) {
-    let (mut url, mut key) = (None, None);
-    for line in lines {
-        for word in line.split_whitespace().filter(|word| *word != "export") {
-            let Some((name, value)) = word.split_once('=') else {
-                continue;
-            };
-            let value = value.trim_matches(|c| c == '\'' || c == '"').to_string();
-            match name {
-                "url" | "TORALE_API_URL" => url = Some(value),
-                "key" | "TORALE_API_KEY" => key = Some(value),
-                _ => {}
-            }
-        }
-    }
-    (url, key)
-}
-
-#[test]
-fn fake_banner_is_read_in_both_formats() {
-    let lines = |text: &str| text.lines().map(String::from).collect::<Vec<_>>();
-    let want = (Some("http://127.0.0.1:4242".to_string()), Some("sk_abc".to_string()));
-    assert_eq!(parse_fake_banner(&lines("url=http://127.0.0.1:4242\nkey=sk_abc\n")), want);
-    assert_eq!(
-        parse_fake_banner(&lines(
-            "export TORALE_API_URL=http://127.0.0.1:4242 TORALE_API_KEY=sk_abc\n"
-        )),
-        want
-    );
-    assert_eq!(
-        parse_fake_banner(&lines(
-            "export TORALE_API_URL='http://127.0.0.1:4242'\nexport TORALE_API_KEY=\"sk_abc\"\n"
-        )),
-        want
-    );
-    assert_eq!(parse_fake_banner(&lines("listening\n")), (None, None));
-}
-
-impl FakeApi {
-    fn start(tasks: usize) -> FakeApi {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run_ok(
-            Command::new(cargo)
-                .args(["build", "--release", "--locked", "--example", "fake-torale"])
-                .current_dir(repo())
-                .stderr(Stdio::inherit()),
-        );
-        let fake = repo().join("target/release/examples/fake-torale");
-        let mut child = Command::new(fake)
-            .args(["--quiet", "--tasks", &tasks.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fake-torale");
-        let stdout = child.stdout.take().expect("stdout");
-        let process = Running(child);
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout);
-        loop {
-            if let (Some(url), Some(key)) = parse_fake_banner(&lines) {
-                return FakeApi { _process: process, url, key };
-            }
-            let mut line = String::new();
-            let read = reader.read_line(&mut line).expect("read fake-torale");
-            assert!(read > 0, "fake-torale printed no URL and key: {lines:?}");
-            lines.push(line);
-        }
-    }
-}
-
-/// ELF machine, program header types, and size of a 64-bit little-endian ELF file.
-fn elf_facts(path: &Path) -> (u16, Vec<u32>, u64) {
-    let mut elf = Vec::new();
-    fs::File::open(path).and_then(|mut file| file.read_to_end(&mut elf)).expect("read binary");
-    assert_eq!(&elf[..6], b"\x7fELF\x02\x01", "a 64-bit little-endian ELF file");
-    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]);
-    let mut offset = [0u8; 8];
-    offset.copy_from_slice(&elf[0x20..0x28]);
-    let offset = u64::from_le_bytes(offset) as usize;
-    let (size, count) = (u16_at(0x36) as usize, u16_at(0x38) as usize);
-    let headers = (0..count)
-        .map(|i| {
-            let at = offset + i * size;
-            u32::from_le_bytes([elf[at], elf[at + 1], elf[at + 2], elf[at + 3]])
-        })
-        .collect();
-    (u16_at(0x12), headers, elf.len() as u64)
-}
-
 #[test]
 #[ignore = "needs qemu-user-static and the aarch64 cross compiler; .ci/run installs them"]
 fn arm64_binary_runs_under_qemu_against_the_fake_api() {
@@ -644,24 +512,25 @@ fn arm64_binary_runs_under_qemu_against_the_fake_api() {
     const EM_AARCH64: u16 = 183;
     const PT_DYNAMIC: u32 = 2;
     const PT_INTERP: u32 = 3;
-    let (machine, headers, size) = elf_facts(&binary);
-    assert_eq!(machine, EM_AARCH64);
+    let elf = fs::read(&binary).expect("read binary");
+    assert_eq!(u16::from_le_bytes([elf[0x12], elf[0x13]]), EM_AARCH64);
+    let headers = crate::static_binary::program_headers(&elf);
     assert!(!headers.contains(&PT_INTERP) && !headers.contains(&PT_DYNAMIC), "static");
-    assert!(size <= BUDGET, "{size} bytes, over {BUDGET}");
+    assert!(elf.len() as u64 <= BUDGET, "{} bytes, over {BUDGET}", elf.len());
 
     let home = TempDir::new("qemu-home");
-    let torale = |program: &Path, args: &[&str], fake: &FakeApi| -> Output {
+    let torale = |program: &Path, args: &[&str], fake: &Fake| -> Output {
         let mut command = Command::new(program);
         if program == qemu.as_path() {
             command.arg(&binary);
         }
         command
-            .args(["--api-url", &fake.url])
+            .args(["--api-url", &fake.url()])
             .args(args)
             .env_clear()
             .env("HOME", home.path())
             .env("TORALE_CONFIG_DIR", home.path().join("config"))
-            .env("TORALE_API_KEY", &fake.key)
+            .env("TORALE_API_KEY", fake.key())
             .stdin(Stdio::null())
             .output()
             .expect("run torale")
@@ -670,7 +539,8 @@ fn arm64_binary_runs_under_qemu_against_the_fake_api() {
     let version = run_ok(Command::new(&qemu).arg(&binary).arg("--version").env_clear());
     assert_eq!(text(&version.stdout), format!("torale {}\n", env!("CARGO_PKG_VERSION")));
 
-    let fake = FakeApi::start(3);
+    let fake = Fake::start(Generation::Head);
+    fake.seed_tasks(&fake.key(), 3);
     let listed = torale(&qemu, &["task", "list", "--field", "id"], &fake);
     assert!(listed.status.success(), "{listed:?}");
     let ids = text(&listed.stdout);

@@ -25,7 +25,7 @@ fn static_binary() -> PathBuf {
 }
 
 /// An ELF file's program header types.
-fn program_headers(elf: &[u8]) -> Vec<u32> {
+pub fn program_headers(elf: &[u8]) -> Vec<u32> {
     let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
     let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
     assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");

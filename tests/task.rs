@@ -342,6 +342,9 @@ fn execute_wait_exits_by_how_the_run_ended() {
     let run_id = run.ok().value();
     run.stderr_has(&format!("Started run {run_id}; waiting up to 300s"));
     assert_eq!(run.stderr.matches(&format!("Run {run_id} is retrying: {retry}")).count(), 1);
+    let runs = w.fake.executions(&id);
+    assert_eq!(runs.len(), 2, "the cancelled run and this one, retried in place");
+    assert_eq!((&runs[0]["id"], &runs[0]["status"]), (&json!(run_id), &json!("success")));
     // Still retrying at the deadline is exit 8, and a slow poll never outlasts the deadline.
     w.fake.set_run_plan(vec![Stage::Retrying(retry.into())]);
     w.run(&["task", "execute", &id, "--wait", "--wait-timeout", "2"])

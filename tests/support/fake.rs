@@ -29,10 +29,6 @@ pub struct Options {
     pub noauth: bool,
     /// The default user's email.
     pub email: String,
-    /// A fixed key for the default user; a random one when `None`.
-    pub key: Option<String>,
-    /// Port to listen on; 0 picks a free one.
-    pub port: u16,
     /// One line per request on stderr (for the example binary).
     pub log_requests: bool,
 }
@@ -43,8 +39,6 @@ impl Default for Options {
             generation: Generation::Head,
             noauth: false,
             email: "user@example.com".to_string(),
-            key: None,
-            port: 0,
             log_requests: false,
         }
     }
@@ -111,8 +105,6 @@ pub fn default_plan() -> Vec<Stage> {
 /// How an error body carries the key it echoes back.
 #[derive(Clone, Copy, Debug)]
 pub enum Escape {
-    /// As sent.
-    Plain,
     /// Every byte as `%XX`.
     Percent,
     /// Every character as a JSON `\uXXXX` escape.
@@ -221,8 +213,7 @@ impl Fake {
     }
 
     pub fn start_with(options: Options) -> Fake {
-        let listener = TcpListener::bind(("127.0.0.1", options.port))
-            .unwrap_or_else(|e| panic!("fake torale: cannot listen on port {}: {e}", options.port));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fake torale: listen on loopback");
         let addr = listener.local_addr().expect("fake torale: address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(&options, addr.port())),
@@ -268,11 +259,6 @@ impl Fake {
         for row in self.state().keys.iter_mut().filter(|k| k.key == key) {
             row.active = false;
         }
-    }
-
-    /// Every request received, in order, faulted ones included.
-    pub fn requests(&self) -> Vec<Request> {
-        self.state().requests.clone()
     }
 
     /// The requests received so far, forgetting them.
@@ -445,7 +431,6 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
             let sent = request.header("authorization").unwrap_or("");
             let key = sent.strip_prefix("Bearer ").unwrap_or(sent);
             let shown: String = match escape {
-                Escape::Plain => key.to_string(),
                 Escape::Percent => key.bytes().map(|b| format!("%{b:02X}")).collect(),
                 Escape::Unicode => key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
             };
@@ -832,10 +817,7 @@ impl State {
         };
         let fixed = options.noauth.then_some(NOAUTH_USER_ID);
         let (user, key) = st.add_user(&options.email, fixed);
-        if let Some(fixed_key) = &options.key {
-            st.keys.iter_mut().for_each(|k| k.key = fixed_key.clone());
-        }
-        st.default_key = options.key.clone().unwrap_or(key);
+        st.default_key = key;
         st.default_user = user;
         for line in TEMPLATES.lines().filter(|l| !l.is_empty()) {
             let [name, description, category, icon, query, condition] =
@@ -978,16 +960,7 @@ impl State {
                 }
                 Ok(Resp::empty(307).header("Location", location))
             }
-            (_, path) => Err(match path {
-                ["health"] | ["auth", "me" | "api-keys"] | ["auth", "api-keys", _] => {
-                    Resp::detail(405, "Method Not Allowed")
-                }
-                ["api", "v1", "tasks" | "templates", _] => Resp::detail(405, "Method Not Allowed"),
-                ["api", "v1", "tasks", _, "execute" | "executions" | "notifications"] => {
-                    Resp::detail(405, "Method Not Allowed")
-                }
-                _ => Resp::detail(404, "Not Found"),
-            }),
+            _ => Err(Resp::detail(404, "Not Found")),
         };
         handled.unwrap_or_else(|error| error)
     }

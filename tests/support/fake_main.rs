@@ -3,13 +3,13 @@
 //!
 //! Prints ready-to-paste shell lines on stdout (`export TORALE_API_URL=... TORALE_API_KEY=...`),
 //! so that commands tried by hand reach the fake and never the production API, then serves
-//! until killed (or, with `--until-stdin-eof`, until stdin reaches end of file).
+//! until killed.
 
 #[allow(dead_code)]
 #[path = "fake.rs"]
 mod fake;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -18,12 +18,8 @@ Usage: cargo run --example fake-torale -- [OPTIONS]
 Options:
   --legacy             play the legacy 0.0.2 server instead of the current one
   --noauth             run as a TORALE_NOAUTH server
-  --port N             listen on 127.0.0.1:N (default: a free port)
-  --key sk_...         the default user's key (default: a random one)
-  --email E            the default user's email (default: user@example.com)
   --tasks N            seed N tasks for the default user
   --quiet              do not log requests on stderr
-  --until-stdin-eof    stop when stdin reaches end of file
   -h, --help           print this help";
 
 fn main() -> ExitCode {
@@ -39,7 +35,6 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let mut options = fake::Options { log_requests: true, ..fake::Options::default() };
     let mut tasks = 0usize;
-    let mut until_stdin_eof = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -52,13 +47,6 @@ fn run() -> Result<(), String> {
             "--legacy" => options.generation = fake::Generation::Legacy,
             "--noauth" => options.noauth = true,
             "--quiet" => options.log_requests = false,
-            "--until-stdin-eof" => until_stdin_eof = true,
-            "--port" => {
-                let text: String = value()?;
-                options.port = text.parse().map_err(|_| format!("invalid port: {text}"))?;
-            }
-            "--key" => options.key = Some(value()?),
-            "--email" => options.email = value()?,
             "--tasks" => {
                 let text: String = value()?;
                 tasks = text.parse().map_err(|_| format!("invalid task count: {text}"))?;
@@ -93,14 +81,7 @@ fn run() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     drop(stdout);
 
-    if until_stdin_eof {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = [0u8; 4096];
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-    } else {
-        loop {
-            std::thread::park();
-        }
+    loop {
+        std::thread::park();
     }
-    Ok(())
 }

@@ -255,7 +255,7 @@ impl Cmd {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let _ = pipe.read_to_end(&mut buf);
-                String::from_utf8_lossy(&buf).into_owned()
+                buf
             })
         };
         let out = read_all(Box::new(child.stdout.take().unwrap()));
@@ -271,10 +271,12 @@ impl Cmd {
             std::thread::sleep(Duration::from_millis(5));
         };
         let _ = writer.join();
+        let out = out.join().unwrap();
         let run = Run {
             code: status.code().unwrap_or(-1),
-            stdout: out.join().unwrap(),
-            stderr: err.join().unwrap(),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            out,
+            stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
             elapsed: started.elapsed(),
             args: self.args,
         };
@@ -312,6 +314,8 @@ pub fn find_full_key(text: &str) -> Option<String> {
 pub struct Run {
     pub code: i32,
     pub stdout: String,
+    /// Stdout's bytes as written.
+    pub out: Vec<u8>,
     pub stderr: String,
     pub elapsed: Duration,
     pub args: Vec<String>,

@@ -1,0 +1,223 @@
+//! A hostile environment or server: proxies torale cannot use, TLS and DNS failures, user info
+//! in URLs, and results too deep, too large, not JSON or not text. Each story checks exit code, stdout, stderr and what the
+//! server (or a bare listener standing in for it) received.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::support::fake::Fault;
+use crate::support::{closed_port_url, World, UNKNOWN_KEY};
+
+/// A loopback listener that counts the connections it accepts and answers each with `reply`.
+fn listener(reply: &'static [u8]) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(reply);
+        }
+    });
+    (port, accepted)
+}
+
+/// An HTTP proxy on loopback that tunnels each CONNECT; returns its URL and the request lines
+/// it received.
+fn tunnel_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let (mut head, mut byte) = (Vec::new(), [0u8]);
+            while !head.ends_with(b"\r\n\r\n") && matches!(client.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let line = head.lines().next().unwrap_or("").to_string();
+            seen.lock().unwrap().push(line.clone());
+            // Loopback only: nothing leaves this machine.
+            let target = line.strip_prefix("CONNECT 127.0.0.1:").map(|t| t.split(' ').next());
+            let target = target.flatten().map(|port| format!("127.0.0.1:{port}"));
+            let Some(mut server) = target.and_then(|t| TcpStream::connect(t).ok()) else {
+                let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+                continue;
+            };
+            let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let (mut up, mut down) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut up, &mut down));
+            let _ = std::io::copy(&mut server, &mut client);
+            let _ = client.shutdown(std::net::Shutdown::Write);
+        }
+    });
+    (url, lines)
+}
+
+#[test]
+fn proxies_torale_cannot_use_are_refused_before_anything_is_sent() {
+    let w = World::new();
+    let socks = "socks5://u:p@127.0.0.1:9";
+    for (var, value) in [("ALL_PROXY", socks), ("all_proxy", socks), ("HTTP_PROXY", "not a url")] {
+        w.cmd(&["task", "list"])
+            .server(&w.fake)
+            .env(var, value)
+            .run()
+            .code(3)
+            .no_stdout()
+            .stderr_has(&format!(" in {var}: "))
+            .stderr_has("torale supports http:// and https:// proxies")
+            .stderr_lacks("p@");
+    }
+    assert!(w.requests().is_empty());
+
+    // An http:// proxy is used: the request goes through its tunnel to the API.
+    let id = w.task(json!({"name": "through the proxy"}));
+    let (proxy, lines) = tunnel_proxy();
+    w.cmd(&["task", "list", "--field", "id"])
+        .server(&w.fake)
+        .env("HTTP_PROXY", &proxy)
+        .run()
+        .ok()
+        .stdout_is(&format!("{id}\n"));
+    let connect = format!("CONNECT 127.0.0.1:{} HTTP/1.1", w.fake.port());
+    assert_eq!(*lines.lock().unwrap(), [connect]);
+    assert_eq!(w.requests(), ["GET /api/v1/tasks/"]);
+    // A remote host through it: plain http:// warns (loopback does not).
+    w.cmd(&["auth", "status"])
+        .env("TORALE_API_URL", "http://torale.example.com")
+        .env("TORALE_API_KEY", UNKNOWN_KEY)
+        .env("HTTP_PROXY", &proxy)
+        .run()
+        .stderr_has("Warning: sending the API key over plain http:// to http://torale.example.com")
+        .stderr_lacks("Could not resolve host");
+    assert_eq!(lines.lock().unwrap()[1], "CONNECT torale.example.com:80 HTTP/1.1");
+    w.run(&["auth", "status"]).ok().stderr_lacks("Warning");
+    // A proxy that is down is named; NO_PROXY bypasses it.
+    let down = closed_port_url();
+    let port = down.rsplit(':').next().unwrap().to_string();
+    let through = |no_proxy: &str| {
+        let cmd = w.cmd(&["task", "list"]).server(&w.fake).env("HTTP_PROXY", &down);
+        cmd.env("NO_PROXY", no_proxy).run()
+    };
+    w.requests();
+    through("")
+        .code(10)
+        .no_stdout()
+        .stderr_has(&format!("Requests go through the proxy 127.0.0.1:{port}"));
+    assert!(w.requests().is_empty());
+    through("127.0.0.1").ok();
+}
+
+#[test]
+fn tls_and_dns_failures_are_one_plain_line_and_not_retried() {
+    let w = World::new();
+    // A plain HTTP server behind an https:// URL.
+    let (port, accepted) = listener(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    let run = w
+        .cmd(&["auth", "whoami"])
+        .env("TORALE_API_URL", &format!("https://127.0.0.1:{port}"))
+        .env("TORALE_API_KEY", UNKNOWN_KEY)
+        .run();
+    run.code(10).no_stdout().stderr_lacks("waiting");
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert!(errors.len() == 1 && errors[0].starts_with("Error: TLS: "), "{run:?}");
+    for dump in ["Other(", "Error(", "OtherError"] {
+        run.stderr_lacks(dump);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "{run:?}");
+
+    let run = w.cmd(&["--api-url", "http://nonexistent.invalid", "auth", "whoami"]);
+    run.env("TORALE_API_KEY", UNKNOWN_KEY)
+        .run()
+        .code(10)
+        .no_stdout()
+        .stderr_has("Error: Could not resolve host")
+        .stderr_has("Hint: Check the host name in the API URL")
+        .stderr_lacks("waiting");
+}
+
+#[test]
+fn fields_are_checked_and_hostile_results_refused() {
+    let w = World::new();
+    w.task(json!({"name": "one"}));
+    for args in [&["task", "list", "--field", "nope"][..], &["task", "list", "--format", "{nope}"]]
+    {
+        w.run(args)
+            .code(2)
+            .no_stdout()
+            .stderr_has("Error: Unknown field 'nope'")
+            .stderr_has("Hint: The result has these fields: ")
+            .stderr_has("condition_description, context, created_at");
+    }
+    assert_eq!(w.requests().len(), 2);
+    // A field some items lack is blank in those.
+    w.fake.fault(Fault::json(200, r#"[{"id": "a", "extra": "x"}, {"id": "b"}]"#), 1);
+    w.run(&["api", "/api/v1/tasks/", "--field", "extra"]).ok().stdout_is("x\n\n");
+    // An object value is printed as JSON, its bidi control escaped.
+    w.fake.fault(Fault::json(200, r#"{"state": {"text": "abc\u202egpj.exe"}}"#), 1);
+    let run = w.run(&["api", "/health", "--field", "state"]);
+    run.ok().stdout_has("abc\\u{202e}gpj.exe");
+    assert!(!run.stdout.contains('\u{202e}'), "{run:?}");
+    // Too deep to be data, or a number no float holds: exit 9.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for body in [deep.as_str(), r#"{"n": 1e400}"#] {
+        w.fake.fault(Fault::json(200, body), 1);
+        w.run(&["api", "/health", "--field", "n"])
+            .code(9)
+            .no_stdout()
+            .stderr_has("Error: Malformed response from the server");
+    }
+}
+
+#[test]
+fn api_pipes_a_success_body_that_is_not_json_as_sent() {
+    let w = World::new();
+    for body in [&b"plain text, not JSON\n"[..], b"\xff\xfe not UTF-8 \x00"] {
+        w.fake.fault(Fault::status(200, "text/plain", body), 1);
+        let run = w.run(&["api", "/health"]);
+        run.ok();
+        assert_eq!(run.out, body, "{run:?}");
+    }
+}
+
+#[test]
+fn a_url_with_user_info_or_a_bad_port_is_refused_and_nothing_sent() {
+    let w = World::new();
+    let port = w.fake.port();
+    for url in [
+        format!("http://user:s3cret@127.0.0.1:{port}"),
+        format!("http://127.0.0.1@127.0.0.1:{port}"),
+    ] {
+        w.run(&["--api-url", &url, "task", "list"])
+            .code(2)
+            .no_stdout()
+            .stderr_has("user info (name:password@) is not allowed");
+    }
+    for url in ["http://127.0.0.1:99999", "http://127.0.0.1:0"] {
+        w.run(&["--api-url", url, "task", "list"]).code(2).no_stdout().stderr_has("Error: ");
+    }
+    assert!(w.requests().is_empty());
+    // The scheme's case does not matter.
+    w.run(&["--api-url", &format!("HTTP://127.0.0.1:{port}"), "auth", "whoami"]).ok();
+    assert_eq!(w.requests(), ["GET /auth/me"]);
+}
+
+#[test]
+#[ignore = "bug: the user-info error quotes the whole URL, password included"]
+fn the_password_in_a_url_is_never_printed() {
+    let w = World::new();
+    let url = format!("http://user:s3cret@127.0.0.1:{}", w.fake.port());
+    for args in [&["task", "list", "--debug"][..], &["auth", "status"], &["config"]] {
+        let run = w.cmd(args).env("TORALE_API_URL", &url).env("TORALE_API_KEY", UNKNOWN_KEY).run();
+        run.code(2).no_stdout().stderr_lacks("s3cret");
+    }
+    assert!(w.requests().is_empty());
+}
