@@ -276,9 +276,10 @@ fn resolve_api_key(
 /// Check an API URL wherever it comes from (flag, environment, file, `config set`) and drop
 /// its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
 pub fn check_api_url(text: &str) -> Result<String> {
-    crate::url::parse_api_url(text)
-        .map(|url| url.to_string())
-        .map_err(|why| Error::usage(format!("Invalid API URL '{}': {why}", text.trim())))
+    crate::url::parse_api_url(text).map(|url| url.to_string()).map_err(|why| {
+        let shown = crate::url::redacted(text.trim());
+        Error::usage(format!("Invalid API URL '{shown}': {why}"))
+    })
 }
 
 /// Parse a timeout in whole seconds, 1 to 86400.

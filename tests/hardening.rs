@@ -211,7 +211,6 @@ fn a_url_with_user_info_or_a_bad_port_is_refused_and_nothing_sent() {
 }
 
 #[test]
-#[ignore = "bug: the user-info error quotes the whole URL, password included"]
 fn the_password_in_a_url_is_never_printed() {
     let w = World::new();
     let url = format!("http://user:s3cret@127.0.0.1:{}", w.fake.port());
