@@ -870,6 +870,11 @@ fn list(
     out: &mut dyn Write,
 ) -> Result<()> {
     let doc = client.list_tasks(state.map(StateFilter::as_str))?;
+    // The server's list as it came when nothing is left out: not parsed again, not copied.
+    if output.json && state.is_none() && limit.is_none() && doc.text().trim_start().starts_with('[')
+    {
+        return output.json_text(out, doc.text());
+    }
     let mut items = doc.items("task list")?;
     // Legacy servers have no `completed` and each generation ignores the other's filter, so
     // the filter is applied here as well.
@@ -892,13 +897,7 @@ fn list(
         items.truncate(limit);
     }
     if output.json {
-        if state.is_none() && limit.is_none() {
-            // The server's document as it came: no copy of a possibly large list.
-            output.json_text(out, doc.text())?;
-        } else {
-            output.json_array(out, items.iter().map(|item| item.get()))?;
-        }
-        return Ok(());
+        return output.json_array(out, items.iter().map(|item| item.get()));
     }
     if items.is_empty() {
         stderr_line("No tasks");
