@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::task::Command;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{Task, TaskState};
@@ -85,18 +86,10 @@ enum Change {
     },
 }
 
-#[derive(Debug, PartialEq)]
-pub struct Options {
-    pub file: String,
-    pub dry_run: bool,
-    pub exit_code: bool,
-    pub prune: bool,
-    pub yes: bool,
-}
-
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Write) -> Result<u8> {
-    let desired = read_file(&options.file)?;
+pub fn run(client: &Client, options: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
+    let file = options.file.as_deref().unwrap_or_default();
+    let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
         .list_tasks(None)?
         .items("task list")?
@@ -150,7 +143,7 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
             .collect();
         if !terminal::confirm(&format!(
             "Delete {deletes} task(s) not in {}: {}?",
-            options.file,
+            file,
             names.join(", ")
         ))? {
             return Err(Error::usage("Not applied: deleting was not confirmed"));
