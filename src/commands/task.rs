@@ -709,26 +709,20 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
     if !label.is_empty() {
         pairs.push((label, "none".into()));
     }
-    if let Some(schedule) = &task.schedule {
-        pairs.push(("Schedule", schedule.clone()));
-    }
-    if let Some(behavior) = &task.notify_behavior {
-        pairs.push(("Notify", behavior.clone()));
-    }
-    if task.state() == Some(TaskState::Active) && task.next_run.is_some() {
-        pairs.push(("Next run", short_time(task.next_run.as_deref())));
-    }
-    pairs.push(("Created", short_time(task.created_at.as_deref())));
-    if task.updated_at.is_some() {
-        pairs.push(("Updated", short_time(task.updated_at.as_deref())));
-    }
-    if let Some(public) = task.is_public {
-        pairs.push(("Public", if public { "yes" } else { "no" }.into()));
-    }
-    if let Some(evidence) =
-        task.last_known_state.as_ref().and_then(|s| s.get("evidence")).and_then(Value::as_str)
-    {
-        pairs.push(("Last evidence", evidence.to_string()));
+    let time = |at: &Option<String>| at.as_ref().map(|at| short_time(Some(at)));
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let active = task.state() == Some(TaskState::Active);
+    let evidence = task.last_known_state.as_ref().and_then(|s| s.get("evidence"));
+    for (label, value) in [
+        ("Schedule", task.schedule.clone()),
+        ("Notify", task.notify_behavior.clone()),
+        ("Next run", time(&task.next_run).filter(|_| active)),
+        ("Created", Some(short_time(task.created_at.as_deref()))),
+        ("Updated", time(&task.updated_at)),
+        ("Public", task.is_public.map(yes_no)),
+        ("Last evidence", evidence.and_then(Value::as_str).map(str::to_string)),
+    ] {
+        pairs.extend(value.map(|value| (label, value)));
     }
     match &task.last_execution {
         Some(run) => {
@@ -751,11 +745,8 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
             }
         }
         None if task.condition_met.is_some() => {
-            let met = task.condition_met == Some(true);
-            pairs.push(("Condition met", if met { "yes" } else { "no" }.into()));
-            if let Some(at) = &task.last_notified_at {
-                pairs.push(("Last notified", short_time(Some(at))));
-            }
+            pairs.push(("Condition met", yes_no(task.condition_met == Some(true))));
+            pairs.extend(time(&task.last_notified_at).map(|at| ("Last notified", at)));
         }
         None => pairs.push(("Last run", "never".into())),
     }
@@ -1080,64 +1071,47 @@ fn execute(
 ) -> Result<()> {
     let wait_timeout = Duration::from_secs(c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT) as u64);
     let started = client.execute_task(id).map_err(|e| not_found(client, e, id))?;
-    let run = Execution::decode(started.text())?;
-    if !c.wait {
-        if output.json {
-            output.json_text(out, started.text())?;
-        } else {
-            writeln!(out, "{}", run.id)?;
-        }
-        return Ok(());
-    }
-    // The run's ID comes first, so a wait that ends early never loses the run.
-    stderr_line(&format!("Started run {}; waiting up to {}s", run.id, wait_timeout.as_secs()));
-    let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
-    let last = last.unwrap_or(started);
-    let finished = Execution::decode(last.text())?;
-    match status {
-        RunStatus::Succeeded => {
-            let outcome = match finished.notification_text() {
-                Some(text) => format!("condition met: {}", sanitize(&text)),
-                None => "condition not met".into(),
-            };
-            stderr_line(&format!(
-                "{} Run {} succeeded in {}; {outcome}",
-                output.paint_err(Color::Green, "✓"),
-                finished.id,
-                duration_between(finished.started_at.as_deref(), finished.completed_at.as_deref())
-            ));
-            if output.json {
-                output.json_text(out, last.text())?;
-            } else {
-                writeln!(out, "{}", finished.id)?;
-            }
-            Ok(())
-        }
-        RunStatus::Failed => {
-            let why = finished
-                .error_message
-                .as_deref()
-                .map(|m| format!(": {}", sanitize(m)))
-                .unwrap_or_default();
+    let mut run = Execution::decode(started.text())?;
+    let mut doc = started;
+    if c.wait {
+        // The run's ID comes first, so a wait that ends early never loses the run.
+        stderr_line(&format!("Started run {}; waiting up to {}s", run.id, wait_timeout.as_secs()));
+        let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
+        doc = last.unwrap_or(doc);
+        run = Execution::decode(doc.text())?;
+        let (run_id, state) = (&run.id, run.status());
+        if status == RunStatus::Failed {
+            let why = run.error_message.as_deref().map(|m| format!(": {}", sanitize(m)));
             let err = Error::new(
                 Kind::RunFailed,
-                format!("Run {} {}{why}", finished.id, finished.status()),
+                format!("Run {run_id} {state}{}", why.unwrap_or_default()),
             );
-            Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
+            return Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")));
         }
-        RunStatus::Waiting => Err(Error::new(
-            Kind::Pending,
-            format!(
-                "Run {} is still {} after {}s",
-                finished.id,
-                finished.status(),
-                wait_timeout.as_secs()
-            ),
-        )
-        .hint(format!(
-            "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
-        ))),
+        if status == RunStatus::Waiting {
+            let secs = wait_timeout.as_secs();
+            return Err(Error::new(
+                Kind::Pending,
+                format!("Run {run_id} is still {state} after {secs}s"),
+            )
+            .hint(format!(
+                "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
+            )));
+        }
+        let outcome = match run.notification_text() {
+            Some(text) => format!("condition met: {}", sanitize(&text)),
+            None => "condition not met".into(),
+        };
+        stderr_line(&format!(
+            "{} Run {run_id} succeeded in {}; {outcome}",
+            output.paint_err(Color::Green, "✓"),
+            duration_between(run.started_at.as_deref(), run.completed_at.as_deref())
+        ));
     }
+    if output.json {
+        return output.json_text(out, doc.text());
+    }
+    Ok(writeln!(out, "{}", run.id)?)
 }
 
 /// Poll the task's executions until `run_id` ends or the timeout passes. Returns the last
@@ -1153,30 +1127,29 @@ fn wait_for_run(
     let progress = io::stderr().is_terminal();
     let mut last: Option<Json> = None;
     let mut told_retrying = false;
-    let mut delay = Duration::from_millis(250);
+    let mut delay = Duration::from_millis(125);
+    // A failure that a later poll may not meet: server errors, rate limits, the network.
+    let is_transient =
+        |err: &Error| matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network);
     loop {
+        delay = (delay * 2).min(Duration::from_secs(5));
         let remaining = deadline.saturating_duration_since(Instant::now());
         crate::client::sleep(delay.min(remaining));
         // A poll is bounded by the wait's deadline; a transient failure (5xx, 429, a
         // dropped connection) is polled again until then.
         let doc = match client.until(deadline).executions(task_id, WAIT_PAGE) {
             Ok(doc) => doc,
-            Err(err) if is_transient(&err) && Instant::now() < deadline => {
-                delay = (delay * 2).min(Duration::from_secs(5));
-                continue;
-            }
+            Err(err) if is_transient(&err) && Instant::now() < deadline => continue,
             Err(err) if is_transient(&err) => return Ok((last, RunStatus::Waiting)),
             Err(err) => return Err(not_found(client, err, task_id)),
         };
-        let mut found = None;
-        for item in doc.items("execution list")? {
-            let run = Execution::decode(item.get())?;
-            if run.id == run_id {
-                found = Some((run, item));
-                break;
-            }
-        }
-        if let Some((run, item)) = found {
+        let mut runs = doc
+            .items("execution list")?
+            .into_iter()
+            .map(|item| Execution::decode(item.get()).map(|run| (run, item)));
+        // The first run that fails to decode, or else the one waited for.
+        let found = runs.find(|r| r.as_ref().map_or(true, |(run, _)| run.id == run_id));
+        if let Some((run, item)) = found.transpose()? {
             let status = run.run_status();
             if run.status() == "retrying" && !told_retrying {
                 told_retrying = true;
@@ -1206,13 +1179,7 @@ fn wait_for_run(
             }
             return Ok((last, RunStatus::Waiting));
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
-}
-
-/// A failure that a later poll may not meet: server errors, rate limits, the network.
-fn is_transient(err: &Error) -> bool {
-    matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network)
 }
 
 /// `logs` and `notifications`: a task's runs, newest first.
@@ -1270,24 +1237,15 @@ fn logs(
             _ => "-".into(),
         };
         let result = result.replace(['\n', '\r'], " ");
-        let sources = source_domains(&run.source_urls());
-        let started = short_time(run.started_at.as_deref());
-        if notifications {
-            table.row(vec![run.id.clone(), started, result, sources]);
-        } else {
-            let status = run.status().to_string();
-            table.row(vec![
-                run.id.clone(),
-                started,
-                status,
-                duration_between(run.started_at.as_deref(), run.completed_at.as_deref()),
-                result,
-                sources,
-            ]);
+        let mut row = vec![run.id.clone(), short_time(run.started_at.as_deref())];
+        if !notifications {
+            row.push(run.status().to_string());
+            row.push(duration_between(run.started_at.as_deref(), run.completed_at.as_deref()));
         }
+        row.extend([result, source_domains(&run.source_urls())]);
+        table.row(row);
     }
-    table.write(out, output)?;
-    Ok(())
+    Ok(table.write(out, output)?)
 }
 
 #[cfg(test)]
