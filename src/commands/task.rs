@@ -515,7 +515,7 @@ pub fn run(c: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
         return super::apply::run(client, &c, output, out);
     }
     let mut tasks = Tasks { client, all: None };
-    let ids = tasks.ids(&c.ids)?;
+    let ids = c.ids.iter().map(|r| tasks.id(r)).collect::<Result<Vec<_>>>()?;
     let id = ids.first().map_or("", String::as_str);
     match c.sub {
         "list" => list(client, &c, output, out),
@@ -544,12 +544,9 @@ impl Tasks<'_> {
     fn all(&mut self) -> Result<&[(String, String)]> {
         if self.all.is_none() {
             let doc = self.client.list_tasks(None)?;
-            let mut all = Vec::new();
-            for item in doc.items("task list")? {
-                let task = Task::decode(item.get())?;
-                all.push((task.id.clone(), task.name().to_string()));
-            }
-            self.all = Some(all);
+            let tasks = doc.items("task list")?.into_iter().map(|item| Task::decode(item.get()));
+            let all = tasks.map(|task| task.map(|t| (t.id.clone(), t.name().to_string())));
+            self.all = Some(all.collect::<Result<_>>()?);
         }
         Ok(self.all.as_deref().unwrap_or_default())
     }
@@ -587,10 +584,6 @@ impl Tasks<'_> {
                 Err(err)
             }
         }
-    }
-
-    fn ids(&mut self, references: &[String]) -> Result<Vec<String>> {
-        references.iter().map(|r| self.id(r)).collect()
     }
 
     /// A task's name for a question, when it can be had.
