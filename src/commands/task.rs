@@ -527,7 +527,8 @@ pub fn run(c: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
         "delete" => return delete(&mut tasks, &ids, &c, output, out),
         "execute" => execute(client, id, &c, output, out),
         "logs" | "notifications" => logs(client, id, &c, output, out),
-        _ => set_state(client, &ids, c.sub, output, out),
+        "pause" | "resume" | "complete" => set_state(client, &ids, c.sub, output, out),
+        other => Err(Error::usage(format!("Unknown task command '{other}'"))),
     }
     .map(|()| 0)
 }
