@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::task::Command;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{Task, TaskState};
@@ -67,36 +68,25 @@ struct Desired {
 }
 
 /// A change the plan makes.
-#[derive(Debug)]
-enum Change {
-    Create(usize),
-    Update {
-        id: String,
-        name: String,
-        /// `(field, old, new)`, the values as JSON (strings, or the notification lists).
-        diffs: Vec<(&'static str, Value, Value)>,
-        body: Value,
-        /// A paused task that must become completed goes through active first.
-        via_active: bool,
-    },
-    Delete {
-        id: String,
-        name: String,
-    },
-}
-
-#[derive(Debug, PartialEq)]
-pub struct Options {
-    pub file: String,
-    pub dry_run: bool,
-    pub exit_code: bool,
-    pub prune: bool,
-    pub yes: bool,
+#[derive(Default)]
+struct Change {
+    /// `create`, `update` or `delete`.
+    action: &'static str,
+    name: String,
+    /// The task's ID; empty for a create.
+    id: String,
+    /// `(field, old, new)`, the values as JSON (strings, or the notification lists).
+    diffs: Vec<(&'static str, Value, Value)>,
+    /// What a create or an update sends.
+    body: Value,
+    /// A paused task that must become completed goes through active first.
+    via_active: bool,
 }
 
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Write) -> Result<u8> {
-    let desired = read_file(&options.file)?;
+pub fn run(client: &Client, options: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
+    let file = options.file.as_deref().unwrap_or_default();
+    let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
         .list_tasks(None)?
         .items("task list")?
@@ -109,12 +99,8 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
         .collect::<Result<_>>()?;
     let plan = make_plan(&desired, &current, options.prune)?;
 
-    let (creates, updates, deletes) =
-        plan.iter().fold((0, 0, 0), |(c, u, d), change| match change {
-            Change::Create(_) => (c + 1, u, d),
-            Change::Update { .. } => (c, u + 1, d),
-            Change::Delete { .. } => (c, u, d + 1),
-        });
+    let count = |action| plan.iter().filter(|c| c.action == action).count();
+    let (creates, updates, deletes) = (count("create"), count("update"), count("delete"));
     let unchanged = desired.len() - creates - updates;
     let summary = format!(
         "{creates} to create, {updates} to update, {deletes} to delete, {unchanged} unchanged"
@@ -122,11 +108,10 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
 
     if options.dry_run {
         if output.json {
-            let items: Vec<Value> = plan.iter().map(|c| plan_json(c, &desired)).collect();
-            output.json_value(out, &Value::Array(items))?;
+            output.json_value(out, &Value::Array(plan.iter().map(plan_json).collect()))?;
         } else {
             for change in &plan {
-                write_plan_line(change, &desired, output, out)?;
+                write_plan_line(change, output, out)?;
             }
         }
         stderr_line(&format!("Plan: {summary}"));
@@ -141,18 +126,10 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
             ))
             .hint("Add --yes (-y), or review the plan first with --dry-run"));
         }
-        let names: Vec<String> = plan
-            .iter()
-            .filter_map(|c| match c {
-                Change::Delete { name, .. } => Some(sanitize(name)),
-                _ => None,
-            })
-            .collect();
-        if !terminal::confirm(&format!(
-            "Delete {deletes} task(s) not in {}: {}?",
-            options.file,
-            names.join(", ")
-        ))? {
+        let names: Vec<String> =
+            plan.iter().filter(|c| c.action == "delete").map(|c| sanitize(&c.name)).collect();
+        let question = format!("Delete {deletes} task(s) not in {file}: {}?", names.join(", "));
+        if !terminal::confirm(&question)? {
             return Err(Error::usage("Not applied: deleting was not confirmed"));
         }
     }
@@ -160,15 +137,11 @@ pub fn run(client: &Client, options: Options, output: &Output, out: &mut dyn Wri
     let mut failures: Vec<Error> = Vec::new();
     let mut applied: Vec<Value> = Vec::new();
     for change in &plan {
-        match apply_change(client, change, &desired) {
-            Ok(()) if output.json => applied.push(plan_json(change, &desired)),
-            Ok(()) => write_plan_line(change, &desired, output, out)?,
+        match apply_change(client, change) {
+            Ok(()) if output.json => applied.push(plan_json(change)),
+            Ok(()) => write_plan_line(change, output, out)?,
             Err(err) => {
-                let name = match change {
-                    Change::Create(i) => desired[*i].name.as_str(),
-                    Change::Update { name, .. } | Change::Delete { name, .. } => name.as_str(),
-                };
-                stderr_line(&format!("✗ {}: {}", sanitize(name), err.message));
+                stderr_line(&format!("✗ {}: {}", sanitize(&change.name), err.message));
                 failures.push(err);
             }
         }
@@ -194,12 +167,10 @@ fn read_file(path: &str) -> Result<Vec<Desired>> {
         String::from_utf8(bytes).map_err(|_| Error::usage(format!("{path} is not UTF-8 text")))?;
     let format_hint = "See 'torale task apply --help' for the format";
     let value: Value = serde_json::from_str(&text).map_err(|err| {
-        Error::usage(format!(
-            "{path} is not valid JSON (line {}, column {}): {}",
-            err.line(),
-            err.column(),
-            strip_position(&err.to_string())
-        ))
+        let reason = err.to_string();
+        let reason = reason.split(" at line ").next().unwrap_or_default();
+        let (line, column) = (err.line(), err.column());
+        Error::usage(format!("{path} is not valid JSON (line {line}, column {column}): {reason}"))
     })?;
     let items = match value {
         Value::Array(items) => items,
@@ -218,60 +189,38 @@ fn read_file(path: &str) -> Result<Vec<Desired>> {
     };
     let mut tasks: Vec<Desired> = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let name = item.get("name").and_then(Value::as_str).map(sanitize);
-        let task = Desired::deserialize(item).map_err(|err| {
-            let which = match &name {
-                Some(name) => format!("task {} ('{name}')", i + 1),
-                None => format!("task {}", i + 1),
-            };
-            Error::usage(format!("{path}: {which}: {err}")).hint(format_hint)
-        })?;
+        let which = match item.get("name").and_then(Value::as_str) {
+            Some(name) => format!("task {} ('{}')", i + 1, sanitize(name)),
+            None => format!("task {}", i + 1),
+        };
+        let task = Desired::deserialize(item)
+            .map_err(|err| Error::usage(format!("{path}: {which}: {err}")).hint(format_hint))?;
         tasks.push(task);
     }
     for (i, task) in tasks.iter().enumerate() {
         let which = format!("{path}: task {}", i + 1);
-        if task.name.trim().is_empty() {
-            return Err(Error::usage(format!("{which} has an empty name")));
-        }
-        if task.query.trim().is_empty() {
-            return Err(Error::usage(format!(
-                "{which} ('{}') has an empty query",
-                sanitize(&task.name)
-            )));
-        }
-        if let Some(state) = &task.state {
-            if !matches!(state.as_str(), "active" | "paused" | "completed") {
-                return Err(Error::usage(format!(
-                    "{which} ('{}'): state '{}' is not active, paused or completed",
-                    sanitize(&task.name),
-                    sanitize(state)
-                )));
-            }
-        }
-        for n in task.notifications.iter().flatten() {
-            let kind = n.get("type").and_then(Value::as_str).unwrap_or("");
-            if !matches!(kind, "email" | "webhook") {
-                return Err(Error::usage(format!(
-                    "{which} ('{}'): a notification's type must be email or webhook",
-                    sanitize(&task.name)
-                )));
-            }
-        }
-        if tasks[..i].iter().any(|t| t.name == task.name) {
-            return Err(Error::usage(format!(
-                "{path}: the name '{}' appears twice",
-                sanitize(&task.name)
-            )));
-        }
+        let named = format!("{which} ('{}')", sanitize(&task.name));
+        let state = task.state.as_deref().unwrap_or("active");
+        let kinds = task.notifications.iter().flatten().map(|n| n.get("type"));
+        let problem = if task.name.trim().is_empty() {
+            format!("{which} has an empty name")
+        } else if task.query.trim().is_empty() {
+            format!("{named} has an empty query")
+        } else if !matches!(state, "active" | "paused" | "completed") {
+            format!("{named}: state '{}' is not active, paused or completed", sanitize(state))
+        } else if !kinds
+            .into_iter()
+            .all(|k| matches!(k.and_then(Value::as_str), Some("email" | "webhook")))
+        {
+            format!("{named}: a notification's type must be email or webhook")
+        } else if tasks[..i].iter().any(|t| t.name == task.name) {
+            format!("{path}: the name '{}' appears twice", sanitize(&task.name))
+        } else {
+            continue;
+        };
+        return Err(Error::usage(problem));
     }
     Ok(tasks)
-}
-
-fn strip_position(text: &str) -> String {
-    match text.find(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text.to_string(),
-    }
 }
 
 /// A notification as the servers store it: all six keys, defaults filled in.
@@ -292,31 +241,40 @@ fn show(field: &str, value: &Value) -> String {
     match value {
         Value::String(text) if field == "state" => sanitize(text),
         Value::String(text) => format!("\"{}\"", sanitize(text)),
-        Value::Array(list) => show_notifications(list),
+        Value::Array(list) => {
+            let parts: Vec<String> = list
+                .iter()
+                .map(|n| {
+                    let target = n["url"].as_str().or(n["address"].as_str()).unwrap_or("");
+                    sanitize(&format!("{} {target}", n["type"].as_str().unwrap_or("?")))
+                })
+                .collect();
+            format!("[{}]", parts.join(", "))
+        }
         other => sanitize(&other.to_string()),
     }
 }
 
-fn show_notifications(list: &[Value]) -> String {
-    let parts: Vec<String> = list
-        .iter()
-        .map(|n| {
-            let kind = n["type"].as_str().unwrap_or("?");
-            let target = n["url"].as_str().or(n["address"].as_str()).unwrap_or("");
-            sanitize(&format!("{kind} {target}"))
-        })
-        .collect();
-    format!("[{}]", parts.join(", "))
-}
-
 fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Result<Vec<Change>> {
     let mut plan = Vec::new();
-    for (i, want) in desired.iter().enumerate() {
+    for want in desired {
+        let name = want.name.clone();
         let matches: Vec<&(Task, Value)> =
             current.iter().filter(|(task, _)| task.name() == want.name).collect();
         let (task, raw) = match matches.as_slice() {
             [] => {
-                plan.push(Change::Create(i));
+                let state = want.state.as_deref().unwrap_or("active");
+                let notifications =
+                    want.notifications.iter().flatten().map(|n| Value::Object(n.clone())).collect();
+                let mut body = crate::model::create_body(
+                    &want.query,
+                    want.condition.as_deref(),
+                    state,
+                    None,
+                    notifications,
+                );
+                body["name"] = json!(want.name);
+                plan.push(Change { action: "create", name, body, ..Change::default() });
                 continue;
             }
             [one] => *one,
@@ -332,40 +290,26 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
                 "Rename or delete the extra ones with 'torale task update' / 'torale task delete'",
             )),
         };
-        let mut diffs = Vec::new();
-        let mut body = Map::new();
-        let old_query = task.search_query.clone().unwrap_or_default();
-        if old_query != want.query {
-            diffs.push(("query", json!(old_query), json!(want.query)));
-            body.insert("search_query".into(), json!(want.query));
-        }
+        let mut diffs = vec![(
+            "query",
+            json!(task.search_query.clone().unwrap_or_default()),
+            json!(want.query),
+        )];
         if let Some(condition) = &want.condition {
             let old = task.condition_description.clone().unwrap_or_default();
-            if &old != condition {
-                diffs.push(("condition", json!(old), json!(condition)));
-                body.insert("condition_description".into(), json!(condition));
-            }
+            diffs.push(("condition", json!(old), json!(condition)));
         }
-        let mut via_active = false;
         if let Some(state) = &want.state {
-            let old = task.state_label().to_string();
-            if &old != state {
-                if task.is_legacy() && state == "completed" {
-                    return Err(Error::new(
-                        Kind::Rejected,
-                        format!(
-                            "'{}': this server (legacy 0.0.2) has no completed state",
-                            sanitize(&want.name)
-                        ),
-                    ));
-                }
-                via_active = task.state() == Some(TaskState::Paused) && state == "completed";
-                diffs.push(("state", json!(old), json!(state)));
-                body.insert("state".into(), json!(state));
-                if state != "completed" {
-                    body.insert("is_active".into(), json!(state == "active"));
-                }
+            if task.is_legacy() && state == "completed" {
+                return Err(Error::new(
+                    Kind::Rejected,
+                    format!(
+                        "'{}': this server (legacy 0.0.2) has no completed state",
+                        sanitize(&want.name)
+                    ),
+                ));
             }
+            diffs.push(("state", json!(task.state_label()), json!(state)));
         }
         if let Some(list) = &want.notifications {
             let wanted: Vec<Value> = list.iter().map(normalized).collect();
@@ -374,25 +318,41 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
                 .and_then(Value::as_array)
                 .map(|items| items.iter().filter_map(Value::as_object).map(normalized).collect())
                 .unwrap_or_default();
-            if wanted != have {
-                diffs.push(("notifications", json!(have), json!(wanted)));
-                body.insert("notifications".into(), Value::Array(wanted));
-            }
+            diffs.push(("notifications", json!(have), json!(wanted)));
         }
-        if !diffs.is_empty() {
-            plan.push(Change::Update {
-                id: task.id.clone(),
-                name: want.name.clone(),
-                diffs,
-                body: Value::Object(body),
-                via_active,
-            });
+        diffs.retain(|(_, old, new)| old != new);
+        if diffs.is_empty() {
+            continue;
         }
+        let mut body = Map::new();
+        for (field, _, new) in &diffs {
+            let key = match *field {
+                "query" => "search_query",
+                "condition" => "condition_description",
+                other => other,
+            };
+            body.insert(key.into(), new.clone());
+        }
+        let state = body.get("state").and_then(Value::as_str).map(str::to_string);
+        if let Some(state) = state.as_deref().filter(|s| *s != "completed") {
+            body.insert("is_active".into(), json!(state == "active"));
+        }
+        plan.push(Change {
+            action: "update",
+            name,
+            id: task.id.clone(),
+            diffs,
+            body: Value::Object(body),
+            // A paused task that must become completed goes through active first.
+            via_active: task.state() == Some(TaskState::Paused)
+                && state.as_deref() == Some("completed"),
+        });
     }
     if prune {
         for (task, _) in current {
             if !desired.iter().any(|want| want.name == task.name()) {
-                plan.push(Change::Delete { id: task.id.clone(), name: task.name().to_string() });
+                let (id, name) = (task.id.clone(), task.name().to_string());
+                plan.push(Change { action: "delete", name, id, ..Change::default() });
             }
         }
     }
@@ -400,70 +360,42 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
 }
 
 /// A change as JSON: `{"action", "name", "id", "changes": [{"field", "from", "to"}]}`.
-fn plan_json(change: &Change, desired: &[Desired]) -> Value {
-    match change {
-        Change::Create(i) => json!({"action": "create", "name": desired[*i].name}),
-        Change::Update { id, name, diffs, .. } => json!({
-            "action": "update",
-            "name": name,
-            "id": id,
-            "changes": diffs
-                .iter()
-                .map(|(field, from, to)| json!({"field": field, "from": from, "to": to}))
-                .collect::<Vec<_>>(),
-        }),
-        Change::Delete { id, name } => json!({"action": "delete", "name": name, "id": id}),
+fn plan_json(change: &Change) -> Value {
+    let mut value = json!({"action": change.action, "name": change.name});
+    if change.action != "create" {
+        value["id"] = json!(change.id);
     }
+    if change.action == "update" {
+        let diffs = change.diffs.iter();
+        let changes =
+            diffs.map(|(field, from, to)| json!({"field": field, "from": from, "to": to}));
+        value["changes"] = Value::Array(changes.collect());
+    }
+    value
 }
 
-fn write_plan_line(
-    change: &Change,
-    desired: &[Desired],
-    output: &Output,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    match change {
-        Change::Create(i) => writeln!(
-            out,
-            "{} create {}",
-            output.paint(Color::Green, "+"),
-            sanitize(&desired[*i].name)
-        ),
-        Change::Update { name, diffs, .. } => {
-            for (field, old, new) in diffs {
-                writeln!(
-                    out,
-                    "{} update {}: {field} {} → {}",
-                    output.paint(Color::Yellow, "~"),
-                    sanitize(name),
-                    show(field, old),
-                    show(field, new)
-                )?;
+fn write_plan_line(change: &Change, output: &Output, out: &mut dyn Write) -> io::Result<()> {
+    let name = sanitize(&change.name);
+    match change.action {
+        "create" => writeln!(out, "{} create {name}", output.paint(Color::Green, "+")),
+        "delete" => writeln!(out, "{} delete {name}", output.paint(Color::Red, "-")),
+        _ => {
+            for (field, old, new) in &change.diffs {
+                let (old, new) = (show(field, old), show(field, new));
+                let mark = output.paint(Color::Yellow, "~");
+                writeln!(out, "{mark} update {name}: {field} {old} → {new}")?;
             }
             Ok(())
         }
-        Change::Delete { name, .. } => {
-            writeln!(out, "{} delete {}", output.paint(Color::Red, "-"), sanitize(name))
-        }
     }
 }
 
-fn apply_change(client: &Client, change: &Change, desired: &[Desired]) -> Result<()> {
-    match change {
-        Change::Create(i) => {
-            let want = &desired[*i];
-            let state = want.state.as_deref().unwrap_or("active");
-            let notifications =
-                want.notifications.iter().flatten().map(|n| Value::Object(n.clone())).collect();
-            let mut body = crate::model::create_body(
-                &want.query,
-                want.condition.as_deref(),
-                state,
-                None,
-                notifications,
-            );
-            body["name"] = json!(want.name);
-            let created = client.create_task(&body)?;
+fn apply_change(client: &Client, change: &Change) -> Result<()> {
+    let id = &change.id;
+    match change.action {
+        "create" => {
+            let state = change.body["state"].as_str().unwrap_or_default();
+            let created = client.create_task(&change.body)?;
             let (_, task) = client.pause_legacy_create(created, state == "paused")?;
             if state == "completed" && task.state() != Some(TaskState::Completed) {
                 return Err(Error::new(
@@ -471,18 +403,16 @@ fn apply_change(client: &Client, change: &Change, desired: &[Desired]) -> Result
                     "created, but this server (legacy 0.0.2) has no completed state",
                 ));
             }
-            Ok(())
         }
-        Change::Update { id, body, via_active, .. } => {
-            if *via_active {
+        "update" => {
+            if change.via_active {
                 client.update_task(id, &json!({"state": "active", "is_active": true}))?;
             }
-            client.update_task(id, body)?;
-            Ok(())
+            client.update_task(id, &change.body)?;
         }
-        Change::Delete { id, .. } => {
+        _ => {
             client.delete_task(id)?;
-            Ok(())
         }
     }
+    Ok(())
 }

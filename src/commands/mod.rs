@@ -169,7 +169,7 @@ pub enum Command {
     Help(&'static str),
     Version,
     Auth(auth::Command),
-    Task(task::Command),
+    Task(Box<task::Command>),
     Config(config::Command),
     Templates(templates::Command),
     Api(api::Args),

@@ -4,7 +4,6 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use lexopt::Parser;
@@ -14,7 +13,7 @@ use super::{
 };
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
-use crate::model::{Execution, Json, RunStatus, Task};
+use crate::model::{Execution, Json, RunStatus, Task, TaskState};
 use crate::output::{
     duration_between, sanitize, short_time, source_domains, stderr_line, write_pairs, Color,
     Output, Table,
@@ -237,252 +236,33 @@ pub const COMMANDS: &[Cmd] = &[
     cmd("preview", &[], PREVIEW_HELP),
 ];
 
-/// `--active`, `--paused`, `--completed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StateFilter {
-    Active,
-    Paused,
-    Completed,
-}
-
-impl StateFilter {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StateFilter::Active => "active",
-            StateFilter::Paused => "paused",
-            StateFilter::Completed => "completed",
-        }
-    }
-}
-
-const STATES: &[(StateFilter, &str)] = &[
-    (StateFilter::Active, "active"),
-    (StateFilter::Paused, "paused"),
-    (StateFilter::Completed, "completed"),
+/// `task list --active|--paused|--completed`, in help order.
+const STATES: &[(TaskState, &str)] = &[
+    (TaskState::Active, "active"),
+    (TaskState::Paused, "paused"),
+    (TaskState::Completed, "completed"),
 ];
 
+const DEFAULT_WAIT_TIMEOUT: usize = 300;
+const DEFAULT_LOG_LIMIT: usize = 20;
+/// Executions fetched per poll while waiting; the new run is among the newest.
+const WAIT_PAGE: usize = 20;
+
+/// A task subcommand with its options, checked, as `run` takes it. Each option is taken only
+/// where its subcommand's help lists it.
 #[derive(Debug, Default, PartialEq)]
-pub struct CreateArgs {
-    /// Empty when the query comes from `--from-template`.
-    pub query: String,
-    pub from_template: Option<String>,
-    pub condition: Option<String>,
-    pub name: Option<String>,
-    pub webhook: Option<String>,
-    pub email: Option<String>,
-    pub paused: bool,
-    pub run_immediately: bool,
-    pub schedule: Option<String>,
-    pub notify_behavior: Option<String>,
-}
-
-#[derive(Debug, Default, PartialEq)]
-pub struct UpdateArgs {
-    pub name: Option<String>,
-    pub query: Option<String>,
-    pub condition: Option<String>,
-    /// `--active` (true) or `--inactive` (false).
-    pub active: Option<bool>,
-    /// `Some(Some(url))` for `--webhook URL`, `Some(None)` for `--no-webhook`.
-    pub webhook: Option<Option<String>>,
-    pub schedule: Option<String>,
-    pub notify_behavior: Option<String>,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Command {
-    List {
-        state: Option<StateFilter>,
-        limit: Option<usize>,
-    },
-    Get {
-        id: String,
-    },
-    Create(CreateArgs),
-    Update {
-        id: String,
-        changes: UpdateArgs,
-    },
-    /// `pause`, `resume` and `complete`.
-    SetState {
-        ids: Vec<String>,
-        state: StateFilter,
-    },
-    Delete {
-        ids: Vec<String>,
-        yes: bool,
-        ignore_not_found: bool,
-    },
-    Execute {
-        id: String,
-        wait: bool,
-        wait_timeout: u64,
-    },
-    Logs {
-        id: String,
-        limit: usize,
-        status: Option<String>,
-        notifications_only: bool,
-    },
-    Notifications {
-        id: String,
-        limit: usize,
-    },
-    Apply(super::apply::Options),
-    Preview,
-}
-
-pub const DEFAULT_WAIT_TIMEOUT: u64 = 300;
-pub const DEFAULT_LOG_LIMIT: usize = 20;
-
-/// `torale task ...`, after the word `task`.
-pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
-    let group = super::TREE.find("task").map_or(COMMANDS, |c| c.commands);
-    let sub = Cmd { commands: group, ..cmd("task", &[], HELP) }.subcommand("task", p, g)?;
-    if sub == "preview" {
-        // Whatever the old CLI's preview took, the answer is the same explanation.
-        return Ok(Command::Preview);
-    }
-    let path = format!("task {sub}");
-    parse_sub(sub, p, g).map_err(|e| e.see_help(&path))
-}
-
-fn parse_sub(sub: &str, p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
-    let mut v = Values::default();
-    let words = rest(p, g, |name, p| v.take(sub, name, p))?;
-    let ids = |min, max| -> Result<Vec<String>> {
-        count_words(&words, min, max, "task ID")?;
-        // A task is named by its ID, its name or a unique ID prefix; run() looks it up.
-        if words.iter().any(|w| w.trim().is_empty()) {
-            return Err(Error::usage("A task ID or name is empty"));
-        }
-        Ok(words.clone())
-    };
-    let first = |ids: Vec<String>| ids.into_iter().next().unwrap_or_default();
-    let limit = match &v.limit {
-        Some(n) => Some(parse_count(n, "--limit")?),
-        None => None,
-    };
-    Ok(match sub {
-        "list" => {
-            count_words(&words, 0, 0, "")?;
-            Command::List { state: v.state, limit }
-        }
-        "get" => Command::Get { id: first(ids(1, 1)?) },
-        "create" => {
-            if !words.is_empty() {
-                return Err(Error::usage(format!(
-                    "Unexpected argument '{}'",
-                    crate::error::sanitize(&words[0])
-                ))
-                .hint("Quote the question: torale task create -q \"When is ...?\""));
-            }
-            let query = match (v.query.take(), &v.from_template) {
-                (Some(q), _) if !q.trim().is_empty() => q,
-                (Some(_), _) => return Err(Error::usage("The query (-q) is empty")),
-                (None, Some(_)) => String::new(),
-                (None, None) => {
-                    return Err(Error::usage("Missing --query (-q)")
-                        .hint("Or start from a template: --from-template ID"))
-                }
-            };
-            if let Some(id) = &v.from_template {
-                check_uuid(id, "template ID")?;
-            }
-            let create = CreateArgs {
-                query,
-                from_template: v.from_template,
-                condition: v.condition,
-                name: v.name,
-                webhook: v.webhook,
-                email: v.email,
-                paused: v.state == Some(StateFilter::Paused),
-                run_immediately: v.run_immediately,
-                schedule: v.schedule,
-                notify_behavior: v.notify_behavior,
-            };
-            check_create(&create)?;
-            Command::Create(create)
-        }
-        "update" => {
-            let id = first(ids(1, 1)?);
-            if v.webhook.is_some() && v.no_webhook {
-                return Err(Error::usage("Use only one of --webhook, --no-webhook"));
-            }
-            let changes = UpdateArgs {
-                name: v.name,
-                query: v.query,
-                condition: v.condition,
-                active: v.state.map(|s| s == StateFilter::Active),
-                webhook: if v.no_webhook { Some(None) } else { v.webhook.map(Some) },
-                schedule: v.schedule,
-                notify_behavior: v.notify_behavior,
-            };
-            check_update(&changes)?;
-            if changes == UpdateArgs::default() {
-                return Err(Error::usage("Nothing to update: give at least one field to change"));
-            }
-            Command::Update { id, changes }
-        }
-        "pause" | "resume" | "complete" => Command::SetState {
-            ids: ids(1, usize::MAX)?,
-            state: match sub {
-                "pause" => StateFilter::Paused,
-                "resume" => StateFilter::Active,
-                _ => StateFilter::Completed,
-            },
-        },
-        "delete" => Command::Delete {
-            ids: ids(1, usize::MAX)?,
-            yes: v.yes,
-            ignore_not_found: v.ignore_not_found,
-        },
-        "execute" => Command::Execute {
-            id: first(ids(1, 1)?),
-            wait: v.wait || v.wait_timeout.is_some(),
-            wait_timeout: match &v.wait_timeout {
-                Some(n) => parse_count(n, "--wait-timeout")? as u64,
-                None => DEFAULT_WAIT_TIMEOUT,
-            },
-        },
-        "logs" => Command::Logs {
-            id: first(ids(1, 1)?),
-            limit: limit.unwrap_or(DEFAULT_LOG_LIMIT),
-            status: match v.status {
-                Some(s) => Some(check_status(&s)?),
-                None => None,
-            },
-            notifications_only: v.notifications_only,
-        },
-        "notifications" => Command::Notifications {
-            id: first(ids(1, 1)?),
-            limit: limit.unwrap_or(DEFAULT_LOG_LIMIT),
-        },
-        "apply" => {
-            count_words(&words, 0, 0, "")?;
-            let Some(file) = v.file else {
-                return Err(Error::usage("Missing --file (-f)"));
-            };
-            if v.exit_code && !v.dry_run {
-                return Err(Error::usage("--exit-code goes with --dry-run"));
-            }
-            Command::Apply(super::apply::Options {
-                file,
-                dry_run: v.dry_run,
-                exit_code: v.exit_code,
-                prune: v.prune,
-                yes: v.yes,
-            })
-        }
-        _ => return Err(Error::usage(format!("Unknown task command '{sub}'"))),
-    })
-}
-
-/// The options of every task subcommand, each taken only where its subcommand has it.
-#[derive(Default)]
-struct Values {
-    state: Option<StateFilter>,
-    limit: Option<String>,
+pub struct Command {
+    /// The subcommand's name, aliases resolved.
+    sub: &'static str,
+    /// Tasks by ID, name or unique ID prefix, as given; `run` looks them up.
+    ids: Vec<String>,
+    /// `list --active|--paused|--completed`, `create --paused`, `update --active|--inactive`.
+    state: Option<TaskState>,
+    /// `--limit` and `--wait-timeout` as given; checked once every option is read.
+    limit_text: Option<String>,
+    wait_timeout_text: Option<String>,
+    limit: Option<usize>,
+    wait_timeout: Option<usize>,
     query: Option<String>,
     condition: Option<String>,
     name: Option<String>,
@@ -493,29 +273,111 @@ struct Values {
     schedule: Option<String>,
     notify_behavior: Option<String>,
     from_template: Option<String>,
-    yes: bool,
+    pub yes: bool,
     ignore_not_found: bool,
     wait: bool,
-    wait_timeout: Option<String>,
     status: Option<String>,
     notifications_only: bool,
-    file: Option<String>,
-    dry_run: bool,
-    exit_code: bool,
-    prune: bool,
+    pub file: Option<String>,
+    pub dry_run: bool,
+    pub exit_code: bool,
+    pub prune: bool,
 }
 
-impl Values {
-    /// Take option `name` if subcommand `sub` has it; whether it did.
-    fn take(&mut self, sub: &str, name: &str, p: &mut Parser) -> Result<bool> {
-        let creates = sub == "create";
-        let edits = creates || sub == "update";
-        match (sub, name) {
-            ("list", "active" | "paused" | "completed") => {
-                let state = STATES.iter().find(|(_, n)| *n == name).map(|(s, _)| *s);
-                one_of(&mut self.state, state.unwrap_or(StateFilter::Active), STATES)?
+/// `torale task ...`, after the word `task`. Boxed: it is the largest command by far.
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Box<Command>> {
+    let sub = Cmd { commands: COMMANDS, ..cmd("task", &[], HELP) }.subcommand("task", p, g)?;
+    let mut c = Box::new(Command { sub, ..Command::default() });
+    // Whatever the old CLI's preview took, the answer is the same explanation.
+    if sub != "preview" {
+        c.read(p, g).map_err(|e| e.see_help(&format!("task {sub}")))?;
+    }
+    Ok(c)
+}
+
+impl Command {
+    /// Read the subcommand's options and words, and check them.
+    fn read(&mut self, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
+        let words = rest(p, g, |name, p| self.take(name, p))?;
+        self.limit = self.limit_text.as_deref().map(|n| parse_count(n, "--limit")).transpose()?;
+        let (min, max) = match self.sub {
+            "list" | "create" | "apply" => (0, 0),
+            "pause" | "resume" | "complete" | "delete" => (1, usize::MAX),
+            _ => (1, 1),
+        };
+        count_words(&words, min, max, "task ID").map_err(|e| match self.sub {
+            "create" => e.hint("Quote the question: torale task create -q \"When is ...?\""),
+            _ => e,
+        })?;
+        // A task is named by its ID, its name or a unique ID prefix; run() looks it up.
+        if words.iter().any(|w| w.trim().is_empty()) {
+            return Err(Error::usage("A task ID or name is empty"));
+        }
+        self.ids = words;
+        match self.sub {
+            "create" => {
+                match (&self.query, &self.from_template) {
+                    (Some(q), _) if q.trim().is_empty() => {
+                        return Err(Error::usage("The query (-q) is empty"))
+                    }
+                    (None, None) => {
+                        return Err(Error::usage("Missing --query (-q)")
+                            .hint("Or start from a template: --from-template ID"))
+                    }
+                    _ => {}
+                }
+                if let Some(id) = &self.from_template {
+                    check_uuid(id, "template ID")?;
+                }
+                self.check_fields()
             }
-            ("list" | "logs" | "notifications", "limit") => once(&mut self.limit, "limit", p)?,
+            "update" => {
+                if self.webhook.is_some() && self.no_webhook {
+                    return Err(Error::usage("Use only one of --webhook, --no-webhook"));
+                }
+                self.check_fields()?;
+                // Nothing but the subcommand and its task: no field to change.
+                if *self == (Command { sub: self.sub, ids: self.ids.clone(), ..Command::default() })
+                {
+                    return Err(Error::usage(
+                        "Nothing to update: give at least one field to change",
+                    ));
+                }
+                Ok(())
+            }
+            "execute" => {
+                self.wait |= self.wait_timeout_text.is_some();
+                self.wait_timeout = match &self.wait_timeout_text {
+                    Some(n) => Some(parse_count(n, "--wait-timeout")?),
+                    None => None,
+                };
+                Ok(())
+            }
+            "logs" => {
+                self.status = self.status.as_deref().map(check_status).transpose()?;
+                Ok(())
+            }
+            "apply" if self.file.is_none() => Err(Error::usage("Missing --file (-f)")),
+            "apply" if self.exit_code && !self.dry_run => {
+                Err(Error::usage("--exit-code goes with --dry-run"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Take option `name` if the subcommand has it; whether it did.
+    fn take(&mut self, name: &str, p: &mut Parser) -> Result<bool> {
+        let edits = matches!(self.sub, "create" | "update");
+        match (self.sub, name) {
+            ("list", "active" | "paused" | "completed") | ("update", "active" | "inactive") => {
+                let set = match self.sub {
+                    "list" => STATES,
+                    _ => &[(TaskState::Active, "active"), (TaskState::Paused, "inactive")],
+                };
+                let state = set.iter().find(|(_, n)| *n == name).map_or(TaskState::Active, |s| s.0);
+                one_of(&mut self.state, state, set)?
+            }
+            ("list" | "logs" | "notifications", "limit") => once(&mut self.limit_text, "limit", p)?,
             (_, "query" | "q") if edits => once(&mut self.query, "query", p)?,
             (_, "condition" | "c") if edits => once(&mut self.condition, "condition", p)?,
             (_, "name" | "n") if edits => once(&mut self.name, "name", p)?,
@@ -525,23 +387,14 @@ impl Values {
                 once(&mut self.notify_behavior, "notify-behavior", p)?
             }
             ("create", "email") => once(&mut self.email, "email", p)?,
-            ("create", "paused") => self.state = Some(StateFilter::Paused),
+            ("create", "paused") => self.state = Some(TaskState::Paused),
             ("create", "run-immediately") => self.run_immediately = true,
             ("create", "from-template") => once(&mut self.from_template, "from-template", p)?,
-            ("update", "active" | "inactive") => {
-                let state =
-                    if name == "active" { StateFilter::Active } else { StateFilter::Paused };
-                one_of(
-                    &mut self.state,
-                    state,
-                    &[(StateFilter::Active, "active"), (StateFilter::Paused, "inactive")],
-                )?
-            }
             ("update", "no-webhook") => self.no_webhook = true,
             ("delete" | "apply", "yes" | "y") => self.yes = true,
             ("delete", "ignore-not-found") => self.ignore_not_found = true,
             ("execute", "wait") => self.wait = true,
-            ("execute", "wait-timeout") => once(&mut self.wait_timeout, "wait-timeout", p)?,
+            ("execute", "wait-timeout") => once(&mut self.wait_timeout_text, "wait-timeout", p)?,
             ("logs", "status") => once(&mut self.status, "status", p)?,
             ("logs", "notifications-only") => self.notifications_only = true,
             ("apply", "file" | "f") => once(&mut self.file, "file", p)?,
@@ -552,80 +405,55 @@ impl Values {
         }
         Ok(true)
     }
-}
 
-fn check_create(args: &CreateArgs) -> Result<()> {
-    if args.condition.as_ref().is_some_and(|c| c.trim().is_empty()) {
-        return Err(Error::usage("The value of --condition is empty"));
-    }
-    if let Some(url) = &args.webhook {
-        check_webhook(url)?;
-    }
-    if let Some(email) = &args.email {
-        let valid = email.split_once('@').is_some_and(|(user, domain)| {
-            !user.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
-        });
-        if !valid {
-            return Err(Error::usage(format!(
-                "Invalid --email '{email}': expected an address like me@example.com"
-            )));
+    /// The fields `create` and `update` send, mistakes reported in the order each checks.
+    fn check_fields(&self) -> Result<()> {
+        let empty = |value: &Option<String>| value.as_ref().is_some_and(|v| v.trim().is_empty());
+        let creates = self.sub == "create";
+        if creates && empty(&self.condition) {
+            return Err(Error::usage("The value of --condition is empty"));
         }
-    }
-    check_legacy_options(args.schedule.as_deref(), args.notify_behavior.as_deref())?;
-    if let Some(name) = &args.name {
-        if name.trim().is_empty() {
+        if let Some(url) = &self.webhook {
+            let host = url.strip_prefix("https://").unwrap_or("");
+            if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
+                return Err(Error::usage(format!(
+                    "Invalid --webhook '{url}': the API accepts only https:// URLs"
+                )));
+            }
+        }
+        if let Some(email) = &self.email {
+            let valid = email.split_once('@').is_some_and(|(user, domain)| {
+                !user.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
+            });
+            if !valid {
+                return Err(Error::usage(format!(
+                    "Invalid --email '{email}': expected an address like me@example.com"
+                )));
+            }
+        }
+        if let Some(cron) = &self.schedule {
+            check_cron(cron)
+                .map_err(|why| Error::usage(format!("Invalid --schedule '{cron}': {why}")))?;
+        }
+        if let Some(b) = &self.notify_behavior {
+            if !matches!(b.as_str(), "once" | "always" | "track_state") {
+                return Err(Error::usage(format!(
+                    "Invalid --notify-behavior '{b}': use once, always or track_state"
+                )));
+            }
+        }
+        if creates && empty(&self.name) {
             return Err(Error::usage("The task name (--name) is empty"));
         }
-    }
-    Ok(())
-}
-
-/// `--schedule` (a 5-field cron) and `--notify-behavior`, which only legacy servers use.
-fn check_legacy_options(schedule: Option<&str>, notify_behavior: Option<&str>) -> Result<()> {
-    if let Some(cron) = schedule {
-        check_cron(cron)
-            .map_err(|why| Error::usage(format!("Invalid --schedule '{cron}': {why}")))?;
-    }
-    match notify_behavior {
-        Some(b) => check_notify_behavior(b),
-        None => Ok(()),
-    }
-}
-
-fn check_update(changes: &UpdateArgs) -> Result<()> {
-    if let Some(Some(url)) = &changes.webhook {
-        check_webhook(url)?;
-    }
-    check_legacy_options(changes.schedule.as_deref(), changes.notify_behavior.as_deref())?;
-    for (flag, value) in [
-        ("--name", &changes.name),
-        ("--query", &changes.query),
-        ("--condition", &changes.condition),
-    ] {
-        if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
-            return Err(Error::usage(format!("The value of {flag} is empty")));
+        for (flag, value) in
+            [("--name", &self.name), ("--query", &self.query), ("--condition", &self.condition)]
+        {
+            if empty(value) {
+                return Err(Error::usage(format!("The value of {flag} is empty")));
+            }
         }
+        Ok(())
     }
-    Ok(())
-}
-
-fn check_webhook(url: &str) -> Result<()> {
-    let host = url.strip_prefix("https://").unwrap_or("");
-    if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
-        return Err(Error::usage(format!(
-            "Invalid --webhook '{url}': the API accepts only https:// URLs"
-        )));
-    }
-    Ok(())
-}
-
-fn check_notify_behavior(value: &str) -> Result<()> {
-    if matches!(value, "once" | "always" | "track_state") {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "Invalid --notify-behavior '{value}': use once, always or track_state"
-    )))
 }
 
 fn check_status(value: &str) -> Result<String> {
@@ -639,7 +467,7 @@ fn check_status(value: &str) -> Result<String> {
 }
 
 /// Check a 5-field cron expression (minute hour day-of-month month day-of-week).
-pub fn check_cron(expr: &str) -> std::result::Result<(), String> {
+fn check_cron(expr: &str) -> std::result::Result<(), String> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
     if fields.len() != 5 {
         return Err(format!(
@@ -647,118 +475,60 @@ pub fn check_cron(expr: &str) -> std::result::Result<(), String> {
             fields.len()
         ));
     }
-    const MONTHS: [&str; 12] =
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    let specs: [(&str, u32, u32, &[&str]); 5] = [
-        ("minute", 0, 59, &[]),
-        ("hour", 0, 23, &[]),
-        ("day of month", 1, 31, &[]),
-        ("month", 1, 12, &MONTHS),
-        ("day of week", 0, 7, &DAYS),
+    // Names count from the field's lowest value: jan is 1, sun is 0.
+    let specs = [
+        ("minute", 0, 59, ""),
+        ("hour", 0, 23, ""),
+        ("day of month", 1, 31, ""),
+        ("month", 1, 12, "jan feb mar apr may jun jul aug sep oct nov dec"),
+        ("day of week", 0, 7, "sun mon tue wed thu fri sat"),
     ];
     for (field, (what, min, max, names)) in fields.iter().zip(specs) {
-        let value = |text: &str| -> std::result::Result<u32, String> {
-            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
-                return Ok(i as u32 + if what == "month" { 1 } else { 0 });
-            }
-            match text.parse::<u32>() {
+        let value = |text: &str| match names.split(' ').position(|n| n.eq_ignore_ascii_case(text)) {
+            Some(i) if !text.is_empty() => Ok(i as u32 + min),
+            _ => match text.parse::<u32>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
                 _ => Err(format!("{what} '{text}' is not in {min}-{max}")),
-            }
+            },
         };
         for part in field.split(',') {
-            let (range, step) = match part.split_once('/') {
-                Some((range, step)) => (range, Some(step)),
-                None => (part, None),
-            };
-            if let Some(step) = step {
-                if !step.parse::<u32>().is_ok_and(|s| s >= 1 && s <= max.max(1)) {
-                    return Err(format!("{what} step '{step}' is not valid"));
-                }
+            let (range, step) = part.split_once('/').map_or((part, None), |(r, s)| (r, Some(s)));
+            if let Some(step) = step.filter(|s| !s.parse().is_ok_and(|s| (1..=max).contains(&s))) {
+                return Err(format!("{what} step '{step}' is not valid"));
             }
-            if range == "*" {
-                continue;
-            }
-            match range.split_once('-') {
-                Some((a, b)) => {
-                    if value(a)? > value(b)? {
-                        return Err(format!("{what} range '{range}' is backwards"));
-                    }
-                }
-                None => {
-                    value(range)?;
-                }
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            if range != "*" && value(a)? > value(b)? {
+                return Err(format!("{what} range '{range}' is backwards"));
             }
         }
     }
     Ok(())
 }
 
-/// Executions fetched per poll while waiting; the new run is among the newest.
-const WAIT_PAGE: usize = 20;
-
-pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
-    if command == Command::Preview {
-        return preview().map(|()| 0);
+pub fn run(c: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
+    if c.sub == "preview" {
+        return Err(preview());
     }
     let (client, _) = cx.client(true)?;
-    let client = &client;
-    let output = &cx.output;
-    let mut tasks = Tasks::new(client);
-    match command {
-        Command::List { state, limit } => list(client, state, limit, output, out),
-        Command::Get { id } => {
-            let id = tasks.id(&id)?;
-            let value = client.get_task(&id).map_err(|e| not_found(client, e, &id))?;
-            if output.json {
-                output.json_text(out, value.text())?;
-            } else {
-                write_task(&Task::decode(value.text())?, out)?;
-            }
-            Ok(())
+    let (client, output) = (&client, &cx.output);
+    if c.sub == "apply" {
+        return super::apply::run(client, &c, output, out);
+    }
+    let mut tasks = Tasks { client, all: None };
+    let ids = c.ids.iter().map(|r| tasks.id(r)).collect::<Result<Vec<_>>>()?;
+    let id = ids.first().map_or("", String::as_str);
+    match c.sub {
+        "list" => list(client, &c, output, out),
+        "get" => {
+            write_task(&client.get_task(id).map_err(|e| not_found(client, e, id))?, output, out)
         }
-        Command::Create(args) => create(client, args, output, out),
-        Command::Update { id, changes } => update(client, &tasks.id(&id)?, changes, output, out),
-        Command::SetState { ids, state } => {
-            set_state(client, &tasks.ids(&ids)?, state, output, out)
-        }
-        Command::Delete { ids, yes, ignore_not_found } => {
-            return delete(&mut tasks, &ids, yes, ignore_not_found, output, out)
-        }
-        Command::Execute { id, wait, wait_timeout } => {
-            execute(client, &tasks.id(&id)?, wait, Duration::from_secs(wait_timeout), output, out)
-        }
-        Command::Logs { id, limit, status, notifications_only } => {
-            let id = tasks.id(&id)?;
-            let doc = if notifications_only {
-                client.notifications(&id, limit)
-            } else {
-                client.executions(&id, limit)
-            }
-            .map_err(|e| not_found(client, e, &id))?;
-            let mut items = doc.items("execution list")?;
-            let mut empty = "No runs yet".to_string();
-            if let Some(status) = &status {
-                let mut kept = Vec::with_capacity(items.len());
-                for item in items {
-                    if Execution::decode(item.get())?.status() == status {
-                        kept.push(item);
-                    }
-                }
-                items = kept;
-                empty = format!("No {status} runs");
-            }
-            write_executions(&items, false, &empty, output, out)
-        }
-        Command::Notifications { id, limit } => {
-            let id = tasks.id(&id)?;
-            let doc = client.notifications(&id, limit).map_err(|e| not_found(client, e, &id))?;
-            let items = doc.items("notification list")?;
-            write_executions(&items, true, "No notifications yet", output, out)
-        }
-        Command::Apply(options) => return super::apply::run(client, options, output, out),
-        Command::Preview => preview(),
+        "create" => create(client, &c, output, out),
+        "update" => update(client, id, &c, output, out),
+        "delete" => return delete(&mut tasks, &ids, &c, output, out),
+        "execute" => execute(client, id, &c, output, out),
+        "logs" | "notifications" => logs(client, id, &c, output, out),
+        "pause" | "resume" | "complete" => set_state(client, &ids, c.sub, output, out),
+        other => Err(Error::usage(format!("Unknown task command '{other}'"))),
     }
     .map(|()| 0)
 }
@@ -771,20 +541,13 @@ struct Tasks<'a> {
     all: Option<Vec<(String, String)>>,
 }
 
-impl<'a> Tasks<'a> {
-    fn new(client: &'a Client) -> Tasks<'a> {
-        Tasks { client, all: None }
-    }
-
+impl Tasks<'_> {
     fn all(&mut self) -> Result<&[(String, String)]> {
         if self.all.is_none() {
             let doc = self.client.list_tasks(None)?;
-            let mut all = Vec::new();
-            for item in doc.items("task list")? {
-                let task = Task::decode(item.get())?;
-                all.push((task.id.clone(), task.name().to_string()));
-            }
-            self.all = Some(all);
+            let tasks = doc.items("task list")?.into_iter().map(|item| Task::decode(item.get()));
+            let all = tasks.map(|task| task.map(|t| (t.id.clone(), t.name().to_string())));
+            self.all = Some(all.collect::<Result<_>>()?);
         }
         Ok(self.all.as_deref().unwrap_or_default())
     }
@@ -824,10 +587,6 @@ impl<'a> Tasks<'a> {
         }
     }
 
-    fn ids(&mut self, references: &[String]) -> Result<Vec<String>> {
-        references.iter().map(|r| self.id(r)).collect()
-    }
-
     /// A task's name for a question, when it can be had.
     fn name(&mut self, id: &str) -> Option<String> {
         if let Some(all) = &self.all {
@@ -839,11 +598,11 @@ impl<'a> Tasks<'a> {
 }
 
 /// `task preview`: the API dropped the endpoint; say so and show the alternative (exit 2).
-pub fn preview() -> Result<()> {
-    Err(Error::usage("Task preview is no longer offered by the Torale API")
+fn preview() -> Error {
+    Error::usage("Task preview is no longer offered by the Torale API")
         .hint("Create the task paused, run it once and read the result:")
         .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
-        .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1"))
+        .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")
 }
 
 /// Give a 404 the task's ID, and tell a bad key apart from a missing task: current servers
@@ -862,43 +621,37 @@ fn not_found(client: &Client, err: Error, id: &str) -> Error {
     err
 }
 
-fn list(
-    client: &Client,
-    state: Option<StateFilter>,
-    limit: Option<usize>,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let doc = client.list_tasks(state.map(StateFilter::as_str))?;
+fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let doc = client.list_tasks(c.state.map(TaskState::as_str))?;
+    // The server's list as it came when nothing is left out: not parsed again, not copied.
+    if output.json
+        && c.state.is_none()
+        && c.limit.is_none()
+        && doc.text().trim_start().starts_with('[')
+    {
+        return output.json_text(out, doc.text());
+    }
     let mut items = doc.items("task list")?;
     // Legacy servers have no `completed` and each generation ignores the other's filter, so
     // the filter is applied here as well.
-    if let Some(state) = state {
+    if let Some(state) = c.state {
         let mut kept = Vec::with_capacity(items.len());
         let mut legacy = false;
         for item in items {
             let task = Task::decode(item.get())?;
             legacy |= task.is_legacy();
-            if task.state().map(|s| s.as_str()) == Some(state.as_str()) {
+            if task.state() == Some(state) {
                 kept.push(item);
             }
         }
         items = kept;
-        if legacy && state == StateFilter::Completed {
+        if legacy && state == TaskState::Completed {
             stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
         }
     }
-    if let Some(limit) = limit {
-        items.truncate(limit);
-    }
+    items.truncate(c.limit.unwrap_or(usize::MAX));
     if output.json {
-        if state.is_none() && limit.is_none() {
-            // The server's document as it came: no copy of a possibly large list.
-            output.json_text(out, doc.text())?;
-        } else {
-            output.json_array(out, items.iter().map(|item| item.get()))?;
-        }
-        return Ok(());
+        return output.json_array(out, items.iter().map(|item| item.get()));
     }
     if items.is_empty() {
         stderr_line("No tasks");
@@ -911,7 +664,7 @@ fn list(
     for item in &items {
         let task = Task::decode(item.get())?;
         let next = match task.state() {
-            Some(crate::model::TaskState::Active) => task.next_run.clone().unwrap_or_default(),
+            Some(TaskState::Active) => task.next_run.clone().unwrap_or_default(),
             _ => "-".into(),
         };
         let last = match &task.last_execution {
@@ -927,11 +680,15 @@ fn list(
             task.created_at.clone().unwrap_or_default(),
         ]);
     }
-    table.write(out, output)?;
-    Ok(())
+    Ok(table.write(out, output)?)
 }
 
-fn write_task(task: &Task, out: &mut dyn Write) -> io::Result<()> {
+/// A task document: as it came with `--json`, else one `Field: value` line each.
+fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
+    if output.json {
+        return output.json_text(out, doc.text());
+    }
+    let task = Task::decode(doc.text())?;
     let mut pairs: Vec<(&str, String)> = vec![
         ("ID", task.id.clone()),
         ("Name", task.name().to_string()),
@@ -939,42 +696,29 @@ fn write_task(task: &Task, out: &mut dyn Write) -> io::Result<()> {
         ("Query", task.search_query.clone().unwrap_or_default()),
         ("Condition", task.condition_description.clone().unwrap_or_default()),
     ];
-    let notifications: Vec<String> = task
-        .notifications
-        .iter()
-        .flatten()
-        .map(|n| {
-            let kind = n.kind.as_deref().unwrap_or("?");
-            let target = n.url.as_deref().or(n.address.as_deref()).unwrap_or("");
-            format!("{kind} {target}")
-        })
-        .collect();
-    if notifications.is_empty() {
-        pairs.push(("Notifications", "none".into()));
+    let mut label = "Notifications";
+    for n in task.notifications.iter().flatten() {
+        let target = n.url.as_deref().or(n.address.as_deref()).unwrap_or("");
+        pairs.push((label, format!("{} {target}", n.kind.as_deref().unwrap_or("?"))));
+        label = "";
     }
-    for (i, text) in notifications.into_iter().enumerate() {
-        pairs.push((if i == 0 { "Notifications" } else { "" }, text));
+    if !label.is_empty() {
+        pairs.push((label, "none".into()));
     }
-    if let Some(schedule) = &task.schedule {
-        pairs.push(("Schedule", schedule.clone()));
-    }
-    if let Some(behavior) = &task.notify_behavior {
-        pairs.push(("Notify", behavior.clone()));
-    }
-    if task.state() == Some(crate::model::TaskState::Active) && task.next_run.is_some() {
-        pairs.push(("Next run", short_time(task.next_run.as_deref())));
-    }
-    pairs.push(("Created", short_time(task.created_at.as_deref())));
-    if task.updated_at.is_some() {
-        pairs.push(("Updated", short_time(task.updated_at.as_deref())));
-    }
-    if let Some(public) = task.is_public {
-        pairs.push(("Public", if public { "yes" } else { "no" }.into()));
-    }
-    if let Some(evidence) =
-        task.last_known_state.as_ref().and_then(|s| s.get("evidence")).and_then(Value::as_str)
-    {
-        pairs.push(("Last evidence", evidence.to_string()));
+    let time = |at: &Option<String>| at.as_ref().map(|at| short_time(Some(at)));
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let active = task.state() == Some(TaskState::Active);
+    let evidence = task.last_known_state.as_ref().and_then(|s| s.get("evidence"));
+    for (label, value) in [
+        ("Schedule", task.schedule.clone()),
+        ("Notify", task.notify_behavior.clone()),
+        ("Next run", time(&task.next_run).filter(|_| active)),
+        ("Created", Some(short_time(task.created_at.as_deref()))),
+        ("Updated", time(&task.updated_at)),
+        ("Public", task.is_public.map(yes_no)),
+        ("Last evidence", evidence.and_then(Value::as_str).map(str::to_string)),
+    ] {
+        pairs.extend(value.map(|value| (label, value)));
     }
     match &task.last_execution {
         Some(run) => {
@@ -997,25 +741,21 @@ fn write_task(task: &Task, out: &mut dyn Write) -> io::Result<()> {
             }
         }
         None if task.condition_met.is_some() => {
-            let met = task.condition_met == Some(true);
-            pairs.push(("Condition met", if met { "yes" } else { "no" }.into()));
-            if let Some(at) = &task.last_notified_at {
-                pairs.push(("Last notified", short_time(Some(at))));
-            }
+            pairs.push(("Condition met", yes_no(task.condition_met == Some(true))));
+            pairs.extend(time(&task.last_notified_at).map(|at| ("Last notified", at)));
         }
         None => pairs.push(("Last run", "never".into())),
     }
     if let Some(err) = &task.immediate_execution_error {
         pairs.push(("Run error", err.clone()));
     }
-    write_pairs(out, &pairs)
+    Ok(write_pairs(out, &pairs)?)
 }
 
 /// A readable default name from the query, made unique among `taken` names.
-pub fn default_name(query: &str, taken: &[String]) -> String {
-    let words: Vec<&str> = query.split_whitespace().collect();
+fn default_name(query: &str, taken: &[String]) -> String {
     let mut base = String::new();
-    for word in words {
+    for word in query.split_whitespace() {
         if !base.is_empty() && base.chars().count() + word.chars().count() + 1 > 60 {
             break;
         }
@@ -1042,46 +782,43 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
     Ok(value.decode::<Vec<Task>>("task list")?.into_iter().filter_map(|t| t.name).collect())
 }
 
-fn create(
-    client: &Client,
-    mut args: CreateArgs,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
+fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let mut query = c.query.clone().unwrap_or_default();
+    let mut condition = c.condition.clone();
     // A template fills in what the command line leaves out; the name derives from its name.
-    let mut name_source = args.query.clone();
-    if let Some(id) = &args.from_template {
+    let mut name_source = query.clone();
+    if let Some(id) = &c.from_template {
         let template: super::templates::Template =
             super::templates::get(client, id)?.decode("template")?;
-        if args.query.is_empty() {
-            args.query = template.search_query.clone().unwrap_or_default();
+        if query.is_empty() {
+            query = template.search_query.clone().unwrap_or_default();
         }
-        if args.condition.is_none() {
-            args.condition = template.condition_description.clone();
-        }
-        name_source = template.name.clone().unwrap_or_else(|| args.query.clone());
-        if args.query.trim().is_empty() {
+        condition = condition.or(template.condition_description);
+        name_source = template.name.unwrap_or_else(|| query.clone());
+        if query.trim().is_empty() {
             return Err(Error::new(Kind::Server, format!("Template {id} has no search query")));
         }
     }
     let mut notifications = Vec::new();
-    if let Some(url) = &args.webhook {
+    if let Some(url) = &c.webhook {
         notifications.push(json!({"type": "webhook", "url": url, "method": "POST"}));
     }
-    if let Some(address) = &args.email {
+    if let Some(address) = &c.email {
         notifications.push(json!({"type": "email", "address": address}));
     }
+    let paused = c.state == Some(TaskState::Paused);
+    let state = if paused { "paused" } else { "active" };
     let mut body = crate::model::create_body(
-        &args.query,
-        args.condition.as_deref(),
-        if args.paused { "paused" } else { "active" },
-        args.schedule.as_deref(),
+        &query,
+        condition.as_deref(),
+        state,
+        c.schedule.as_deref(),
         notifications,
     );
-    if let Some(behavior) = &args.notify_behavior {
+    if let Some(behavior) = &c.notify_behavior {
         body["notify_behavior"] = json!(behavior);
     }
-    if args.run_immediately {
+    if c.run_immediately {
         body["run_immediately"] = json!(true);
     }
 
@@ -1089,15 +826,10 @@ fn create(
     let mut attempt = 0;
     let created = loop {
         attempt += 1;
-        let name = match &args.name {
-            Some(name) => name.clone(),
-            None => {
-                let names = match taken.take() {
-                    Some(names) => names,
-                    None => task_names(client)?,
-                };
-                default_name(&name_source, &names)
-            }
+        let name = match (&c.name, taken.take()) {
+            (Some(name), _) => name.clone(),
+            (None, Some(names)) => default_name(&name_source, &names),
+            (None, None) => default_name(&name_source, &task_names(client)?),
         };
         body["name"] = json!(name);
         match client.create_task(&body) {
@@ -1108,7 +840,7 @@ fn create(
                 if !names.contains(&name) {
                     return Err(err);
                 }
-                if args.name.is_some() {
+                if c.name.is_some() {
                     return Err(Error::new(
                         Kind::Rejected,
                         format!("A task named '{}' already exists", sanitize(&name)),
@@ -1125,8 +857,8 @@ fn create(
         }
     };
 
-    let (created, task) = client.pause_legacy_create(created, args.paused)?;
-    warn_legacy_only(&task, args.schedule.is_some(), args.notify_behavior.is_some());
+    let (created, task) = client.pause_legacy_create(created, paused)?;
+    warn_legacy_only(&task, c);
     if let Some(err) = &task.immediate_execution_error {
         stderr_line(&format!("Warning: the first run could not start: {}", sanitize(err)));
     }
@@ -1145,12 +877,12 @@ fn create(
 }
 
 /// Current servers accept and ignore the legacy-only options; say so instead of pretending.
-fn warn_legacy_only(task: &Task, schedule: bool, notify_behavior: bool) {
+fn warn_legacy_only(task: &Task, c: &Command) {
     if task.is_legacy() || task.state.is_none() {
         return;
     }
-    for (given, flag) in [(schedule, "--schedule"), (notify_behavior, "--notify-behavior")] {
-        if given {
+    for (given, flag) in [(&c.schedule, "--schedule"), (&c.notify_behavior, "--notify-behavior")] {
+        if given.is_some() {
             stderr_line(&format!(
                 "Warning: this server ignores {flag}; it applies to legacy (0.0.2) servers only"
             ));
@@ -1161,38 +893,34 @@ fn warn_legacy_only(task: &Task, schedule: bool, notify_behavior: bool) {
 fn update(
     client: &Client,
     id: &str,
-    changes: UpdateArgs,
+    c: &Command,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut body = Map::new();
-    if let Some(name) = &changes.name {
-        body.insert("name".into(), json!(name));
+    for (key, value) in [
+        ("name", &c.name),
+        ("search_query", &c.query),
+        ("condition_description", &c.condition),
+        ("schedule", &c.schedule),
+        ("notify_behavior", &c.notify_behavior),
+    ] {
+        if let Some(value) = value {
+            body.insert(key.into(), json!(value));
+        }
     }
-    if let Some(query) = &changes.query {
-        body.insert("search_query".into(), json!(query));
+    if let Some(state) = c.state {
+        body.insert("state".into(), json!(state.as_str()));
+        body.insert("is_active".into(), json!(state == TaskState::Active));
     }
-    if let Some(condition) = &changes.condition {
-        body.insert("condition_description".into(), json!(condition));
-    }
-    if let Some(active) = changes.active {
-        body.insert("state".into(), json!(if active { "active" } else { "paused" }));
-        body.insert("is_active".into(), json!(active));
-    }
-    if let Some(schedule) = &changes.schedule {
-        body.insert("schedule".into(), json!(schedule));
-    }
-    if let Some(behavior) = &changes.notify_behavior {
-        body.insert("notify_behavior".into(), json!(behavior));
-    }
-    if let Some(webhook) = &changes.webhook {
+    if c.webhook.is_some() || c.no_webhook {
         // `notifications` replaces the whole list: keep everything but the old webhook.
         let current: Value =
             client.get_task(id).map_err(|e| not_found(client, e, id))?.decode("task")?;
         let mut list: Vec<Value> =
             current.get("notifications").and_then(Value::as_array).cloned().unwrap_or_default();
         list.retain(|n| n.get("type").and_then(Value::as_str) != Some("webhook"));
-        if let Some(url) = webhook {
+        if let Some(url) = &c.webhook {
             list.push(json!({"type": "webhook", "url": url, "method": "POST"}));
         }
         body.insert("notifications".into(), Value::Array(list));
@@ -1200,129 +928,108 @@ fn update(
     let value =
         client.update_task(id, &Value::Object(body)).map_err(|e| not_found(client, e, id))?;
     let task = Task::decode(value.text())?;
-    warn_legacy_only(&task, changes.schedule.is_some(), changes.notify_behavior.is_some());
+    warn_legacy_only(&task, c);
     stderr_line(&format!("{} Updated task {}", output.paint_err(Color::Green, "✓"), task.id));
-    if output.json {
-        output.json_text(out, value.text())?;
-    } else {
-        write_task(&task, out)?;
-    }
-    Ok(())
+    write_task(&value, output, out)
 }
 
-/// Run `action` for each ID and return what succeeded, plus one summary error for the
-/// failures (with the worst one's kind). Each failure is reported on stderr as it happens,
-/// except with `--json`, where the summary names them all in its one JSON object.
+/// Run `action` on each task and write what succeeded: with `--json` one array of the
+/// documents it returns, else its lines. A failure among several is reported on stderr as it
+/// happens (with `--json`, the summary names them all in its one JSON object); the summary
+/// error has the worst one's kind, and what succeeded stays on stdout.
 fn for_each_id(
     ids: &[String],
     verb: &str,
-    json: bool,
-    mut action: impl FnMut(&str) -> Result<Option<Json>>,
-) -> (Vec<Json>, Option<Error>) {
-    let mut results = Vec::new();
-    let mut failures: Vec<(String, Error)> = Vec::new();
+    output: &Output,
+    out: &mut dyn Write,
+    mut action: impl FnMut(&str) -> Result<(String, String)>,
+) -> Result<()> {
+    let (mut docs, mut lines, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     for id in ids {
         match action(id) {
-            Ok(value) => results.extend(value),
-            Err(err) if ids.len() == 1 => return (results, Some(err)),
+            Ok((doc, line)) => {
+                docs.push(doc);
+                lines.push(line);
+            }
+            Err(err) if ids.len() == 1 => return Err(err.keep_output()),
             Err(err) => {
-                if !json {
+                if !output.json {
                     stderr_line(&format!("✗ {id}: {}", err.message));
                 }
-                failures.push((id.clone(), err));
+                failures.push((id, err));
             }
         }
     }
+    // Report what succeeded even when others failed; nothing at all when none did.
+    if !output.json {
+        for line in &lines {
+            writeln!(out, "{line}")?;
+        }
+    } else if failures.is_empty() || !docs.is_empty() {
+        output.json_array(out, docs.iter().map(String::as_str))?;
+    }
     let Some((_, worst)) = failures.iter().max_by_key(|(_, e)| e.exit_code()) else {
-        return (results, None);
+        return Ok(());
     };
     let mut message = format!("{} of {} tasks could not be {verb}", failures.len(), ids.len());
-    if json {
+    if output.json {
         let each: Vec<String> =
             failures.iter().map(|(id, err)| format!("{id}: {}", err.message)).collect();
         message = format!("{message}: {}", each.join("; "));
     }
     let mut summary = Error::new(worst.kind, message);
     summary.status = worst.status;
-    (results, Some(summary))
+    Err(summary.keep_output())
 }
 
-/// After a command over several IDs: what succeeded is already on stdout (flushed, so it
-/// survives the error), and the failure decides the exit code.
-fn finish_bulk(failure: Option<Error>) -> Result<()> {
-    match failure {
-        None => Ok(()),
-        Some(err) => Err(err.keep_output()),
-    }
-}
-
+/// `pause`, `resume` and `complete`.
 fn set_state(
     client: &Client,
     ids: &[String],
-    state: StateFilter,
+    sub: &str,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let (verb, label, body) = match state {
-        StateFilter::Active => {
-            ("resumed", "Resumed", json!({"state": "active", "is_active": true}))
-        }
-        StateFilter::Paused => ("paused", "Paused", json!({"state": "paused", "is_active": false})),
-        StateFilter::Completed => ("completed", "Completed", json!({"state": "completed"})),
+    let (label, state, body) = match sub {
+        "pause" => ("Paused", TaskState::Paused, json!({"state": "paused", "is_active": false})),
+        "resume" => ("Resumed", TaskState::Active, json!({"state": "active", "is_active": true})),
+        _ => ("Completed", TaskState::Completed, json!({"state": "completed"})),
     };
-    let mut lines = Vec::new();
-    let (results, failure) = for_each_id(ids, verb, output.json, |id| {
+    for_each_id(ids, &label.to_ascii_lowercase(), output, out, |id| {
         let value = client.update_task(id, &body).map_err(|e| not_found(client, e, id))?;
         let task = Task::decode(value.text())?;
-        if task.state().map(|s| s.as_str()) != Some(state.as_str()) {
-            let mut err = Error::new(
+        if task.state() != Some(state) && task.is_legacy() && state == TaskState::Completed {
+            return Err(Error::new(
                 Kind::Rejected,
-                format!("Task {id} is {} after the change", task.state_label()),
-            );
-            if task.is_legacy() && state == StateFilter::Completed {
-                err =
-                    Error::new(Kind::Rejected, "This server (legacy 0.0.2) has no completed state")
-                        .hint(format!("Pause the task instead: torale task pause {id}"));
-            }
-            return Err(err);
+                "This server (legacy 0.0.2) has no completed state",
+            )
+            .hint(format!("Pause the task instead: torale task pause {id}")));
         }
-        lines.push(format!(
-            "{} {label} {}  {}",
-            output.paint(Color::Green, "✓"),
-            task.id,
-            sanitize(task.name())
-        ));
-        Ok(Some(value))
-    });
-    // Report what succeeded even when others failed; nothing at all when none did.
-    if output.json && (failure.is_none() || !results.is_empty()) {
-        output.json_array(out, results.iter().map(Json::text))?;
-    } else {
-        for line in &lines {
-            writeln!(out, "{line}")?;
+        if task.state() != Some(state) {
+            let now = task.state_label();
+            return Err(Error::new(Kind::Rejected, format!("Task {id} is {now} after the change")));
         }
-    }
-    finish_bulk(failure)
+        let mark = output.paint(Color::Green, "✓");
+        let line = format!("{mark} {label} {}  {}", task.id, sanitize(task.name()));
+        Ok((value.text().to_string(), line))
+    })
 }
 
 fn delete(
     tasks: &mut Tasks,
-    references: &[String],
-    yes: bool,
-    ignore_not_found: bool,
+    ids: &[String],
+    c: &Command,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let client = tasks.client;
-    let ids = &tasks.ids(references)?;
-    if !yes {
+    if !c.yes {
         if !terminal::stdin_is_terminal() {
             return Err(Error::usage(
                 "Refusing to delete without confirmation: standard input is not a terminal",
             )
             .hint("Add --yes (-y) to delete without asking"));
         }
-        let question = match ids.as_slice() {
+        let question = match ids {
             [id] => match tasks.name(id) {
                 Some(name) => format!("Delete task '{}' ({})?", sanitize(&name), &id[..8]),
                 None => format!("Delete task {id}?"),
@@ -1335,103 +1042,72 @@ fn delete(
             return Ok(2);
         }
     }
-    let mut deleted = Vec::new();
-    let (_, failure) =
-        for_each_id(ids, "deleted", output.json, |id| match client.delete_task(id) {
-            Ok(_) => {
-                deleted.push(json!({"id": id, "deleted": true}));
-                Ok(None)
-            }
-            Err(err) if err.kind == Kind::NotFound && ignore_not_found => {
-                deleted.push(json!({"id": id, "deleted": false}));
-                Ok(None)
-            }
-            Err(err) => Err(not_found(client, err, id)),
-        });
-    if output.json {
-        if failure.is_none() || !deleted.is_empty() {
-            output.json_value(out, &Value::Array(deleted))?;
-        }
-    } else {
-        for item in &deleted {
-            let id = item["id"].as_str().unwrap_or_default();
-            if item["deleted"] == json!(true) {
-                writeln!(out, "{} Deleted {id}", output.paint(Color::Green, "✓"))?;
-            } else {
-                writeln!(out, "- Not found {id} (ignored)")?;
-            }
-        }
-    }
-    finish_bulk(failure).map(|()| 0)
+    let client = tasks.client;
+    for_each_id(ids, "deleted", output, out, |id| {
+        let deleted = match client.delete_task(id) {
+            Ok(_) => true,
+            Err(err) if err.kind == Kind::NotFound && c.ignore_not_found => false,
+            Err(err) => return Err(not_found(client, err, id)),
+        };
+        let line = match deleted {
+            true => format!("{} Deleted {id}", output.paint(Color::Green, "✓")),
+            false => format!("- Not found {id} (ignored)"),
+        };
+        Ok((json!({"id": id, "deleted": deleted}).to_string(), line))
+    })
+    .map(|()| 0)
 }
 
 fn execute(
     client: &Client,
     id: &str,
-    wait: bool,
-    wait_timeout: Duration,
+    c: &Command,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let wait_timeout = Duration::from_secs(c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT) as u64);
     let started = client.execute_task(id).map_err(|e| not_found(client, e, id))?;
-    let run = Execution::decode(started.text())?;
-    if !wait {
-        if output.json {
-            output.json_text(out, started.text())?;
-        } else {
-            writeln!(out, "{}", run.id)?;
-        }
-        return Ok(());
-    }
-    // The run's ID comes first, so a wait that ends early never loses the run.
-    stderr_line(&format!("Started run {}; waiting up to {}s", run.id, wait_timeout.as_secs()));
-    let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
-    let last = last.unwrap_or(started);
-    let finished = Execution::decode(last.text())?;
-    match status {
-        RunStatus::Succeeded => {
-            let outcome = match finished.notification_text() {
-                Some(text) => format!("condition met: {}", sanitize(&text)),
-                None => "condition not met".into(),
-            };
-            stderr_line(&format!(
-                "{} Run {} succeeded in {}; {outcome}",
-                output.paint_err(Color::Green, "✓"),
-                finished.id,
-                duration_between(finished.started_at.as_deref(), finished.completed_at.as_deref())
-            ));
-            if output.json {
-                output.json_text(out, last.text())?;
-            } else {
-                writeln!(out, "{}", finished.id)?;
-            }
-            Ok(())
-        }
-        RunStatus::Failed => {
-            let why = finished
-                .error_message
-                .as_deref()
-                .map(|m| format!(": {}", sanitize(m)))
-                .unwrap_or_default();
+    let mut run = Execution::decode(started.text())?;
+    let mut doc = started;
+    if c.wait {
+        // The run's ID comes first, so a wait that ends early never loses the run.
+        stderr_line(&format!("Started run {}; waiting up to {}s", run.id, wait_timeout.as_secs()));
+        let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
+        doc = last.unwrap_or(doc);
+        run = Execution::decode(doc.text())?;
+        let (run_id, state) = (&run.id, run.status());
+        if status == RunStatus::Failed {
+            let why = run.error_message.as_deref().map(|m| format!(": {}", sanitize(m)));
             let err = Error::new(
                 Kind::RunFailed,
-                format!("Run {} {}{why}", finished.id, finished.status()),
+                format!("Run {run_id} {state}{}", why.unwrap_or_default()),
             );
-            Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
+            return Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")));
         }
-        RunStatus::Waiting => Err(Error::new(
-            Kind::Pending,
-            format!(
-                "Run {} is still {} after {}s",
-                finished.id,
-                finished.status(),
-                wait_timeout.as_secs()
-            ),
-        )
-        .hint(format!(
-            "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
-        ))),
+        if status == RunStatus::Waiting {
+            let secs = wait_timeout.as_secs();
+            return Err(Error::new(
+                Kind::Pending,
+                format!("Run {run_id} is still {state} after {secs}s"),
+            )
+            .hint(format!(
+                "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
+            )));
+        }
+        let outcome = match run.notification_text() {
+            Some(text) => format!("condition met: {}", sanitize(&text)),
+            None => "condition not met".into(),
+        };
+        stderr_line(&format!(
+            "{} Run {run_id} succeeded in {}; {outcome}",
+            output.paint_err(Color::Green, "✓"),
+            duration_between(run.started_at.as_deref(), run.completed_at.as_deref())
+        ));
     }
+    if output.json {
+        return output.json_text(out, doc.text());
+    }
+    Ok(writeln!(out, "{}", run.id)?)
 }
 
 /// Poll the task's executions until `run_id` ends or the timeout passes. Returns the last
@@ -1447,30 +1123,29 @@ fn wait_for_run(
     let progress = io::stderr().is_terminal();
     let mut last: Option<Json> = None;
     let mut told_retrying = false;
-    let mut delay = Duration::from_millis(250);
+    let mut delay = Duration::from_millis(125);
+    // A failure that a later poll may not meet: server errors, rate limits, the network.
+    let is_transient =
+        |err: &Error| matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network);
     loop {
+        delay = (delay * 2).min(Duration::from_secs(5));
         let remaining = deadline.saturating_duration_since(Instant::now());
         crate::client::sleep(delay.min(remaining));
         // A poll is bounded by the wait's deadline; a transient failure (5xx, 429, a
         // dropped connection) is polled again until then.
         let doc = match client.until(deadline).executions(task_id, WAIT_PAGE) {
             Ok(doc) => doc,
-            Err(err) if is_transient(&err) && Instant::now() < deadline => {
-                delay = (delay * 2).min(Duration::from_secs(5));
-                continue;
-            }
+            Err(err) if is_transient(&err) && Instant::now() < deadline => continue,
             Err(err) if is_transient(&err) => return Ok((last, RunStatus::Waiting)),
             Err(err) => return Err(not_found(client, err, task_id)),
         };
-        let mut found = None;
-        for item in doc.items("execution list")? {
-            let run = Execution::decode(item.get())?;
-            if run.id == run_id {
-                found = Some((run, item));
-                break;
-            }
-        }
-        if let Some((run, item)) = found {
+        let mut runs = doc
+            .items("execution list")?
+            .into_iter()
+            .map(|item| Execution::decode(item.get()).map(|run| (run, item)));
+        // The first run that fails to decode, or else the one waited for.
+        let found = runs.find(|r| r.as_ref().map_or(true, |(run, _)| run.id == run_id));
+        if let Some((run, item)) = found.transpose()? {
             let status = run.run_status();
             if run.status() == "retrying" && !told_retrying {
                 told_retrying = true;
@@ -1500,28 +1175,43 @@ fn wait_for_run(
             }
             return Ok((last, RunStatus::Waiting));
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
-/// A failure that a later poll may not meet: server errors, rate limits, the network.
-fn is_transient(err: &Error) -> bool {
-    matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network)
-}
-
-fn write_executions(
-    items: &[&RawValue],
-    notifications: bool,
-    empty: &str,
+/// `logs` and `notifications`: a task's runs, newest first.
+fn logs(
+    client: &Client,
+    id: &str,
+    c: &Command,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let limit = c.limit.unwrap_or(DEFAULT_LOG_LIMIT);
+    let notifications = c.sub == "notifications";
+    let doc = if notifications || c.notifications_only {
+        client.notifications(id, limit)
+    } else {
+        client.executions(id, limit)
+    }
+    .map_err(|e| not_found(client, e, id))?;
+    let mut items =
+        doc.items(if notifications { "notification list" } else { "execution list" })?;
+    let mut empty = if notifications { "No notifications yet" } else { "No runs yet" }.to_string();
+    if let Some(status) = &c.status {
+        let mut kept = Vec::with_capacity(items.len());
+        for item in items {
+            if Execution::decode(item.get())?.status() == status {
+                kept.push(item);
+            }
+        }
+        items = kept;
+        empty = format!("No {status} runs");
+    }
     if output.json {
-        output.json_array(out, items.iter().map(|item| item.get()))?;
-        return Ok(());
+        return output.json_array(out, items.iter().map(|item| item.get()));
     }
     if items.is_empty() {
-        stderr_line(empty);
+        stderr_line(&empty);
         return Ok(());
     }
     let runs =
@@ -1545,24 +1235,15 @@ fn write_executions(
             _ => "-".into(),
         };
         let result = result.replace(['\n', '\r'], " ");
-        let sources = source_domains(&run.source_urls());
-        let started = run.started_at.clone().unwrap_or_default();
-        if notifications {
-            table.row(vec![run.id.clone(), started, result, sources]);
-        } else {
-            let status = run.status().to_string();
-            table.row(vec![
-                run.id.clone(),
-                started,
-                status,
-                duration_between(run.started_at.as_deref(), run.completed_at.as_deref()),
-                result,
-                sources,
-            ]);
+        let mut row = vec![run.id.clone(), run.started_at.clone().unwrap_or_default()];
+        if !notifications {
+            row.push(run.status().to_string());
+            row.push(duration_between(run.started_at.as_deref(), run.completed_at.as_deref()));
         }
+        row.extend([result, source_domains(&run.source_urls())]);
+        table.row(row);
     }
-    table.write(out, output)?;
-    Ok(())
+    Ok(table.write(out, output)?)
 }
 
 #[cfg(test)]
