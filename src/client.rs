@@ -111,7 +111,8 @@ impl Client {
         if let (Some(_), Ok(url)) = (key, &base) {
             if !url.https && !url.loopback {
                 stderr_line(&format!(
-                    "Warning: sending the API key over plain http:// to {url}; use https://"
+                    "Warning: sending the API key over plain http:// to {}; use https://",
+                    url.text
                 ));
             }
         }
@@ -130,14 +131,12 @@ impl Client {
 
     /// `GET /api/v1/tasks/` with a state filter both server generations understand.
     pub fn list_tasks(&self, state: Option<&str>) -> Result<Json> {
-        let mut query = Vec::new();
-        if let Some(state) = state {
-            query.push(("state", state.to_string()));
-            match state {
-                "active" => query.push(("is_active", "true".to_string())),
-                "paused" => query.push(("is_active", "false".to_string())),
-                _ => {}
-            }
+        let mut query: Vec<_> =
+            state.map(|state| ("state", state.to_string())).into_iter().collect();
+        match state {
+            Some("active") => query.push(("is_active", "true".to_string())),
+            Some("paused") => query.push(("is_active", "false".to_string())),
+            _ => {}
         }
         self.call(Method::Get, "/api/v1/tasks/", &query, None)
     }
@@ -208,14 +207,14 @@ impl Client {
         }
         let body = body.map(|value| value.to_string().into_bytes());
         let reply = self.raw(method, &path, body.as_deref())?;
-        let url = format!("{}{path}", self.base.as_ref().map_or("", ApiUrl::as_str));
+        let url = format!("{}{path}", self.base.as_ref().map_or("", |base| &base.text));
         decode_reply(reply, method, &url).map_err(|err| self.redact_error(err))
     }
 
     /// Any method on any path of the API (`torale api`): the same retries, redirect refusal
     /// and masking as every command, and the response whatever its status.
     pub fn raw(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Reply> {
-        let url = format!("{}{path}", self.base.as_ref().map_err(Error::clone)?);
+        let url = format!("{}{path}", self.base.as_ref().map_err(Error::clone)?.text);
         self.with_retries(method, &url, body).map_err(|err| self.redact_error(self.proxy_hint(err)))
     }
 
@@ -229,9 +228,7 @@ impl Client {
 
     fn redact_error(&self, mut err: Error) -> Error {
         err.message = self.redact(&err.message);
-        for hint in &mut err.hints {
-            *hint = self.redact(hint);
-        }
+        err.hints = err.hints.iter().map(|hint| self.redact(hint)).collect();
         err
     }
 
@@ -242,7 +239,7 @@ impl Client {
             return err;
         };
         let bypassed =
-            base.as_str().parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri));
+            base.text.parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri));
         if err.kind != Kind::Network || bypassed {
             return err;
         }
@@ -345,6 +342,7 @@ impl Client {
         let response = self.agent.run(request).map_err(|err| attempt.failure(err))?;
 
         let status = response.status().as_u16();
+        let header = |name: &str| response.headers().get(name)?.to_str().ok().map(str::trim);
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
@@ -352,11 +350,6 @@ impl Client {
                 (name.to_string(), self.redact(&String::from_utf8_lossy(value.as_bytes())))
             })
             .collect();
-        // A value that is not visible ASCII counts as absent, as `HeaderValue::to_str` has it.
-        let visible = |v: &&str| v.bytes().all(|b| b == b'\t' || (32..127).contains(&b));
-        let header = |name: &str| {
-            headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(visible)
-        };
         if self.debug {
             stderr_line(&format!("< {status} ({} ms)", started.elapsed().as_millis()));
             for (name, value) in &headers {
@@ -364,9 +357,10 @@ impl Client {
             }
         }
         if (300..400).contains(&status) {
-            return Err(Failure::fatal(redirected(status, header("location").map(str::trim), url)));
+            let location = header("location").map(|l| self.redact(l));
+            return Err(Failure::fatal(redirected(status, location.as_deref(), url)));
         }
-        let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = header("content-length").and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > MAX_BODY) {
             return Err(Failure::fatal(too_large(url)));
         }
@@ -415,27 +409,33 @@ fn root_certs() -> ureq::tls::RootCerts {
 
 /// Refuse proxy settings ureq would silently pass over: it skips a value it cannot parse, and
 /// connects directly when a SOCKS proxy is set (this build has no SOCKS support). Either way
-/// requests would go around the proxy the user set. The variables are those ureq reads; an
-/// empty value is unset.
+/// requests would go around the proxy the user set. The variables are those ureq reads.
 fn check_proxy_env() -> Result<()> {
-    const SUPPORTED: &str =
-        "torale supports http:// and https:// proxies (HTTP CONNECT); unset it or use one of those";
-    for name in ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
-    {
-        let Some(value) = std::env::var_os(name) else { continue };
-        let Some(value) = value.to_str().map(str::trim) else {
-            return Err(Error::config(format!("{name} is not valid UTF-8")).hint(SUPPORTED));
-        };
-        let shown = sanitize(&shorten(&redacted(value), MAX_QUOTED));
-        let message = match ureq::Proxy::new(value).map(|proxy| proxy.protocol()) {
-            _ if value.is_empty() => continue,
-            Ok(ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https) => continue,
-            Ok(other) => format!("Unsupported proxy in {name}: {other} ({shown})"),
-            Err(_) => format!("Invalid proxy URL in {name}: '{shown}'"),
-        };
-        return Err(Error::config(message).hint(SUPPORTED));
+    let names =
+        ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+    for name in names {
+        if let Some(value) = std::env::var_os(name) {
+            check_proxy(name, value.to_str())?;
+        }
     }
     Ok(())
+}
+
+/// Check one proxy variable's value (`None`: not valid UTF-8); an empty value is unset.
+fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
+    const SUPPORTED: &str =
+        "torale supports http:// and https:// proxies (HTTP CONNECT); unset it or use one of those";
+    let Some(value) = value.map(str::trim) else {
+        return Err(Error::config(format!("{name} is not valid UTF-8")).hint(SUPPORTED));
+    };
+    let shown = sanitize(&shorten(&redacted(value), MAX_QUOTED));
+    let message = match ureq::Proxy::new(value).map(|proxy| proxy.protocol()) {
+        _ if value.is_empty() => return Ok(()),
+        Ok(ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https) => return Ok(()),
+        Ok(other) => format!("Unsupported proxy in {name}: {other} ({shown})"),
+        Err(_) => format!("Invalid proxy URL in {name}: '{shown}'"),
+    };
+    Err(Error::config(message).hint(SUPPORTED))
 }
 
 /// What a failed exchange needs for its message: the URL and the limits it ran under.
@@ -457,54 +457,50 @@ impl Failure {
     fn fatal(error: Error) -> Failure {
         Failure { error, retryable: false, reached_server: true }
     }
-
-    fn retry(error: Error, reached_server: bool) -> Failure {
-        Failure { error, retryable: true, reached_server }
-    }
 }
 
-fn network(message: String) -> Error {
-    Error::new(Kind::Network, message)
+/// A failure worth another attempt; `reached_server`: the request may have been seen.
+fn retry(error: Error, reached_server: bool) -> Failure {
+    Failure { error, retryable: true, reached_server }
 }
 
 impl Attempt<'_> {
+    /// A network error: `what`, then the URL in brackets.
+    fn net(&self, what: &str) -> Error {
+        Error::new(Kind::Network, format!("{what} ({})", self.url))
+    }
+
     fn failure(&self, err: ureq::Error) -> Failure {
         use ureq::Error as E;
         let url = self.url;
+        let server = |what: String| Error::new(Kind::Server, format!("{what} ({url})"));
         let error = match err {
             E::Io(io) => return self.io_failure(io),
-            E::ConnectionFailed => {
-                return Failure::retry(network(format!("Connection failed ({url})")), false)
-            }
+            E::ConnectionFailed => return retry(self.net("Connection failed"), false),
             E::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
-                let error = network(format!("Connection timed out ({url})")).hint(format!(
-                    "No connection within {} s: check the host and port in the API URL, a firewall or the proxy",
-                    self.connect_limit.as_nanos().div_ceil(1_000_000_000)
-                ));
-                return Failure::retry(error, false);
+                let secs = self.connect_limit.as_nanos().div_ceil(1_000_000_000);
+                return retry(self.net("Connection timed out").hint(format!(
+                    "No connection within {secs} s: check the host and port in the API URL, a firewall or the proxy"
+                )), false);
             }
             E::ConnectProxyFailed(why) => {
-                let error = network(format!("Proxy failed: {} ({url})", sanitize(&why)));
-                return Failure::retry(error, false);
+                return retry(self.net(&format!("Proxy failed: {}", sanitize(&why))), false)
             }
             E::HostNotFound => not_resolved(url),
             // Any other timeout is the request's whole budget (`--timeout`) running out.
             E::Timeout(_) => self.timed_out(),
             E::BodyExceedsLimit(_) => too_large(url),
             E::Rustls(why) => tls_error(&why, url),
-            E::Tls(why) => network(format!("TLS: {why} ({url})")).hint(TLS_HINT),
+            E::Tls(why) => self.net(&format!("TLS: {why}")).hint(TLS_HINT),
             E::BadUri(why) => Error::usage(format!("Invalid URL {url}: {}", sanitize(&why))),
-            E::Protocol(why) => Error::new(
-                Kind::Server,
-                format!("Malformed HTTP response: {} ({url})", sanitize(&why.to_string())),
-            ),
-            E::LargeResponseHeader(..) => {
-                Error::new(Kind::Server, format!("Response headers too large ({url})"))
+            E::Protocol(why) => {
+                server(format!("Malformed HTTP response: {}", sanitize(&why.to_string())))
             }
+            E::LargeResponseHeader(..) => server("Response headers too large".into()),
             E::InvalidProxyUrl => {
                 Error::config("Invalid proxy URL in ALL_PROXY / HTTPS_PROXY / HTTP_PROXY")
             }
-            other => network(format!("Request failed: {} ({url})", sanitize(&other.to_string()))),
+            other => self.net(&format!("Request failed: {}", sanitize(&other.to_string()))),
         };
         Failure::fatal(error)
     }
@@ -517,7 +513,7 @@ impl Attempt<'_> {
             if let Some(Ok(inner)) = err.into_inner().map(|e| e.downcast::<ureq::Error>()) {
                 return self.failure(*inner);
             }
-            return Failure::fatal(network(format!("Network error ({url})")));
+            return Failure::fatal(self.net("Network error"));
         }
         if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
             return Failure::fatal(tls_error(tls, url));
@@ -528,24 +524,23 @@ impl Attempt<'_> {
         }
         match err.kind() {
             K::TimedOut | K::WouldBlock => Failure::fatal(self.timed_out()),
-            K::ConnectionRefused => Failure::retry(
-                network(format!("Connection refused ({url})")).hint(
+            K::ConnectionRefused => retry(
+                self.net("Connection refused").hint(
                     "Is the API running? For a self-hosted server set TORALE_API_URL or --api-url",
                 ),
                 false,
             ),
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                Failure::retry(network(format!("Connection closed by the server ({url})")), true)
+                retry(self.net("Connection closed by the server"), true)
             }
-            _ => Failure::retry(
-                network(format!("Network error: {} ({url})", crate::error::io_reason(&err))),
-                true,
-            ),
+            _ => {
+                retry(self.net(&format!("Network error: {}", crate::error::io_reason(&err))), true)
+            }
         }
     }
 
     fn timed_out(&self) -> Error {
-        network(format!("Request timed out ({})", self.url)).hint(format!(
+        self.net("Request timed out").hint(format!(
             "Raise the limit with --timeout SECS or TORALE_TIMEOUT: no complete answer came within {} s",
             self.timeout.as_secs()
         ))
@@ -553,7 +548,7 @@ impl Attempt<'_> {
 }
 
 fn not_resolved(url: &str) -> Error {
-    network(format!("Could not resolve host ({url})"))
+    Error::new(Kind::Network, format!("Could not resolve host ({url})"))
         .hint("Check the host name in the API URL (--api-url, TORALE_API_URL, 'torale config')")
 }
 
@@ -589,18 +584,15 @@ fn tls_error(err: &rustls::Error, url: &str) -> Error {
         R::InvalidMessage(_) => "the server did not answer in TLS (is it plain http?)".into(),
         other => format!("handshake failed ({})", words(&format!("{other:?}"))),
     };
-    network(format!("TLS: {what} ({url})")).hint(TLS_HINT)
+    Error::new(Kind::Network, format!("TLS: {what} ({url})")).hint(TLS_HINT)
 }
 
 /// `CaUsedAsEndEntity` (the last name in a Rust debug text) as `ca used as end entity`.
 fn words(debug: &str) -> String {
-    let name = debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .rfind(|w| !w.is_empty())
-        .unwrap_or("unknown");
+    let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).rfind(|w| !w.is_empty());
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    for c in name.unwrap_or("unknown").chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
             out.push(' ');
         }
         out.push(c.to_ascii_lowercase());
@@ -640,7 +632,8 @@ fn mask_body(mut body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
             close += if body[close] == b'\\' { 2 } else { 1 };
         }
         let Some(literal) = body.get(open..=close) else { break };
-        if let Some(text) = remasked_literal(literal, key, masked) {
+        let escaped = literal.contains(&b'\\') || literal.contains(&b'%');
+        if let Some(text) = escaped.then(|| remasked_literal(literal, key, masked)).flatten() {
             out.extend_from_slice(&body[copied..open]);
             out.extend_from_slice(text.as_bytes());
             copied = close + 1;
@@ -656,15 +649,9 @@ fn mask_body(mut body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
 
 /// A JSON string literal written again with the key masked, when its decoded text holds it.
 fn remasked_literal(literal: &[u8], key: &str, masked: &str) -> Option<String> {
-    if !literal.contains(&b'\\') && !literal.contains(&b'%') {
-        return None;
-    }
     let text: String = serde_json::from_slice(literal).ok()?;
-    let decoded = decode_escapes(&text);
-    if !decoded.contains(key) {
-        return None;
-    }
-    serde_json::to_string(&decoded.replace(key, masked)).ok()
+    let remasked = mask_text(&text, key, masked);
+    (remasked != text).then(|| serde_json::to_string(&remasked).ok())?
 }
 
 /// `text` with the key masked; where the key is only visible once `%XX` and `\uXXXX`
@@ -714,7 +701,7 @@ fn decode_escapes(text: &str) -> String {
 /// paths carry their trailing slash), and following one could carry the key to another
 /// origin or down from https to http.
 fn redirected(status: u16, location: Option<&str>, url: &str) -> Error {
-    let error = match location.filter(|l| !l.is_empty()) {
+    let error = match location.map(str::trim).filter(|l| !l.is_empty()) {
         Some(location) => Error::new(
             Kind::Server,
             format!(
@@ -782,10 +769,9 @@ pub fn status_error(status: u16, body: &[u8], method: Method, url: &str) -> Erro
         _ => "",
     };
     let error = Error::new(kind, message).with_status(status);
-    if hint.is_empty() {
-        error
-    } else {
-        error.hint(hint)
+    match hint {
+        "" => error,
+        hint => error.hint(hint),
     }
 }
 
@@ -872,13 +858,9 @@ fn validation_item(item: &Value) -> String {
 /// `{"detail": "Maximum of 50 active tasks reached. ..."}` with the same 429, and that one
 /// must not be retried. Any other 429 (a proxy's, say) is a rate limit.
 fn is_rate_limit_body(body: &[u8]) -> bool {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => !value
-            .get("detail")
-            .and_then(Value::as_str)
-            .is_some_and(|detail| detail.to_ascii_lowercase().contains("active task")),
-        Err(_) => true,
-    }
+    let value = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let detail = value.get("detail").and_then(Value::as_str).unwrap_or_default();
+    !detail.to_ascii_lowercase().contains("active task")
 }
 
 /// `Retry-After` in seconds, capped; the HTTP-date form is not used by the API and ignored.
@@ -890,23 +872,90 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Exponential backoff with jitter (1 s, 2 s, … ± 25%), never shorter than `Retry-After`.
 fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     let base = Duration::from_millis(1000u64 << (attempt - 1).min(5));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let nanos = now.unwrap_or_default().subsec_nanos();
     // Map the clock's low bits onto 0.75..1.25 of the base delay.
     let jittered = base * (750 + nanos % 500) / 1000;
     jittered.max(retry_after.unwrap_or_default())
 }
 
+/// `value` for a query string: every byte but the unreserved ones (RFC 3986) as `%XX`.
 pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    let encode = |b| if unreserved(b) { char::from(b).to_string() } else { format!("%{b:02X}") };
+    value.bytes().map(encode).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk_0123456789abcdefghijklmnop";
+    const MASKED: &str = "sk_...lmnop";
+
+    #[test]
+    fn echoed_keys_are_masked_however_spelled() {
+        assert_eq!(
+            mask_body([KEY, KEY, "sk_01", KEY].concat().into_bytes(), KEY, "K"),
+            b"KKsk_01K"
+        );
+        let body =
+            format!(r#"{{"a":"\u0073{}","n":"50%","u":"/?k=sk%5F{}"}}"#, &KEY[1..], &KEY[3..]);
+        let masked = String::from_utf8(mask_body(body.into_bytes(), KEY, MASKED)).unwrap();
+        assert_eq!(masked, r#"{"a":"sk_...lmnop","n":"50%","u":"/?k=sk_...lmnop"}"#);
+        let other = br#"{"a":"caf\u00e9 \"q\" 100%"}"#.to_vec();
+        assert_eq!(mask_body(other.clone(), KEY, MASKED), other);
+        assert_eq!(mask_text(&format!("/?k=sk%5F{}", &KEY[3..]), KEY, MASKED), "/?k=sk_...lmnop");
+        assert_eq!(mask_text("50% done \\n", KEY, MASKED), "50% done \\n");
     }
-    out
+
+    #[test]
+    fn error_bodies_are_cut_to_one_short_line() {
+        let huge = "x".repeat(10_000);
+        let message = error_message(format!(r#"{{"error":{{"message":"{huge}"}}}}"#).as_bytes());
+        assert_eq!(message.unwrap().chars().count(), MAX_QUOTED + 1);
+        let many: Vec<String> =
+            (0..50).map(|i| format!(r#"{{"loc":["body","f{i}"],"msg":"bad"}}"#)).collect();
+        let message = error_message(format!(r#"{{"detail":[{}]}}"#, many.join(",")).as_bytes());
+        assert!(message.unwrap().ends_with("f9: bad; and 40 more"));
+        let page = html_page("<!DOCTYPE html><TITLE lang=en> Sign in </TITLE>");
+        assert_eq!(page.unwrap(), "HTML page \"Sign in\"");
+        assert_eq!(html_page("<html><body>x</body></html>").unwrap(), "HTML page");
+        assert_eq!(parse_retry_after("100000"), Some(MAX_RETRY_WAIT));
+    }
+
+    #[test]
+    fn proxies_torale_cannot_honour_are_refused() {
+        assert!(check_proxy("HTTP_PROXY", Some("proxy.internal:8080")).is_ok());
+        assert!(check_proxy("HTTP_PROXY", Some(" ")).is_ok());
+        let socks = check_proxy("ALL_PROXY", Some("socks5://user:secret@h:1080")).unwrap_err();
+        assert_eq!(socks.message, "Unsupported proxy in ALL_PROXY: SOCKS5 (socks5://***@h:1080)");
+        let bad = check_proxy("http_proxy", Some("not a url")).unwrap_err();
+        assert_eq!(
+            (bad.message.as_str(), bad.exit_code()),
+            ("Invalid proxy URL in http_proxy: 'not a url'", 3)
+        );
+        assert!(check_proxy("HTTP_PROXY", None).is_err());
+    }
+
+    #[test]
+    fn tls_and_lookup_failures_read_as_one_line_and_are_not_retried() {
+        use rustls::{AlertDescription, CertificateError, Error as R};
+        let expired = tls_error(&R::InvalidCertificate(CertificateError::Expired), "https://h");
+        assert_eq!(expired.message, "TLS: the server's certificate has expired (https://h)");
+        let attempt =
+            Attempt { url: "https://h", connect_limit: CONNECT_TIMEOUT, timeout: CONNECT_TIMEOUT };
+        let io = std::io::Error::other(R::AlertReceived(AlertDescription::HandshakeFailure));
+        let failure = attempt.io_failure(io);
+        assert!(failure
+            .error
+            .message
+            .starts_with("TLS: the server refused the handshake (handshake failure)"));
+        assert!(!failure.retryable && failure.error.hints[0].contains("SSL_CERT_FILE"));
+        let lookup = std::io::Error::other("failed to lookup address information: no name");
+        assert!(attempt.io_failure(lookup).error.hints[0].contains("host name in the API URL"));
+        let connect = attempt.failure(ureq::Error::Timeout(ureq::Timeout::Connect));
+        assert!(connect.retryable && !connect.reached_server);
+        assert!(!attempt.failure(ureq::Error::Timeout(ureq::Timeout::Global)).retryable);
+    }
 }

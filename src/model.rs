@@ -40,12 +40,16 @@ impl Json {
 
     /// The elements of a JSON array, each as the server wrote it.
     pub fn items(&self, what: &str) -> Result<Vec<&RawValue>> {
-        serde_json::from_str(&self.0).map_err(|err| malformed(what, &err))
+        decode_text(&self.0, what)
     }
 }
 
-pub fn decode_text<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| malformed(what, &err))
+/// Decode `text`; a shape that does not fit is a malformed response.
+pub fn decode_text<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| {
+        let why = format!("Malformed response from the server: unexpected {what} shape ({err})");
+        Error::new(Kind::Server, why)
+    })
 }
 
 /// A task's lifecycle state; legacy servers only know active and inactive (paused).
@@ -208,13 +212,6 @@ impl User {
     pub fn decode(text: &str) -> Result<User> {
         decode_text(text, "user")
     }
-}
-
-fn malformed(what: &str, err: &serde_json::Error) -> Error {
-    Error::new(
-        Kind::Server,
-        format!("Malformed response from the server: unexpected {what} shape ({err})"),
-    )
 }
 
 /// The cron schedule sent to legacy servers when none is given (they require one).

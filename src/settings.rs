@@ -291,7 +291,7 @@ fn resolve_api_key(
 /// its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
 pub fn check_api_url(text: &str) -> Result<String> {
     crate::url::parse_api_url(text)
-        .map(|url| url.to_string())
+        .map(|url| url.text)
         .map_err(|why| Error::usage(format!("Invalid API URL '{}': {why}", text.trim())))
 }
 

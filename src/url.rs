@@ -2,7 +2,6 @@
 //! file's `api_url`, in one place. Host and port come from `http::Uri`, never from hand
 //! splitting.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use http::Uri;
@@ -11,25 +10,13 @@ use http::Uri;
 /// query or fragment, no trailing `/`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiUrl {
-    /// The normalized text: scheme and host in lower case, no trailing `/`.
-    text: String,
+    /// The normalized text, to which request paths are appended: scheme and host in lower
+    /// case, no trailing `/`.
+    pub text: String,
     pub https: bool,
     /// Whether the host is this machine: `localhost`, `*.localhost` (RFC 6761), 127.0.0.0/8
     /// or `::1`. A key sent over plain http to such a host never crosses a network.
     pub loopback: bool,
-}
-
-impl ApiUrl {
-    /// The normalized URL, to which request paths are appended.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-}
-
-impl fmt::Display for ApiUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
 }
 
 /// Check an API URL and normalize it; the error is the reason only, to follow
@@ -100,10 +87,10 @@ mod tests {
     #[test]
     fn urls_are_normalized() {
         let url = parse_api_url(" HTTP://API.Example.COM:08080/base// ").unwrap();
-        assert_eq!((url.as_str(), url.https), ("http://api.example.com:8080/base", false));
+        assert_eq!((url.text.as_str(), url.https), ("http://api.example.com:8080/base", false));
         let url = parse_api_url("https://api.torale.ai/").unwrap();
-        assert_eq!((url.as_str(), url.https), ("https://api.torale.ai", true));
-        assert_eq!(parse_api_url("http://[::1]:9").unwrap().as_str(), "http://[::1]:9");
+        assert_eq!((url.text.as_str(), url.https), ("https://api.torale.ai", true));
+        assert_eq!(parse_api_url("http://[::1]:9").unwrap().text, "http://[::1]:9");
     }
 
     #[test]
