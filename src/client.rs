@@ -6,7 +6,6 @@ use std::io::Read;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use memchr::memmem;
 use serde_json::Value;
 
 use crate::error::{Error, Kind, Result};
@@ -83,17 +82,9 @@ pub struct Client {
     timeout: Duration,
 }
 
-/// A finished exchange: status and the whole body (at most [`MAX_BODY`]), key masked.
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-    retry_after: Option<Duration>,
-    /// Response headers, names in lower case (for `torale api -i`).
-    headers: Vec<(String, String)>,
-}
-
-/// A response of any status, for `torale api`.
-pub struct RawReply {
+/// A response of any status: the whole body (at most [`MAX_BODY`]), key masked, and the
+/// headers, names in lower case (for `torale api -i`).
+pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -117,21 +108,16 @@ impl Client {
             .accept("application/json")
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(root_certs()).build())
             .build();
-        let client = Client {
-            agent: ureq::Agent::new_with_config(config),
-            base,
-            key: key.cloned(),
-            debug,
-            timeout: settings.timeout,
-        };
-        if let (Some(_), Ok(url)) = (&client.key, &client.base) {
-            if !url.is_https() && !url.is_loopback() {
+        if let (Some(_), Ok(url)) = (key, &base) {
+            if !url.https && !url.loopback {
                 stderr_line(&format!(
-                    "Warning: sending the API key over plain http:// to {url}; use https://"
+                    "Warning: sending the API key over plain http:// to {}; use https://",
+                    url.text
                 ));
             }
         }
-        client
+        let agent = ureq::Agent::new_with_config(config);
+        Client { agent, base, key: key.cloned(), debug, timeout: settings.timeout }
     }
 
     // ---- account -------------------------------------------------------------------------
@@ -145,14 +131,12 @@ impl Client {
 
     /// `GET /api/v1/tasks/` with a state filter both server generations understand.
     pub fn list_tasks(&self, state: Option<&str>) -> Result<Json> {
-        let mut query = Vec::new();
-        if let Some(state) = state {
-            query.push(("state", state.to_string()));
-            match state {
-                "active" => query.push(("is_active", "true".to_string())),
-                "paused" => query.push(("is_active", "false".to_string())),
-                _ => {}
-            }
+        let mut query: Vec<_> =
+            state.map(|state| ("state", state.to_string())).into_iter().collect();
+        match state {
+            Some("active") => query.push(("is_active", "true".to_string())),
+            Some("paused") => query.push(("is_active", "false".to_string())),
+            _ => {}
         }
         self.call(Method::Get, "/api/v1/tasks/", &query, None)
     }
@@ -194,8 +178,6 @@ impl Client {
         self.call(Method::Get, &format!("/api/v1/tasks/{id}/notifications"), &query, None)
     }
 
-    // ---- the one request path ----------------------------------------------------------
-
     /// After a create meant to be paused: a legacy server made the task active, so pause it now.
     pub fn pause_legacy_create(&self, created: Json, paused: bool) -> Result<(Json, Task)> {
         let task = Task::decode(created.text())?;
@@ -207,6 +189,8 @@ impl Client {
         Ok((created, task))
     }
 
+    // ---- the one request path ----------------------------------------------------------
+
     /// Send one request with the retry policy; decode a JSON reply or turn it into an [`Error`].
     pub fn call(
         &self,
@@ -215,39 +199,23 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Json> {
-        let mut url = self.url(path)?;
+        let mut path = path.to_string();
         if !query.is_empty() {
             let pairs: Vec<String> =
                 query.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
-            url = format!("{url}?{}", pairs.join("&"));
+            path = format!("{path}?{}", pairs.join("&"));
         }
-        let body = match body {
-            Some(value) => Some(
-                serde_json::to_vec(value)
-                    .map_err(|err| Error::internal(format!("Cannot encode request: {err}")))?,
-            ),
-            None => None,
-        };
-        self.with_retries(method, &url, body.as_deref())
-            .and_then(|reply| decode_reply(reply, method, &url))
-            .map_err(|err| self.redact_error(self.proxy_hint(err)))
+        let body = body.map(|value| value.to_string().into_bytes());
+        let reply = self.raw(method, &path, body.as_deref())?;
+        let url = format!("{}{path}", self.base.as_ref().map_or("", |base| &base.text));
+        decode_reply(reply, method, &url).map_err(|err| self.redact_error(err))
     }
 
     /// Any method on any path of the API (`torale api`): the same retries, redirect refusal
     /// and masking as every command, and the response whatever its status.
-    pub fn raw(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<RawReply> {
-        let url = self.url(path)?;
-        let reply = self
-            .with_retries(method, &url, body)
-            .map_err(|err| self.redact_error(self.proxy_hint(err)))?;
-        Ok(RawReply { status: reply.status, headers: reply.headers, body: reply.body })
-    }
-
-    fn url(&self, path: &str) -> Result<String> {
-        match &self.base {
-            Ok(base) => Ok(format!("{base}{path}")),
-            Err(err) => Err(err.clone()),
-        }
+    pub fn raw(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Reply> {
+        let url = format!("{}{path}", self.base.as_ref().map_err(Error::clone)?.text);
+        self.with_retries(method, &url, body).map_err(|err| self.redact_error(self.proxy_hint(err)))
     }
 
     /// `text` with the key masked, also where it came back percent-encoded or JSON-escaped.
@@ -258,18 +226,21 @@ impl Client {
         }
     }
 
+    fn redact_error(&self, mut err: Error) -> Error {
+        err.message = self.redact(&err.message);
+        err.hints = err.hints.iter().map(|hint| self.redact(hint)).collect();
+        err
+    }
+
     /// A network failure while requests go through a proxy names the proxy: it, not the
     /// API, may be what failed.
     fn proxy_hint(&self, err: Error) -> Error {
-        if err.kind != Kind::Network {
-            return err;
-        }
         let (Some(proxy), Ok(base)) = (self.agent.config().proxy(), &self.base) else {
             return err;
         };
         let bypassed =
-            base.as_str().parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri));
-        if bypassed {
+            base.text.parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri));
+        if err.kind != Kind::Network || bypassed {
             return err;
         }
         err.hint(format!(
@@ -277,14 +248,6 @@ impl Client {
             proxy.host(),
             proxy.port()
         ))
-    }
-
-    fn redact_error(&self, mut err: Error) -> Error {
-        err.message = self.redact(&err.message);
-        for hint in &mut err.hints {
-            *hint = self.redact(hint);
-        }
-        err
     }
 
     /// The retry policy, in one place: GET/PUT/DELETE on 429, 502, 503, 504 and connection
@@ -300,9 +263,10 @@ impl Client {
                 Ok(reply) => {
                     let rate_limited = reply.status == 429 && is_rate_limit_body(&reply.body);
                     let transient = matches!(reply.status, 502..=504);
+                    let retry_after = reply.headers.iter().find(|(name, _)| name == "retry-after");
                     (
                         rate_limited || (transient && method.idempotent()),
-                        reply.retry_after,
+                        retry_after.and_then(|(_, value)| parse_retry_after(value)),
                         format!("HTTP {}", reply.status),
                     )
                 }
@@ -325,9 +289,11 @@ impl Client {
                 );
                 return outcome.map_err(|failure| failure.error.hint(out_of_time));
             }
+            let tenths = (wait.as_millis() + 50) / 100;
             stderr_line(&self.redact(&format!(
-                "{why}; waiting {:.1}s before attempt {} of {MAX_ATTEMPTS}",
-                wait.as_secs_f64(),
+                "{why}; waiting {}.{}s before attempt {} of {MAX_ATTEMPTS}",
+                tenths / 10,
+                tenths % 10,
                 attempt + 1
             )));
             sleep(wait);
@@ -376,19 +342,17 @@ impl Client {
         let response = self.agent.run(request).map_err(|err| attempt.failure(err))?;
 
         let status = response.status().as_u16();
-        let headers = response.headers();
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let retry_after = header("retry-after").and_then(parse_retry_after);
-        let header_list: Vec<(String, String)> = headers
+        let header = |name: &str| response.headers().get(name)?.to_str().ok().map(str::trim);
+        let headers: Vec<(String, String)> = response
+            .headers()
             .iter()
             .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes());
-                (name.as_str().to_string(), self.redact(&value))
+                (name.to_string(), self.redact(&String::from_utf8_lossy(value.as_bytes())))
             })
             .collect();
         if self.debug {
             stderr_line(&format!("< {status} ({} ms)", started.elapsed().as_millis()));
-            for (name, value) in &header_list {
+            for (name, value) in &headers {
                 stderr_line(&format!("< {name}: {}", sanitize(value)));
             }
         }
@@ -396,25 +360,21 @@ impl Client {
             let location = header("location").map(|l| self.redact(l));
             return Err(Failure::fatal(redirected(status, location.as_deref(), url)));
         }
-        let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = header("content-length").and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > MAX_BODY) {
             return Err(Failure::fatal(too_large(url)));
         }
         // Sized from Content-Length (capped above), so a large list is not copied as it grows.
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
-        response
-            .into_body()
-            .into_reader()
-            .take(MAX_BODY + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|err| attempt.io_failure(err))?;
+        let mut reader = response.into_body().into_reader().take(MAX_BODY + 1);
+        reader.read_to_end(&mut bytes).map_err(|err| attempt.io_failure(err))?;
         if bytes.len() as u64 > MAX_BODY {
             return Err(Failure::fatal(too_large(url)));
         }
         if let Some(key) = &self.key {
             bytes = mask_body(bytes, key.expose(), &key.masked());
         }
-        Ok(Reply { status, body: bytes, retry_after, headers: header_list })
+        Ok(Reply { status, headers, body: bytes })
     }
 }
 
@@ -426,42 +386,34 @@ fn root_certs() -> ureq::tls::RootCerts {
     let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
         return RootCerts::WebPki;
     };
-    let shown = std::path::Path::new(&path).display().to_string();
-    let certs: Vec<_> = match std::fs::read(&path) {
-        Ok(pem) => parse_pem(&pem)
-            .map_while(|item| item.ok())
-            .filter_map(|item| match item {
-                PemItem::Certificate(cert) => Some(cert),
-                _ => None,
-            })
-            .collect(),
-        Err(e) => {
-            stderr_line(&format!(
-                "Warning: cannot read SSL_CERT_FILE {}: {e}; using the built-in root certificates",
-                sanitize(&shown)
-            ));
-            return RootCerts::WebPki;
+    let shown = sanitize(&std::path::Path::new(&path).display().to_string());
+    let why = match std::fs::read(&path) {
+        Ok(pem) => {
+            let certs: Vec<_> = parse_pem(&pem)
+                .map_while(|item| item.ok())
+                .filter_map(|item| match item {
+                    PemItem::Certificate(cert) => Some(cert),
+                    _ => None,
+                })
+                .collect();
+            if !certs.is_empty() {
+                return RootCerts::new_with_certs(&certs);
+            }
+            format!("no PEM certificates in SSL_CERT_FILE {shown}")
         }
+        Err(e) => format!("cannot read SSL_CERT_FILE {shown}: {e}"),
     };
-    if certs.is_empty() {
-        stderr_line(&format!(
-            "Warning: no PEM certificates in SSL_CERT_FILE {}; using the built-in root certificates",
-            sanitize(&shown)
-        ));
-        return RootCerts::WebPki;
-    }
-    RootCerts::new_with_certs(&certs)
+    stderr_line(&format!("Warning: {why}; using the built-in root certificates"));
+    RootCerts::WebPki
 }
-
-/// The proxy variables, in the order ureq reads them (the first one set is used).
-const PROXY_VARS: [&str; 6] =
-    ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
 
 /// Refuse proxy settings ureq would silently pass over: it skips a value it cannot parse, and
 /// connects directly when a SOCKS proxy is set (this build has no SOCKS support). Either way
-/// requests would go around the proxy the user set.
+/// requests would go around the proxy the user set. The variables are those ureq reads.
 fn check_proxy_env() -> Result<()> {
-    for name in PROXY_VARS {
+    let names =
+        ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+    for name in names {
         if let Some(value) = std::env::var_os(name) {
             check_proxy(name, value.to_str())?;
         }
@@ -473,23 +425,17 @@ fn check_proxy_env() -> Result<()> {
 fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
     const SUPPORTED: &str =
         "torale supports http:// and https:// proxies (HTTP CONNECT); unset it or use one of those";
-    let Some(value) = value else {
+    let Some(value) = value.map(str::trim) else {
         return Err(Error::config(format!("{name} is not valid UTF-8")).hint(SUPPORTED));
     };
-    if value.trim().is_empty() {
-        return Ok(());
-    }
-    let shown = sanitize(&shorten(&redacted(value.trim()), MAX_QUOTED));
-    match ureq::Proxy::new(value.trim()) {
-        Ok(proxy) => match proxy.protocol() {
-            ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https => Ok(()),
-            other => Err(Error::config(format!("Unsupported proxy in {name}: {other} ({shown})"))
-                .hint(SUPPORTED)),
-        },
-        Err(_) => {
-            Err(Error::config(format!("Invalid proxy URL in {name}: '{shown}'")).hint(SUPPORTED))
-        }
-    }
+    let shown = sanitize(&shorten(&redacted(value), MAX_QUOTED));
+    let message = match ureq::Proxy::new(value).map(|proxy| proxy.protocol()) {
+        _ if value.is_empty() => return Ok(()),
+        Ok(ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https) => return Ok(()),
+        Ok(other) => format!("Unsupported proxy in {name}: {other} ({shown})"),
+        Err(_) => format!("Invalid proxy URL in {name}: '{shown}'"),
+    };
+    Err(Error::config(message).hint(SUPPORTED))
 }
 
 /// What a failed exchange needs for its message: the URL and the limits it ran under.
@@ -513,66 +459,50 @@ impl Failure {
     }
 }
 
+/// A failure worth another attempt; `reached_server`: the request may have been seen.
+fn retry(error: Error, reached_server: bool) -> Failure {
+    Failure { error, retryable: true, reached_server }
+}
+
 impl Attempt<'_> {
+    /// A network error: `what`, then the URL in brackets.
+    fn net(&self, what: &str) -> Error {
+        Error::new(Kind::Network, format!("{what} ({})", self.url))
+    }
+
     fn failure(&self, err: ureq::Error) -> Failure {
         use ureq::Error as E;
         let url = self.url;
-        match err {
-            E::Io(io) => self.io_failure(io),
-            E::HostNotFound => Failure::fatal(not_resolved(url)),
-            E::ConnectionFailed => Failure {
-                error: Error::new(Kind::Network, format!("Connection failed ({url})")),
-                retryable: true,
-                reached_server: false,
-            },
-            E::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => Failure {
-                error: Error::new(Kind::Network, format!("Connection timed out ({url})")).hint(
-                    format!(
-                        "No connection within {} s: check the host and port in the API URL, a firewall or the proxy",
-                        self.connect_limit.as_secs_f64().ceil()
-                    ),
-                ),
-                retryable: true,
-                reached_server: false,
-            },
+        let server = |what: String| Error::new(Kind::Server, format!("{what} ({url})"));
+        let error = match err {
+            E::Io(io) => return self.io_failure(io),
+            E::ConnectionFailed => return retry(self.net("Connection failed"), false),
+            E::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
+                let secs = self.connect_limit.as_nanos().div_ceil(1_000_000_000);
+                return retry(self.net("Connection timed out").hint(format!(
+                    "No connection within {secs} s: check the host and port in the API URL, a firewall or the proxy"
+                )), false);
+            }
+            E::ConnectProxyFailed(why) => {
+                return retry(self.net(&format!("Proxy failed: {}", sanitize(&why))), false)
+            }
+            E::HostNotFound => not_resolved(url),
             // Any other timeout is the request's whole budget (`--timeout`) running out.
-            E::Timeout(_) => Failure::fatal(self.timed_out()),
-            E::BodyExceedsLimit(_) => Failure::fatal(too_large(url)),
-            E::Rustls(why) => Failure::fatal(tls_error(&why, url)),
-            E::Tls(why) => Failure::fatal(
-                Error::new(Kind::Network, format!("TLS: {why} ({url})")).hint(TLS_HINT),
-            ),
-            E::BadUri(why) => Failure::fatal(Error::usage(format!(
-                "Invalid URL {url}: {}",
-                sanitize(&why)
-            ))),
-            E::Protocol(why) => Failure::fatal(Error::new(
-                Kind::Server,
-                format!(
-                    "Malformed HTTP response: {} ({url})",
-                    sanitize(&why.to_string())
-                ),
-            )),
-            E::LargeResponseHeader(_, _) => Failure::fatal(Error::new(
-                Kind::Server,
-                format!("Response headers too large ({url})"),
-            )),
-            E::ConnectProxyFailed(why) => Failure {
-                error: Error::new(
-                    Kind::Network,
-                    format!("Proxy failed: {} ({url})", sanitize(&why)),
-                ),
-                retryable: true,
-                reached_server: false,
-            },
-            E::InvalidProxyUrl => Failure::fatal(Error::config(
-                "Invalid proxy URL in ALL_PROXY / HTTPS_PROXY / HTTP_PROXY",
-            )),
-            other => Failure::fatal(Error::new(
-                Kind::Network,
-                format!("Request failed: {} ({url})", sanitize(&other.to_string())),
-            )),
-        }
+            E::Timeout(_) => self.timed_out(),
+            E::BodyExceedsLimit(_) => too_large(url),
+            E::Rustls(why) => tls_error(&why, url),
+            E::Tls(why) => self.net(&format!("TLS: {why}")).hint(TLS_HINT),
+            E::BadUri(why) => Error::usage(format!("Invalid URL {url}: {}", sanitize(&why))),
+            E::Protocol(why) => {
+                server(format!("Malformed HTTP response: {}", sanitize(&why.to_string())))
+            }
+            E::LargeResponseHeader(..) => server("Response headers too large".into()),
+            E::InvalidProxyUrl => {
+                Error::config("Invalid proxy URL in ALL_PROXY / HTTPS_PROXY / HTTP_PROXY")
+            }
+            other => self.net(&format!("Request failed: {}", sanitize(&other.to_string()))),
+        };
+        Failure::fatal(error)
     }
 
     fn io_failure(&self, err: std::io::Error) -> Failure {
@@ -583,7 +513,7 @@ impl Attempt<'_> {
             if let Some(Ok(inner)) = err.into_inner().map(|e| e.downcast::<ureq::Error>()) {
                 return self.failure(*inner);
             }
-            return Failure::fatal(Error::new(Kind::Network, format!("Network error ({url})")));
+            return Failure::fatal(self.net("Network error"));
         }
         if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
             return Failure::fatal(tls_error(tls, url));
@@ -592,27 +522,25 @@ impl Attempt<'_> {
         if err.to_string().starts_with("failed to lookup address information") {
             return Failure::fatal(not_resolved(url));
         }
-        if matches!(err.kind(), K::TimedOut | K::WouldBlock) {
-            return Failure::fatal(self.timed_out());
-        }
-        let (message, reached_server) = match err.kind() {
-            K::ConnectionRefused => (format!("Connection refused ({url})"), false),
+        match err.kind() {
+            K::TimedOut | K::WouldBlock => Failure::fatal(self.timed_out()),
+            K::ConnectionRefused => retry(
+                self.net("Connection refused").hint(
+                    "Is the API running? For a self-hosted server set TORALE_API_URL or --api-url",
+                ),
+                false,
+            ),
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                (format!("Connection closed by the server ({url})"), true)
+                retry(self.net("Connection closed by the server"), true)
             }
-            _ => (format!("Network error: {} ({url})", crate::error::io_reason(&err)), true),
-        };
-        let mut error = Error::new(Kind::Network, message);
-        if err.kind() == K::ConnectionRefused {
-            error = error.hint(
-                "Is the API running? For a self-hosted server set TORALE_API_URL or --api-url",
-            );
+            _ => {
+                retry(self.net(&format!("Network error: {}", crate::error::io_reason(&err))), true)
+            }
         }
-        Failure { error, retryable: true, reached_server }
     }
 
     fn timed_out(&self) -> Error {
-        Error::new(Kind::Network, format!("Request timed out ({})", self.url)).hint(format!(
+        self.net("Request timed out").hint(format!(
             "Raise the limit with --timeout SECS or TORALE_TIMEOUT: no complete answer came within {} s",
             self.timeout.as_secs()
         ))
@@ -630,27 +558,25 @@ const TLS_HINT: &str = "If the API uses a private certificate authority, set SSL
 /// handshake, in words rather than rustls's type names.
 fn tls_error(err: &rustls::Error, url: &str) -> Error {
     use rustls::{CertificateError as C, Error as R};
+    let cert = |what: &str| format!("the server's certificate {what}");
     let what = match err {
-        R::InvalidCertificate(cert) => match cert {
-            C::UnknownIssuer => {
-                "the server's certificate is not trusted (issued by an unknown authority)".into()
-            }
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "the server's certificate is not valid for this host name".into()
-            }
-            C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".into(),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                "the server's certificate is not valid yet".into()
-            }
-            C::Revoked => "the server's certificate has been revoked".into(),
-            C::Other(other) => {
-                format!("the server's certificate is not trusted ({})", words(&other.to_string()))
-            }
-            other => format!(
-                "the server's certificate is not trusted ({})",
-                words(&format!("{other:?}"))
-            ),
-        },
+        R::InvalidCertificate(C::UnknownIssuer) => {
+            cert("is not trusted (issued by an unknown authority)")
+        }
+        R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            cert("is not valid for this host name")
+        }
+        R::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => cert("has expired"),
+        R::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            cert("is not valid yet")
+        }
+        R::InvalidCertificate(C::Revoked) => cert("has been revoked"),
+        R::InvalidCertificate(C::Other(other)) => {
+            cert(&format!("is not trusted ({})", words(&other.to_string())))
+        }
+        R::InvalidCertificate(other) => {
+            cert(&format!("is not trusted ({})", words(&format!("{other:?}"))))
+        }
         R::NoCertificatesPresented => "the server sent no certificate".into(),
         R::AlertReceived(alert) => {
             format!("the server refused the handshake ({})", words(&format!("{alert:?}")))
@@ -663,13 +589,10 @@ fn tls_error(err: &rustls::Error, url: &str) -> Error {
 
 /// `CaUsedAsEndEntity` (the last name in a Rust debug text) as `ca used as end entity`.
 fn words(debug: &str) -> String {
-    let name = debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .rfind(|w| !w.is_empty())
-        .unwrap_or("unknown");
+    let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).rfind(|w| !w.is_empty());
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    for c in name.unwrap_or("unknown").chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
             out.push(' ');
         }
         out.push(c.to_ascii_lowercase());
@@ -677,93 +600,64 @@ fn words(debug: &str) -> String {
     out
 }
 
+/// Where `needle` (not empty) first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w[0] == needle[0] && w == needle)
+}
+
 /// `body` with every occurrence of the key masked. When the body holds an escape that could
 /// spell the key another way (`\u0073k_…` in JSON, `sk%5F…` in a URL), each JSON string whose
 /// decoded text holds the key is rewritten, decoded and masked.
-fn mask_body(body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
-    let body = replace_all(body, key.as_bytes(), masked.as_bytes());
-    if memmem::find(&body, b"\\u").is_none() && memchr::memchr(b'%', &body).is_none() {
+fn mask_body(mut body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
+    if !key.is_empty() && find(&body, key.as_bytes()).is_some() {
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = &body[..];
+        while let Some(at) = find(rest, key.as_bytes()) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(masked.as_bytes());
+            rest = &rest[at + key.len()..];
+        }
+        out.extend_from_slice(rest);
+        body = out;
+    }
+    if find(&body, b"\\u").is_none() && !body.contains(&b'%') {
         return body;
     }
-    mask_encoded_strings(body, key, masked)
-}
-
-/// `hay` with every `needle` replaced by `with`; `hay` itself when there is none.
-fn replace_all(hay: Vec<u8>, needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() {
-        return hay;
-    }
-    let mut found = memmem::find_iter(&hay, needle).peekable();
-    if found.peek().is_none() {
-        return hay;
-    }
-    let mut out = Vec::with_capacity(hay.len());
-    let mut copied = 0;
-    for at in found {
-        out.extend_from_slice(&hay[copied..at]);
-        out.extend_from_slice(with);
-        copied = at + needle.len();
-    }
-    out.extend_from_slice(&hay[copied..]);
-    out
-}
-
-/// The JSON string literals of `body` whose decoded text holds the key, rewritten masked.
-fn mask_encoded_strings(body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    let mut at = 0;
-    while let Some(open) = memchr::memchr(b'"', &body[at..]).map(|i| at + i) {
-        let mut end = open + 1;
-        let mut escaped = false;
-        let close = loop {
-            match memchr::memchr2(b'"', b'\\', body.get(end..).unwrap_or_default()) {
-                Some(i) if body[end + i] == b'\\' => {
-                    escaped = true;
-                    end += i + 2;
-                }
-                Some(i) => break Some(end + i),
-                None => break None,
-            }
-        };
-        let Some(close) = close else { break };
-        let literal = &body[open..=close];
-        if escaped || memchr::memchr(b'%', literal).is_some() {
-            if let Some(text) = remasked_literal(literal, key, masked) {
-                let out = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
-                out.extend_from_slice(&body[copied..open]);
-                out.extend_from_slice(text.as_bytes());
-                copied = close + 1;
-            }
+    // Each string literal, from its opening quote to the next quote no backslash escapes.
+    let mut out = Vec::new();
+    let (mut copied, mut at) = (0, 0);
+    while let Some(open) = body[at..].iter().position(|&b| b == b'"').map(|i| at + i) {
+        let mut close = open + 1;
+        while close < body.len() && body[close] != b'"' {
+            close += if body[close] == b'\\' { 2 } else { 1 };
+        }
+        let Some(literal) = body.get(open..=close) else { break };
+        let escaped = literal.contains(&b'\\') || literal.contains(&b'%');
+        if let Some(text) = escaped.then(|| remasked_literal(literal, key, masked)).flatten() {
+            out.extend_from_slice(&body[copied..open]);
+            out.extend_from_slice(text.as_bytes());
+            copied = close + 1;
         }
         at = close + 1;
     }
-    match out {
-        None => body,
-        Some(mut out) => {
-            out.extend_from_slice(&body[copied..]);
-            out
-        }
+    if copied == 0 {
+        return body;
     }
+    out.extend_from_slice(&body[copied..]);
+    out
 }
 
 /// A JSON string literal written again with the key masked, when its decoded text holds it.
 fn remasked_literal(literal: &[u8], key: &str, masked: &str) -> Option<String> {
     let text: String = serde_json::from_slice(literal).ok()?;
-    let decoded = decode_escapes(&text);
-    if !decoded.contains(key) {
-        return None;
-    }
-    serde_json::to_string(&decoded.replace(key, masked)).ok()
+    let remasked = mask_text(&text, key, masked);
+    (remasked != text).then(|| serde_json::to_string(&remasked).ok())?
 }
 
 /// `text` with the key masked; where the key is only visible once `%XX` and `\uXXXX`
 /// escapes are decoded, the decoded text is returned, masked.
 fn mask_text(text: &str, key: &str, masked: &str) -> String {
     let text = text.replace(key, masked);
-    if !text.contains(['%', '\\']) {
-        return text;
-    }
     let decoded = decode_escapes(&text);
     if decoded.contains(key) {
         decoded.replace(key, masked)
@@ -774,36 +668,30 @@ fn mask_text(text: &str, key: &str, masked: &str) -> String {
 
 /// `text` with `%XX` and `\uXXXX` escapes decoded (invalid UTF-8 replaced); other text as is.
 fn decode_escapes(text: &str) -> String {
-    let b = text.as_bytes();
-    let hex = |from: usize, len: usize| -> Option<u32> {
+    let bytes = text.as_bytes();
+    let hex = |from: usize, len: usize| {
         let digits = text.get(from..from + len)?;
-        if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return None;
-        }
-        u32::from_str_radix(digits, 16).ok()
+        let valid = digits.bytes().all(|c| c.is_ascii_hexdigit());
+        u32::from_str_radix(digits, 16).ok().filter(|_| valid)
     };
-    let mut out = Vec::with_capacity(b.len());
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                if let Some(byte) = hex(i + 1, 2) {
-                    out.push(byte as u8);
-                    i += 3;
-                    continue;
-                }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            if let Some(byte) = hex(i + 1, 2) {
+                out.push(byte as u8);
+                i += 3;
+                continue;
             }
-            b'\\' if b.get(i + 1) == Some(&b'u') => {
-                if let Some(c) = hex(i + 2, 4).and_then(char::from_u32) {
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    i += 6;
-                    continue;
-                }
-            }
-            _ => {}
         }
-        out.push(b[i]);
+        if b == b'\\' && bytes.get(i + 1) == Some(&b'u') {
+            if let Some(c) = hex(i + 2, 4).and_then(char::from_u32) {
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                i += 6;
+                continue;
+            }
+        }
+        out.push(b);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -837,113 +725,92 @@ fn too_large(url: &str) -> Error {
     )
 }
 
-/// The error a non-2xx response stands for, as every command reports it.
-pub fn status_error(status: u16, body: &[u8], method: Method, url: &str) -> Error {
-    let reply = Reply { status, body: body.to_vec(), retry_after: None, headers: Vec::new() };
-    match decode_reply(reply, method, url) {
-        Err(err) => err,
-        Ok(_) => Error::internal(format!("HTTP {status} is not an error")),
-    }
-}
-
 /// Turn a reply into its JSON document, or into the error its status and body describe.
 fn decode_reply(reply: Reply, method: Method, url: &str) -> Result<Json> {
-    if (200..300).contains(&reply.status) {
-        if reply.status == 204 || reply.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Json::null());
-        }
-        let status = reply.status;
-        let malformed = |why: String| {
-            Error::new(
-                Kind::Server,
-                format!("Malformed response from the server: {why} ({} {url})", method.as_str()),
-            )
-            .with_status(status)
-        };
-        let text =
-            String::from_utf8(reply.body).map_err(|_| malformed("not valid UTF-8".into()))?;
-        if let Some(page) = html_page(&text) {
-            return Err(malformed(format!("{page} instead of JSON")).hint(
-                "A proxy or captive portal answered instead of the API; check --api-url and the proxy settings",
-            ));
-        }
-        return Json::parse(text).map_err(|err| malformed(format!("not JSON: {err}")));
+    let status = reply.status;
+    if !(200..300).contains(&status) {
+        return Err(status_error(status, &reply.body, method, url));
     }
-    let detail = error_message(&reply.body);
-    let kind = match Kind::from_status(reply.status) {
+    if status == 204 || reply.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Json::null());
+    }
+    let malformed = |why: String| {
+        let message =
+            format!("Malformed response from the server: {why} ({} {url})", method.as_str());
+        Error::new(Kind::Server, message).with_status(status)
+    };
+    let text = String::from_utf8(reply.body).map_err(|_| malformed("not valid UTF-8".into()))?;
+    if let Some(page) = html_page(&text) {
+        return Err(malformed(format!("{page} instead of JSON")).hint(
+            "A proxy or captive portal answered instead of the API; check --api-url and the proxy settings",
+        ));
+    }
+    Json::parse(text).map_err(|err| malformed(format!("not JSON: {err}")))
+}
+
+/// The error a non-2xx response stands for, as every command reports it.
+pub fn status_error(status: u16, body: &[u8], method: Method, url: &str) -> Error {
+    let rate_limit = is_rate_limit_body(body);
+    let kind = match Kind::from_status(status) {
         // The active-task cap shares 429 with the rate limiter but is a refusal, not a wait.
-        Kind::RateLimited if !is_rate_limit_body(&reply.body) => Kind::Rejected,
+        Kind::RateLimited if !rate_limit => Kind::Rejected,
         kind => kind,
     };
-    let message = match detail {
-        Some(detail) if reply.status < 500 => detail,
-        Some(detail) => format!("Server error (HTTP {}): {detail}", reply.status),
-        None => format!("HTTP {} from {} {url}", reply.status, method.as_str()),
+    let message = match error_message(body) {
+        Some(detail) if status < 500 => detail,
+        Some(detail) => format!("Server error (HTTP {status}): {detail}"),
+        None => format!("HTTP {status} from {} {url}", method.as_str()),
     };
-    let mut error = Error::new(kind, message).with_status(reply.status);
-    if reply.status == 404 && error.message == "Not Found" {
-        error = error.hint(
-            "The server has no such route: the API URL must be the server's root, such as https://api.torale.ai (check --api-url, TORALE_API_URL, 'torale config')",
-        );
+    let hint = match status {
+        404 if message == "Not Found" => "The server has no such route: the API URL must be the server's root, such as https://api.torale.ai (check --api-url, TORALE_API_URL, 'torale config')",
+        401 => "Check the key with 'torale auth status'; create a new one at torale.ai under Settings > API Keys",
+        403 => "The server refused these credentials; check 'torale auth status'",
+        429 if rate_limit => "The API allows a few requests per minute on this route; wait a minute and try again",
+        _ => "",
+    };
+    let error = Error::new(kind, message).with_status(status);
+    match hint {
+        "" => error,
+        hint => error.hint(hint),
     }
-    match reply.status {
-        401 => error = error.hint("Check the key with 'torale auth status'; create a new one at torale.ai under Settings > API Keys"),
-        403 => error = error.hint("The server refused these credentials; check 'torale auth status'"),
-        429 if is_rate_limit_body(&reply.body) => {
-            error = error.hint("The API allows a few requests per minute on this route; wait a minute and try again")
-        }
-        _ => {}
-    }
-    Err(error)
 }
 
 /// One readable line from any error body: `detail` string, `detail` list, `error`, or text.
 /// `None` when the body says nothing.
 pub fn error_message(body: &[u8]) -> Option<String> {
-    error_text(body).filter(|text| !text.trim().is_empty())
-}
-
-fn error_text(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if let Ok(value) = serde_json::from_str::<Value>(text) {
-        if let Some(detail) = value.get("detail") {
-            match detail {
-                Value::String(s) => return Some(quoted(s)),
-                Value::Array(items) => {
-                    const SHOWN: usize = 10;
-                    let mut parts: Vec<String> =
-                        items.iter().take(SHOWN).map(validation_item).collect();
-                    if items.len() > SHOWN {
-                        parts.push(format!("and {} more", items.len() - SHOWN));
-                    }
-                    if !parts.is_empty() {
-                        return Some(parts.join("; "));
-                    }
-                }
-                _ => {}
-            }
+    let json = serde_json::from_str::<Value>(text).ok();
+    let message = match json.as_ref().and_then(json_error) {
+        Some(message) => message,
+        None => match html_page(text) {
+            Some(page) => format!("{page} (a proxy in the way?)"),
+            None => quoted(text.lines().next().unwrap_or("")),
+        },
+    };
+    Some(message).filter(|message| !message.trim().is_empty())
+}
+
+/// The message of a JSON error body: `detail` (a string, or a list of at most ten validation
+/// errors shown), `error`, `error.message` or `message`.
+fn json_error(value: &Value) -> Option<String> {
+    let items = value.get("detail").and_then(Value::as_array).filter(|items| !items.is_empty());
+    if let Some(items) = items {
+        const SHOWN: usize = 10;
+        let mut parts: Vec<String> = items.iter().take(SHOWN).map(validation_item).collect();
+        if items.len() > SHOWN {
+            parts.push(format!("and {} more", items.len() - SHOWN));
         }
-        match value.get("error") {
-            Some(Value::String(s)) => return Some(quoted(s)),
-            Some(Value::Object(obj)) => {
-                if let Some(Value::String(s)) = obj.get("message") {
-                    return Some(quoted(s));
-                }
-            }
-            _ => {}
-        }
-        if let Some(Value::String(s)) = value.get("message") {
-            return Some(quoted(s));
-        }
+        return Some(parts.join("; "));
     }
-    if let Some(page) = html_page(text) {
-        return Some(format!("{page} (a proxy in the way?)"));
-    }
-    Some(quoted(text.lines().next().unwrap_or("")))
+    let texts = [
+        value.get("detail"),
+        value.get("error"),
+        value.pointer("/error/message"),
+        value.get("message"),
+    ];
+    let text = texts.into_iter().find_map(|v| v?.as_str())?;
+    Some(quoted(text))
 }
 
 /// Server text as one safe line of at most [`MAX_QUOTED`] characters: a 10 MiB `detail`
@@ -955,24 +822,18 @@ fn quoted(text: &str) -> String {
 /// `HTML page "<title>"` when `text` is an HTML document rather than an API answer.
 fn html_page(text: &str) -> Option<String> {
     let text = text.trim_start();
-    let head: String = text.chars().take(9).collect::<String>().to_ascii_lowercase();
-    if !(head.starts_with("<!doctype") || head.starts_with("<html")) {
+    let starts = |tag: &str| text.get(..tag.len()).is_some_and(|h| h.eq_ignore_ascii_case(tag));
+    if !starts("<!doctype") && !starts("<html") {
         return None;
     }
     // Byte offsets found in the lower-cased copy are valid in `text`: ASCII lower-casing
     // keeps every character's length.
     let lower = text.to_ascii_lowercase();
-    let title = lower
-        .find("<title")
-        .and_then(|start| lower[start..].find('>').map(|end| start + end + 1))
-        .and_then(|start| {
-            let rest = &text[start..];
-            rest.find('<').map(|end| rest[..end].trim())
-        })
-        .filter(|t| !t.is_empty())
-        .map(|t| shorten(t, 100));
-    Some(match title {
-        Some(title) => format!("HTML page \"{}\"", sanitize(&title)),
+    let start = lower.find("<title").and_then(|at| lower[at..].find('>').map(|end| at + end + 1));
+    let title =
+        start.and_then(|start| text[start..].find('<').map(|end| &text[start..start + end]));
+    Some(match title.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(title) => format!("HTML page \"{}\"", sanitize(&shorten(title, 100))),
         None => "HTML page".to_string(),
     })
 }
@@ -980,23 +841,12 @@ fn html_page(text: &str) -> Option<String> {
 /// A 422 entry `{"loc":["body","name"],"msg":"Field required"}` as `name: Field required`.
 fn validation_item(item: &Value) -> String {
     let msg = item.get("msg").and_then(Value::as_str).unwrap_or("invalid value");
-    let loc: Vec<String> = item
-        .get("loc")
-        .and_then(Value::as_array)
-        .map(|parts| {
-            parts
-                .iter()
-                .enumerate()
-                .filter(|(i, p)| {
-                    !(*i == 0 && matches!(p.as_str(), Some("body" | "query" | "path" | "header")))
-                })
-                .map(|(_, p)| match p {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let parts = item.get("loc").and_then(Value::as_array).into_iter().flatten();
+    let mut loc: Vec<String> =
+        parts.map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string)).collect();
+    if matches!(loc.first().map(String::as_str), Some("body" | "query" | "path" | "header")) {
+        loc.remove(0);
+    }
     if loc.is_empty() {
         quoted(msg)
     } else {
@@ -1008,13 +858,9 @@ fn validation_item(item: &Value) -> String {
 /// `{"detail": "Maximum of 50 active tasks reached. ..."}` with the same 429, and that one
 /// must not be retried. Any other 429 (a proxy's, say) is a rate limit.
 fn is_rate_limit_body(body: &[u8]) -> bool {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => !value
-            .get("detail")
-            .and_then(Value::as_str)
-            .is_some_and(|detail| detail.to_ascii_lowercase().contains("active task")),
-        Err(_) => true,
-    }
+    let value = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let detail = value.get("detail").and_then(Value::as_str).unwrap_or_default();
+    !detail.to_ascii_lowercase().contains("active task")
 }
 
 /// `Retry-After` in seconds, capped; the HTTP-date form is not used by the API and ignored.
@@ -1026,231 +872,90 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Exponential backoff with jitter (1 s, 2 s, … ± 25%), never shorter than `Retry-After`.
 fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     let base = Duration::from_millis(1000u64 << (attempt - 1).min(5));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let nanos = now.unwrap_or_default().subsec_nanos();
     // Map the clock's low bits onto 0.75..1.25 of the base delay.
-    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
-    let jittered = base.mul_f64(factor);
-    match retry_after {
-        Some(min) if min > jittered => min,
-        _ => jittered,
-    }
+    let jittered = base * (750 + nanos % 500) / 1000;
+    jittered.max(retry_after.unwrap_or_default())
 }
 
+/// `value` for a query string: every byte but the unreserved ones (RFC 3986) as `%XX`.
 pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    let encode = |b| if unreserved(b) { char::from(b).to_string() } else { format!("%{b:02X}") };
+    value.bytes().map(encode).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn error_bodies_of_every_shape() {
-        assert_eq!(error_message(br#"{"detail":"Invalid API key"}"#).unwrap(), "Invalid API key");
-        let list = br#"{"detail":[{"type":"missing","loc":["body","search_query"],"msg":"Field required"},{"loc":["query","limit"],"msg":"Input should be a valid integer"}]}"#;
-        assert_eq!(
-            error_message(list).unwrap(),
-            "search_query: Field required; limit: Input should be a valid integer"
-        );
-        assert_eq!(
-            error_message(br#"{"error":"Rate limit exceeded: 10 per 1 minute"}"#).unwrap(),
-            "Rate limit exceeded: 10 per 1 minute"
-        );
-        assert_eq!(error_message(b"Internal Server Error").unwrap(), "Internal Server Error");
-        assert!(error_message(b"<html><title>502 Bad Gateway</title></html>")
-            .unwrap()
-            .contains("502 Bad Gateway"));
-        assert_eq!(error_message(b"  "), None);
-        assert!(!error_message(b"{\"detail\":\"x\x1b[31m\"}").unwrap().contains('\x1b'));
-    }
-
-    #[test]
-    fn huge_details_are_cut() {
-        let huge = "x".repeat(10 * 1024 * 1024);
-        for body in [
-            format!(r#"{{"detail":"{huge}"}}"#),
-            format!(r#"{{"error":{{"message":"{huge}"}}}}"#),
-            format!(r#"{{"detail":[{{"loc":["body","q"],"msg":"{huge}"}}]}}"#),
-            huge.clone(),
-        ] {
-            let message = error_message(body.as_bytes()).unwrap();
-            assert!(message.chars().count() <= MAX_QUOTED + 1, "{}", message.len());
-            assert!(message.ends_with('…'));
-        }
-        let many: Vec<String> =
-            (0..50).map(|i| format!(r#"{{"loc":["body","f{i}"],"msg":"bad"}}"#)).collect();
-        let message = error_message(format!(r#"{{"detail":[{}]}}"#, many.join(",")).as_bytes());
-        assert!(message.unwrap().ends_with("f9: bad; and 40 more"));
-    }
-
-    #[test]
-    fn retry_after_is_seconds_only() {
-        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("100000"), Some(MAX_RETRY_WAIT));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn redirects_are_refused_with_the_location() {
-        let err = redirected(307, Some("https://other.example/api\u{1b}[2J"), "http://h/x");
-        assert_eq!(err.kind, Kind::Server);
-        assert_eq!(err.status, Some(307));
-        assert!(err
-            .message
-            .starts_with("The server redirected to https://other.example/api\\x1b[2J"));
-        assert!(err.hints[0].contains("--api-url"));
-        assert!(redirected(302, None, "http://h/x").message.contains("without a Location"));
-    }
-
     const KEY: &str = "sk_0123456789abcdefghijklmnop";
     const MASKED: &str = "sk_...lmnop";
 
     #[test]
-    fn echoed_keys_are_masked_in_bodies() {
-        let body = format!(r#"{{"a":"{KEY}","b":"{KEY}"}}"#).into_bytes();
-        assert_eq!(mask_body(body, KEY, MASKED), br#"{"a":"sk_...lmnop","b":"sk_...lmnop"}"#);
-        assert_eq!(mask_body(b"sk_0123".to_vec(), KEY, "x"), b"sk_0123");
-        // Back to back, at both ends, next to near misses.
-        let body = [KEY, KEY, "sk_01", KEY].concat().into_bytes();
-        assert_eq!(mask_body(body, KEY, "K"), b"KKsk_01K");
-        // JSON-escaped and percent-encoded: the string is decoded and masked.
-        let escaped = format!(
-            r#"{{"a":"\u0073{}","n":"50%","u":"https://x/?k=sk%5F{}&z=1"}}"#,
-            &KEY[1..],
-            &KEY[3..]
+    fn echoed_keys_are_masked_however_spelled() {
+        assert_eq!(
+            mask_body([KEY, KEY, "sk_01", KEY].concat().into_bytes(), KEY, "K"),
+            b"KKsk_01K"
         );
-        let masked = String::from_utf8(mask_body(escaped.into_bytes(), KEY, MASKED)).unwrap();
-        assert_eq!(masked, r#"{"a":"sk_...lmnop","n":"50%","u":"https://x/?k=sk_...lmnop&z=1"}"#);
-        let value: Value = serde_json::from_str(&masked).unwrap();
-        assert_eq!(value["a"], MASKED);
-        // Escapes that spell something else are left as they were.
+        let body =
+            format!(r#"{{"a":"\u0073{}","n":"50%","u":"/?k=sk%5F{}"}}"#, &KEY[1..], &KEY[3..]);
+        let masked = String::from_utf8(mask_body(body.into_bytes(), KEY, MASKED)).unwrap();
+        assert_eq!(masked, r#"{"a":"sk_...lmnop","n":"50%","u":"/?k=sk_...lmnop"}"#);
         let other = br#"{"a":"caf\u00e9 \"q\" 100%"}"#.to_vec();
         assert_eq!(mask_body(other.clone(), KEY, MASKED), other);
-    }
-
-    #[test]
-    fn echoed_keys_are_masked_in_messages() {
-        assert_eq!(mask_text(&format!("bad {KEY}"), KEY, MASKED), "bad sk_...lmnop");
-        let encoded = format!("https://x/?k=sk%5F{}", &KEY[3..]);
-        assert_eq!(mask_text(&encoded, KEY, MASKED), "https://x/?k=sk_...lmnop");
-        let escaped = format!("\\u0073{}", &KEY[1..]);
-        assert_eq!(mask_text(&escaped, KEY, MASKED), MASKED);
+        assert_eq!(mask_text(&format!("/?k=sk%5F{}", &KEY[3..]), KEY, MASKED), "/?k=sk_...lmnop");
         assert_eq!(mask_text("50% done \\n", KEY, MASKED), "50% done \\n");
     }
 
     #[test]
-    fn proxy_settings_torale_cannot_honour_are_refused() {
-        assert!(check_proxy("HTTPS_PROXY", Some("http://proxy:3128")).is_ok());
-        assert!(check_proxy("https_proxy", Some("https://user:pw@proxy")).is_ok());
+    fn error_bodies_are_cut_to_one_short_line() {
+        let huge = "x".repeat(10_000);
+        let message = error_message(format!(r#"{{"error":{{"message":"{huge}"}}}}"#).as_bytes());
+        assert_eq!(message.unwrap().chars().count(), MAX_QUOTED + 1);
+        let many: Vec<String> =
+            (0..50).map(|i| format!(r#"{{"loc":["body","f{i}"],"msg":"bad"}}"#)).collect();
+        let message = error_message(format!(r#"{{"detail":[{}]}}"#, many.join(",")).as_bytes());
+        assert!(message.unwrap().ends_with("f9: bad; and 40 more"));
+        let page = html_page("<!DOCTYPE html><TITLE lang=en> Sign in </TITLE>");
+        assert_eq!(page.unwrap(), "HTML page \"Sign in\"");
+        assert_eq!(html_page("<html><body>x</body></html>").unwrap(), "HTML page");
+        assert_eq!(parse_retry_after("100000"), Some(MAX_RETRY_WAIT));
+    }
+
+    #[test]
+    fn proxies_torale_cannot_honour_are_refused() {
         assert!(check_proxy("HTTP_PROXY", Some("proxy.internal:8080")).is_ok());
-        assert!(check_proxy("HTTP_PROXY", Some("")).is_ok());
+        assert!(check_proxy("HTTP_PROXY", Some(" ")).is_ok());
         let socks = check_proxy("ALL_PROXY", Some("socks5://user:secret@h:1080")).unwrap_err();
-        assert_eq!(socks.kind, Kind::Config);
-        assert!(
-            socks.message.starts_with("Unsupported proxy in ALL_PROXY: SOCKS5"),
-            "{}",
-            socks.message
-        );
-        assert!(!socks.message.contains("secret"));
-        assert!(socks.hints[0].contains("http:// and https://"));
+        assert_eq!(socks.message, "Unsupported proxy in ALL_PROXY: SOCKS5 (socks5://***@h:1080)");
         let bad = check_proxy("http_proxy", Some("not a url")).unwrap_err();
-        assert_eq!(bad.exit_code(), 3);
-        assert_eq!(bad.message, "Invalid proxy URL in http_proxy: 'not a url'");
+        assert_eq!(
+            (bad.message.as_str(), bad.exit_code()),
+            ("Invalid proxy URL in http_proxy: 'not a url'", 3)
+        );
         assert!(check_proxy("HTTP_PROXY", None).is_err());
     }
 
     #[test]
-    fn tls_failures_read_as_one_line() {
-        use rustls::{CertificateError, Error as R, OtherError};
-        let unknown =
-            tls_error(&R::InvalidCertificate(CertificateError::UnknownIssuer), "https://h");
-        assert_eq!(
-            unknown.message,
-            "TLS: the server's certificate is not trusted (issued by an unknown authority) (https://h)"
-        );
-        assert!(unknown.hints[0].contains("SSL_CERT_FILE"));
-        #[derive(Debug)]
-        struct CaUsedAsEndEntity;
-        impl std::fmt::Display for CaUsedAsEndEntity {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{self:?}")
-            }
-        }
-        impl std::error::Error for CaUsedAsEndEntity {}
-        let other = R::InvalidCertificate(CertificateError::Other(OtherError(
-            std::sync::Arc::new(CaUsedAsEndEntity),
-        )));
-        assert_eq!(
-            tls_error(&other, "https://h").message,
-            "TLS: the server's certificate is not trusted (ca used as end entity) (https://h)"
-        );
-        // Through the io error rustls reports the handshake with: not retried, exit 10.
-        let attempt = Attempt {
-            url: "https://h",
-            connect_limit: CONNECT_TIMEOUT,
-            timeout: Duration::from_secs(30),
-        };
-        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, other);
+    fn tls_and_lookup_failures_read_as_one_line_and_are_not_retried() {
+        use rustls::{AlertDescription, CertificateError, Error as R};
+        let expired = tls_error(&R::InvalidCertificate(CertificateError::Expired), "https://h");
+        assert_eq!(expired.message, "TLS: the server's certificate has expired (https://h)");
+        let attempt =
+            Attempt { url: "https://h", connect_limit: CONNECT_TIMEOUT, timeout: CONNECT_TIMEOUT };
+        let io = std::io::Error::other(R::AlertReceived(AlertDescription::HandshakeFailure));
         let failure = attempt.io_failure(io);
-        assert!(!failure.retryable);
-        assert_eq!(failure.error.exit_code(), 10);
-        assert!(!failure.error.message.contains("OtherError"));
-    }
-
-    #[test]
-    fn unresolvable_hosts_are_not_retried() {
-        let attempt = Attempt {
-            url: "https://nowhere.invalid",
-            connect_limit: CONNECT_TIMEOUT,
-            timeout: Duration::from_secs(30),
-        };
-        let io = std::io::Error::other(
-            "failed to lookup address information: Name or service not known",
-        );
-        let failure = attempt.io_failure(io);
-        assert!(!failure.retryable);
-        assert!(failure.error.hints[0].contains("host name in the API URL"));
-        assert!(!attempt.failure(ureq::Error::HostNotFound).retryable);
+        assert!(failure
+            .error
+            .message
+            .starts_with("TLS: the server refused the handshake (handshake failure)"));
+        assert!(!failure.retryable && failure.error.hints[0].contains("SSL_CERT_FILE"));
+        let lookup = std::io::Error::other("failed to lookup address information: no name");
+        assert!(attempt.io_failure(lookup).error.hints[0].contains("host name in the API URL"));
         let connect = attempt.failure(ureq::Error::Timeout(ureq::Timeout::Connect));
         assert!(connect.retryable && !connect.reached_server);
-        let global = attempt.failure(ureq::Error::Timeout(ureq::Timeout::Global));
-        assert!(!global.retryable);
-        assert!(global.error.hints[0].ends_with("within 30 s"));
-    }
-
-    #[test]
-    fn html_pages_are_named_by_their_title() {
-        assert_eq!(
-            html_page("\n<!DOCTYPE html><html><head><TITLE lang=en> Sign in </TITLE>").unwrap(),
-            "HTML page \"Sign in\""
-        );
-        assert_eq!(html_page("<html><body>x</body></html>").unwrap(), "HTML page");
-        assert_eq!(html_page("{\"html\": 1}"), None);
-        assert_eq!(
-            html_page("<html><title>\u{e9}\u{e9}<"),
-            Some("HTML page \"\u{e9}\u{e9}\"".into())
-        );
-    }
-
-    #[test]
-    fn cap_429_is_not_a_rate_limit() {
-        assert!(is_rate_limit_body(b"<html>429 Too Many Requests</html>"));
-        assert!(is_rate_limit_body(br#"{"detail":"Too many requests"}"#));
-        assert!(is_rate_limit_body(br#"{"error":"Rate limit exceeded: 10 per 1 minute"}"#));
-        assert!(!is_rate_limit_body(br#"{"detail":"Maximum of 50 active tasks reached."}"#));
+        assert!(!attempt.failure(ureq::Error::Timeout(ureq::Timeout::Global)).retryable);
     }
 }

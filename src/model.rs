@@ -40,16 +40,16 @@ impl Json {
 
     /// The elements of a JSON array, each as the server wrote it.
     pub fn items(&self, what: &str) -> Result<Vec<&RawValue>> {
-        decode_borrowed(&self.0, what)
+        decode_text(&self.0, what)
     }
 }
 
-pub fn decode_text<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| malformed(what, &err))
-}
-
-fn decode_borrowed<'a>(text: &'a str, what: &str) -> Result<Vec<&'a RawValue>> {
-    serde_json::from_str(text).map_err(|err| malformed(what, &err))
+/// Decode `text`; a shape that does not fit is a malformed response.
+pub fn decode_text<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| {
+        let why = format!("Malformed response from the server: unexpected {what} shape ({err})");
+        Error::new(Kind::Server, why)
+    })
 }
 
 /// A task's lifecycle state; legacy servers only know active and inactive (paused).
@@ -110,19 +110,13 @@ impl Task {
 
     /// The state whichever generation answered; `None` when the server sent neither field.
     pub fn state(&self) -> Option<TaskState> {
-        match self.state.as_deref() {
-            Some("active") => Some(TaskState::Active),
-            Some("paused") => Some(TaskState::Paused),
-            Some("completed") => Some(TaskState::Completed),
-            _ => self.is_active.map(
-                |active| {
-                    if active {
-                        TaskState::Active
-                    } else {
-                        TaskState::Paused
-                    }
-                },
-            ),
+        match (self.state.as_deref(), self.is_active) {
+            (Some("active"), _) => Some(TaskState::Active),
+            (Some("paused"), _) => Some(TaskState::Paused),
+            (Some("completed"), _) => Some(TaskState::Completed),
+            (_, Some(true)) => Some(TaskState::Active),
+            (_, Some(false)) => Some(TaskState::Paused),
+            (_, None) => None,
         }
     }
 
@@ -195,20 +189,12 @@ impl Execution {
 
     /// The notification text when the condition was met, whichever generation answered.
     pub fn notification_text(&self) -> Option<String> {
-        if let Some(text) = &self.notification {
-            return Some(text.clone());
+        if self.notification.is_some() || self.condition_met != Some(true) {
+            return self.notification.clone();
         }
-        if self.condition_met == Some(true) {
-            let summary = self.change_summary.clone().or_else(|| {
-                self.result
-                    .as_ref()
-                    .and_then(|r| r.get("answer"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
-            return Some(summary.unwrap_or_else(|| "condition met".to_string()));
-        }
-        None
+        let answer = self.result.as_ref().and_then(|r| r.get("answer")?.as_str());
+        let summary = self.change_summary.as_deref().or(answer);
+        Some(summary.unwrap_or("condition met").to_string())
     }
 
     pub fn source_urls(&self) -> Vec<&str> {
@@ -226,13 +212,6 @@ impl User {
     pub fn decode(text: &str) -> Result<User> {
         decode_text(text, "user")
     }
-}
-
-fn malformed(what: &str, err: &serde_json::Error) -> Error {
-    Error::new(
-        Kind::Server,
-        format!("Malformed response from the server: unexpected {what} shape ({err})"),
-    )
 }
 
 /// The cron schedule sent to legacy servers when none is given (they require one).
@@ -258,49 +237,4 @@ pub fn create_body(
         "config": {},
         "notifications": notifications,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn raw_documents_keep_their_text() {
-        let doc = Json::parse(r#"[{"b":1,"a":2}, {"z":null}]"#.into()).unwrap();
-        let items = doc.items("list").unwrap();
-        let texts: Vec<&str> = items.iter().map(|i| i.get()).collect();
-        assert_eq!(texts, vec![r#"{"b":1,"a":2}"#, r#"{"z":null}"#]);
-        assert!(Json::parse("{oops".into()).is_err());
-        assert!(doc.items("list").is_ok());
-        assert!(Json::parse("{}".into()).unwrap().items("list").is_err());
-    }
-
-    #[test]
-    fn both_generations_decode() {
-        let head = json!({"id":"a","name":"n","state":"paused","notifications":[],"last_execution":null,"extra":1});
-        let legacy = json!({"id":"b","name":"n","is_active":false,"schedule":"0 9 * * *","condition_met":true});
-        assert_eq!(Task::decode(&head.to_string()).unwrap().state(), Some(TaskState::Paused));
-        let old = Task::decode(&legacy.to_string()).unwrap();
-        assert_eq!(old.state(), Some(TaskState::Paused));
-        assert!(old.is_legacy());
-        assert!(Task::decode(r#"{"name":"no id"}"#).is_err());
-        assert_eq!(Task::decode("[1]").unwrap_err().exit_code(), 9);
-    }
-
-    #[test]
-    fn notification_from_either_shape() {
-        let head =
-            json!({"id":"e","status":"success","notification":"Now","grounding_sources":null});
-        let legacy =
-            json!({"id":"e","status":"success","condition_met":true,"change_summary":"Changed"});
-        assert_eq!(
-            Execution::decode(&head.to_string()).unwrap().notification_text().as_deref(),
-            Some("Now")
-        );
-        assert_eq!(
-            Execution::decode(&legacy.to_string()).unwrap().notification_text().as_deref(),
-            Some("Changed")
-        );
-    }
 }

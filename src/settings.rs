@@ -276,7 +276,7 @@ fn resolve_api_key(
 /// Check an API URL wherever it comes from (flag, environment, file, `config set`) and drop
 /// its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
 pub fn check_api_url(text: &str) -> Result<String> {
-    crate::url::parse_api_url(text).map(|url| url.to_string()).map_err(|why| {
+    crate::url::parse_api_url(text).map(|url| url.text).map_err(|why| {
         let shown = crate::url::redacted(text.trim());
         Error::usage(format!("Invalid API URL '{shown}': {why}"))
     })
