@@ -287,7 +287,11 @@ impl Client {
                     attempt + 1,
                     self.timeout.as_secs()
                 );
-                return outcome.map_err(|failure| failure.error.hint(out_of_time));
+                return Err(match outcome {
+                    Ok(reply) => status_error(reply.status, &reply.body, method, url),
+                    Err(failure) => failure.error,
+                }
+                .hint(out_of_time));
             }
             let tenths = (wait.as_millis() + 50) / 100;
             stderr_line(&self.redact(&format!(
