@@ -604,9 +604,9 @@ fn words(debug: &str) -> String {
     out
 }
 
-/// Where `needle` (not empty) first occurs in `hay`.
+/// Where `needle` first occurs in `hay`, at memchr's speed (bodies can be 64 MiB).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w[0] == needle[0] && w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// `body` with every occurrence of the key masked. When the body holds an escape that could
