@@ -52,10 +52,6 @@ pub struct Args {
 }
 
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
-    parse_args(p, g).map_err(|e| e.see_help("api"))
-}
-
-fn parse_args(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
     let (mut method, mut input, mut include) = (None, None, false);
     let mut fields = Vec::new();
     let words = rest(p, g, |name, p| {
@@ -75,33 +71,45 @@ fn parse_args(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
             _ => return Ok(false),
         }
         Ok(true)
-    })?;
-    count_words(&words, 1, 1, "PATH")?;
-    let path = check_path(&words[0]).map_err(Error::usage)?;
-    let methods = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
-    let method = method.map(|m| {
-        let found = methods.into_iter().find(|x| m.eq_ignore_ascii_case(x.as_str()));
-        let m = sanitize(&m);
-        found.ok_or_else(|| {
-            Error::usage(format!(
-                "Invalid value '{m}' for '--method': use GET, POST, PUT, PATCH or DELETE"
-            ))
-        })
     });
-    let method = match method.transpose()? {
-        Some(m) => m,
-        None if !fields.is_empty() || input.is_some() => Method::Post,
-        None => Method::Get,
-    };
-    if input.is_some() && !fields.is_empty() {
-        return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
-    }
-    Ok(Args { method, path, fields, input, include })
+    let args = words.and_then(|words| {
+        count_words(&words, 1, 1, "PATH")?;
+        // A path on the configured API, never another origin.
+        let path = &words[0];
+        if path.contains("://") || path.starts_with("//") {
+            return Err(Error::usage(format!(
+                "'{}' is a URL: give a path such as /api/v1/tasks/ (the URL comes from --api-url)",
+                sanitize(path)
+            )));
+        }
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            let path = sanitize(path);
+            return Err(Error::usage(format!("'{path}' contains spaces or control characters")));
+        }
+        let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+        let methods = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
+        let given = method
+            .map(|m| methods.into_iter().find(|x| m.eq_ignore_ascii_case(x.as_str())).ok_or(m));
+        let method = match given.transpose().map_err(|m| {
+            Error::usage(format!(
+                "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
+                sanitize(&m)
+            ))
+        })? {
+            Some(m) => m,
+            None if !fields.is_empty() || input.is_some() => Method::Post,
+            None => Method::Get,
+        };
+        if input.is_some() && !fields.is_empty() {
+            return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
+        }
+        Ok(Args { method, path, fields, input, include })
+    });
+    args.map_err(|e| e.see_help("api"))
 }
 
 pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (client, _) = cx.client(true)?;
-    let output = &cx.output;
     let mut fields = Map::new();
     for (key, raw, typed) in args.fields {
         let value = if typed { typed_value(&raw)? } else { Value::String(raw) };
@@ -144,7 +152,7 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
             _ => err,
         });
     }
-    let body = reply.body;
+    let (body, output) = (reply.body, &cx.output);
     match std::str::from_utf8(&body) {
         Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
             output.json_text(out, text)?
@@ -165,20 +173,6 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// The `path` part of `torale api PATH`: a path on the configured API, never another origin.
-pub fn check_path(path: &str) -> std::result::Result<String, String> {
-    if path.contains("://") || path.starts_with("//") {
-        return Err(format!(
-            "'{}' is a URL: give a path such as /api/v1/tasks/ (the URL comes from --api-url)",
-            sanitize(path)
-        ));
-    }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("'{}' contains spaces or control characters", sanitize(path)));
-    }
-    Ok(if path.starts_with('/') { path.to_string() } else { format!("/{path}") })
-}
-
 /// `-F` values: literals become JSON values, `@FILE` reads a file, `@-` standard input.
 fn typed_value(raw: &str) -> Result<Value> {
     if let Some(source) = raw.strip_prefix('@') {
@@ -187,19 +181,17 @@ fn typed_value(raw: &str) -> Result<Value> {
             String::from_utf8(bytes).map_err(|_| Error::usage(format!("{source} is not text")))?;
         return Ok(Value::String(text.trim_end_matches('\n').to_string()));
     }
-    Ok(match raw {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        _ => match raw.parse::<i64>() {
-            Ok(n) => Value::Number(n.into()),
-            Err(_) => match raw.parse::<f64>().ok().and_then(Number::from_f64) {
-                Some(n) if raw.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) => {
-                    Value::Number(n)
-                }
-                _ => Value::String(raw.to_string()),
-            },
-        },
+    let numeric = raw.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
+    let number = raw
+        .parse::<i64>()
+        .map(Number::from)
+        .ok()
+        .or_else(|| raw.parse::<f64>().ok().and_then(Number::from_f64).filter(|_| numeric));
+    Ok(match (raw, number) {
+        ("true" | "false", _) => Value::Bool(raw == "true"),
+        ("null", _) => Value::Null,
+        (_, Some(number)) => Value::Number(number),
+        _ => Value::String(raw.to_string()),
     })
 }
 
@@ -212,24 +204,13 @@ fn read_input(source: &str) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn typed_fields() {
-        assert_eq!(typed_value("true").unwrap(), Value::Bool(true));
-        assert_eq!(typed_value("null").unwrap(), Value::Null);
-        assert_eq!(typed_value("42").unwrap(), serde_json::json!(42));
-        assert_eq!(typed_value("1.5").unwrap(), serde_json::json!(1.5));
-        assert_eq!(typed_value("12abc").unwrap(), serde_json::json!("12abc"));
-        assert_eq!(typed_value("inf").unwrap(), serde_json::json!("inf"));
-    }
-
-    #[test]
-    fn paths_stay_on_the_configured_api() {
-        assert_eq!(check_path("api/v1/tasks/").unwrap(), "/api/v1/tasks/");
-        assert_eq!(check_path("/health").unwrap(), "/health");
-        assert!(check_path("https://evil.example/x").is_err());
-        assert!(check_path("//evil.example/x").is_err());
-        assert!(check_path("/a b").is_err());
+        for (raw, json) in [("true", "true"), ("null", "null"), ("42", "42"), ("1.5", "1.5")] {
+            assert_eq!(super::typed_value(raw).unwrap().to_string(), json);
+        }
+        for raw in ["12abc", "inf", "1e", "+"] {
+            assert_eq!(super::typed_value(raw).unwrap(), raw);
+        }
     }
 }

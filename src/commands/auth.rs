@@ -1,6 +1,6 @@
 //! `torale auth`: store, check and remove the API key.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,9 +10,9 @@ use lexopt::Parser;
 use super::{check_uuid, cmd, count_words, rest, Cmd, Context, GlobalOpts};
 use crate::client::{Client, Method};
 use crate::error::{mask_key, Error, Kind, Result};
-use crate::model::User;
+use crate::model::{Json, User};
 use crate::output::{sanitize, stderr_line, Color, Output, Table};
-use crate::settings::{check_api_url, ApiKey, ConfigFile, Env, Settings, Source};
+use crate::settings::{ApiKey, ConfigFile, Settings, Source};
 use crate::terminal;
 
 pub const HELP: &str = "\
@@ -114,7 +114,6 @@ after logout; torale warns when it is set.
 Usage: torale auth logout
 ";
 
-/// The help of `torale auth SUB`; the group help for an empty `sub`.
 const KEYS_LIST_HELP: &str = "\
 List your account's API keys: ID, prefix, name, created, last used, active
 
@@ -157,14 +156,17 @@ pub const COMMANDS: &[Cmd] = &[
     cmd("status", &[], STATUS_HELP),
     cmd("whoami", &[], WHOAMI_HELP),
     cmd("logout", &[], LOGOUT_HELP),
-    Cmd { commands: KEYS_COMMANDS, ..cmd("keys", &[], KEYS_HELP) },
+    KEYS,
 ];
 
-const KEYS_COMMANDS: &[Cmd] = &[
-    cmd("list", &["ls"], KEYS_LIST_HELP),
-    cmd("create", &[], KEYS_CREATE_HELP),
-    cmd("revoke", &[], KEYS_REVOKE_HELP),
-];
+const KEYS: Cmd = Cmd {
+    commands: &[
+        cmd("list", &["ls"], KEYS_LIST_HELP),
+        cmd("create", &[], KEYS_CREATE_HELP),
+        cmd("revoke", &[], KEYS_REVOKE_HELP),
+    ],
+    ..cmd("keys", &[], KEYS_HELP)
+};
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -182,25 +184,22 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     let mut sub = Cmd { commands: COMMANDS, ..cmd("auth", &[], HELP) }.subcommand("auth", p, g)?;
     let mut path = format!("auth {sub}");
     if sub == "keys" {
-        let keys = Cmd { commands: KEYS_COMMANDS, ..cmd("keys", &[], KEYS_HELP) };
-        sub = keys.subcommand("auth keys", p, g)?;
+        sub = KEYS.subcommand("auth keys", p, g)?;
         path = format!("auth keys {sub}");
     }
-    let (mut no_verify, mut yes) = (false, false);
+    // The one switch each command may take: set-api-key's --no-verify, revoke's --yes.
+    let mut switch = false;
     let words = rest(p, g, |name, _| {
-        match (sub, name) {
-            ("set-api-key", "no-verify") => no_verify = true,
-            ("revoke", "yes" | "y") => yes = true,
-            _ => return Ok(false),
-        }
-        Ok(true)
+        let own = matches!((sub, name), ("set-api-key", "no-verify") | ("revoke", "yes" | "y"));
+        switch |= own;
+        Ok(own)
     });
     let command = words.and_then(|words| {
         let n = usize::from(matches!(sub, "create" | "revoke"));
         count_words(&words, n, n, if sub == "create" { "NAME" } else { "KEY_ID" })?;
         let word = words.into_iter().next().unwrap_or_default();
         Ok(match sub {
-            "set-api-key" => Command::SetApiKey { verify: !no_verify },
+            "set-api-key" => Command::SetApiKey { verify: !switch },
             "status" => Command::Status,
             "whoami" => Command::Whoami,
             "logout" => Command::Logout,
@@ -211,28 +210,11 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
             "create" => Command::CreateKey { name: word },
             _ => {
                 check_uuid(&word, "key ID")?;
-                Command::RevokeKey { id: word, yes }
+                Command::RevokeKey { id: word, yes: switch }
             }
         })
     });
     command.map_err(|e| e.see_help(&path))
-}
-
-pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
-    let output = &cx.output;
-    if command == Command::Logout {
-        return logout(&cx.env, output, out);
-    }
-    let (settings, file) = cx.settings()?;
-    if let Command::SetApiKey { verify } = command {
-        return set_api_key(cx, &settings, file, verify, out);
-    }
-    let key = settings.require_key()?;
-    let client = Client::new(&settings, key, cx.debug);
-    if command == Command::Status {
-        return status(&settings, key, &client, output, out);
-    }
-    account(command, &client, key, output, out).map_err(|err| explain_auth_error(err, &settings))
 }
 
 /// An API key as `GET /auth/api-keys` lists it.
@@ -246,16 +228,6 @@ struct KeyInfo {
     is_active: Option<bool>,
 }
 
-impl KeyInfo {
-    /// Whether this is `key`: the server keeps the first 15 characters plus `...`.
-    fn is(&self, key: Option<&ApiKey>) -> bool {
-        match (key.and_then(|key| key.expose().get(..15)), &self.key_prefix) {
-            (Some(head), Some(prefix)) => *prefix == format!("{head}..."),
-            _ => false,
-        }
-    }
-}
-
 /// `POST /auth/api-keys`'s answer: the key, shown only this once.
 #[derive(Deserialize)]
 struct Created {
@@ -263,23 +235,35 @@ struct Created {
     key_info: Option<KeyInfo>,
 }
 
-/// `whoami` and the `keys` commands: the server's document as JSON, or their own lines.
-fn account(
-    command: Command,
-    client: &Client,
-    key: Option<&ApiKey>,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let list = || client.call(Method::Get, "/auth/api-keys", &[], None);
+pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+    let output = &cx.output;
+    if command == Command::Logout {
+        return logout(cx, out);
+    }
+    let (settings, file) = cx.settings()?;
+    if let Command::SetApiKey { verify } = command {
+        return set_api_key(cx, &settings, file, verify, out);
+    }
+    let key = settings.require_key()?;
+    let client = Client::new(&settings, key, cx.debug);
+    let call = |method, path: &str, body: Option<&Value>| {
+        client.call(method, path, &[], body).map_err(|err| explain_auth_error(err, &settings))
+    };
+    let keys = || call(Method::Get, "/auth/api-keys", None)?.decode::<Vec<KeyInfo>>("API key list");
+    // The key in use: the server keeps its first 15 characters plus `...`.
+    let current = key.and_then(|key| key.expose().get(..15)).map(|head| format!("{head}..."));
+    let is_current = |info: &KeyInfo| current.is_some() && info.key_prefix == current;
     let doc = match command {
+        Command::Status => {
+            return status(&settings, key, call(Method::Get, "/auth/me", None), cx, out)
+        }
         Command::ListKeys if !output.json => {
             let headers = vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"];
             let mut table = Table::new(headers).flexible(3).times(&[4, 5]);
-            for info in list()?.decode::<Vec<KeyInfo>>("API key list")? {
+            for info in keys()? {
                 let active = info.is_active.map_or("-", |on| if on { "yes" } else { "revoked" });
                 table.row(vec![
-                    if info.is(key) { "*" } else { "" }.into(),
+                    if is_current(&info) { "*" } else { "" }.into(),
                     info.id,
                     info.key_prefix.unwrap_or_default(),
                     info.name.unwrap_or_default(),
@@ -290,10 +274,10 @@ fn account(
             }
             return Ok(table.write(out, output)?);
         }
-        Command::ListKeys => list()?,
+        Command::ListKeys => call(Method::Get, "/auth/api-keys", None)?,
         Command::CreateKey { name } => {
             let body = json!({ "name": name });
-            let doc = client.call(Method::Post, "/auth/api-keys", &[], Some(&body)).map_err(|err| {
+            let doc = call(Method::Post, "/auth/api-keys", Some(&body)).map_err(|err| {
                 if err.status == Some(400) && err.message.contains("already have an active API key") {
                     err.hint("The Torale API allows one active key per account. Create the new key at torale.ai (Settings > API Keys), switch to it, then revoke the old one with 'torale auth keys revoke'")
                 } else {
@@ -309,22 +293,22 @@ fn account(
                 prefix.unwrap_or_else(|| mask_key(&created.key))
             ));
             if !output.json {
-                writeln!(out, "{}", created.key)?;
-                return Ok(());
+                return Ok(writeln!(out, "{}", created.key)?);
             }
             doc
         }
         Command::RevokeKey { id, yes } => {
-            let list: Vec<KeyInfo> = list()?.decode("API key list")?;
+            let list = keys()?;
             let target = list.iter().find(|info| info.id == id);
-            let label = target.map_or_else(
-                || id.clone(),
-                |info| {
-                    let name = sanitize(info.name.as_deref().unwrap_or(""));
-                    format!("'{name}' ({})", info.key_prefix.as_deref().unwrap_or("?"))
-                },
-            );
-            if target.is_some_and(|info| info.is(key)) {
+            let label = match target {
+                Some(info) => format!(
+                    "'{}' ({})",
+                    sanitize(info.name.as_deref().unwrap_or("")),
+                    info.key_prefix.as_deref().unwrap_or("?")
+                ),
+                None => id.clone(),
+            };
+            if target.is_some_and(is_current) {
                 stderr_line(&format!(
                     "{} {label} is the key torale is using: after this, torale can no longer reach the API with it",
                     output.paint_err(Color::Yellow, "Warning:")
@@ -339,9 +323,8 @@ fn account(
             if !yes && !terminal::confirm(&format!("Revoke API key {label}?"))? {
                 return Err(Error::usage("Not revoked: not confirmed"));
             }
-            let doc = client
-                .call(Method::Delete, &format!("/auth/api-keys/{id}"), &[], None)
-                .map_err(|err| match err.kind {
+            let doc = call(Method::Delete, &format!("/auth/api-keys/{id}"), None).map_err(
+                |err| match err.kind {
                     Kind::NotFound => Error::new(Kind::NotFound, format!("API key {id} not found"))
                         .with_status(404)
                         .hint("List your keys with 'torale auth keys list'"),
@@ -349,14 +332,18 @@ fn account(
                         err.hint("The key may still be active; check with 'torale auth keys list'")
                     }
                     _ => err,
-                })?;
+                },
+            )?;
             if !output.json {
-                writeln!(out, "{} Revoked API key {label}", output.paint(Color::Green, "✓"))?;
-                return Ok(());
+                return Ok(writeln!(
+                    out,
+                    "{} Revoked API key {label}",
+                    output.paint(Color::Green, "✓")
+                )?);
             }
             doc
         }
-        _ => client.me()?,
+        _ => call(Method::Get, "/auth/me", None)?,
     };
     output.json_text(out, doc.text())
 }
@@ -375,7 +362,6 @@ fn set_api_key(
         Err(err) => return Err(err.clone()),
         Ok(None) => read_new_key()?,
     };
-    let url_flag = cx.options.api_url.as_deref().map(check_api_url).transpose()?;
     let user = verify.then(|| Client::new(settings, Some(&key), cx.debug).me());
     let user = user.transpose().map_err(|err| {
         let err = explain_auth_error(err, settings);
@@ -387,8 +373,9 @@ fn set_api_key(
     })?;
     file.update(|entries| {
         entries.set("api_key", Value::String(key.expose().to_string()));
-        if let Some(url) = url_flag {
-            entries.set("api_url", Value::String(url));
+        // --api-url was checked with the settings.
+        if cx.options.api_url.is_some() {
+            entries.set("api_url", Value::String(settings.api_url.clone()));
         }
         Ok((true, ()))
     })?;
@@ -403,7 +390,7 @@ fn set_api_key(
         });
         output.json_value(out, &result)
     } else if let Some(me) = &user {
-        Ok(write_authenticated(out, output, User::decode(me.text())?)?)
+        write_authenticated(out, output, me)
     } else {
         Ok(writeln!(out, "{} API key saved (not verified)", output.paint(Color::Green, "✓"))?)
     }
@@ -426,27 +413,25 @@ fn read_new_key() -> Result<ApiKey> {
     })
 }
 
+/// `auth status`: `me` is the answer to `GET /auth/me` with `key`.
 fn status(
     settings: &Settings,
     key: Option<&ApiKey>,
-    client: &Client,
-    output: &Output,
+    me: Result<Json>,
+    cx: &Context,
     out: &mut dyn Write,
 ) -> Result<()> {
     let source = settings.api_key.as_ref().ok().and_then(Option::as_ref).map(|(_, source)| source);
-    let me = client.me().map_err(|err| {
-        let err = explain_auth_error(err, settings);
-        match (key, source) {
-            (Some(key), Some(source)) if err.kind == Kind::Auth => err.hint(format!(
-                "Key {} from {source} was refused by {}",
-                key.masked(),
-                settings.api_url
-            )),
-            _ => err,
-        }
+    let me = me.map_err(|err| match key.zip(source) {
+        Some((key, source)) if err.kind == Kind::Auth => err.hint(format!(
+            "Key {} from {source} was refused by {}",
+            key.masked(),
+            settings.api_url
+        )),
+        _ => err,
     })?;
-    let user = User::decode(me.text())?;
-    if output.json {
+    User::decode(me.text())?;
+    if cx.output.json {
         let result = json!({
             "authenticated": true,
             "user": me.decode::<Value>("user")?,
@@ -455,21 +440,22 @@ fn status(
             "api_url": settings.api_url,
             "noauth": settings.noauth,
         });
-        return output.json_value(out, &result);
+        return cx.output.json_value(out, &result);
     }
-    write_authenticated(out, output, user)?;
-    match (key, source) {
-        (Some(key), Some(source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
-        _ => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
+    write_authenticated(out, &cx.output, &me)?;
+    match key.zip(source) {
+        Some((key, source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
+        None => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
     }
     writeln!(out, "API URL: {} ({})", settings.api_url, settings.api_url_source)?;
     Ok(())
 }
 
 /// `✓ Authenticated as EMAIL`, the line the product page promises.
-fn write_authenticated(out: &mut dyn Write, output: &Output, user: User) -> io::Result<()> {
-    let email = user.email.unwrap_or_else(|| "unknown account".into());
-    writeln!(out, "{} Authenticated as {}", output.paint(Color::Green, "✓"), sanitize(&email))
+fn write_authenticated(out: &mut dyn Write, output: &Output, me: &Json) -> Result<()> {
+    let email = User::decode(me.text())?.email.unwrap_or_else(|| "unknown account".into());
+    let check = output.paint(Color::Green, "✓");
+    Ok(writeln!(out, "{check} Authenticated as {}", sanitize(&email))?)
 }
 
 /// Give authentication failures the seed page's wording and a next step.
@@ -488,13 +474,13 @@ fn explain_auth_error(err: Error, settings: &Settings) -> Error {
     }
 }
 
-fn logout(env: &Env, output: &Output, out: &mut dyn Write) -> Result<()> {
-    let mut file = ConfigFile::open(env)?;
+fn logout(cx: &Context, out: &mut dyn Write) -> Result<()> {
+    let (output, mut file) = (&cx.output, ConfigFile::open(&cx.env)?);
     let removed = file.update(|entries| {
         let removed = entries.remove("api_key");
         Ok((removed, removed))
     })?;
-    if env.api_key.is_some() {
+    if cx.env.api_key.is_some() {
         stderr_line(&format!(
             "{} TORALE_API_KEY is still set in the environment, so torale keeps using that key; unset it to stop",
             output.paint_err(Color::Yellow, "Warning:")
