@@ -221,9 +221,8 @@ Usage: torale task preview
 ";
 
 /// A task subcommand, parsed once from its name or an alias.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Sub {
-    #[default]
     List,
     Get,
     Create,
@@ -239,50 +238,32 @@ enum Sub {
     Preview,
 }
 
-impl Sub {
-    /// Its row in the command tree: name, aliases and help text.
-    const fn cmd(self) -> Cmd {
-        match self {
-            Sub::List => cmd("list", &["ls"], LIST_HELP),
-            Sub::Get => cmd("get", &["show"], GET_HELP),
-            Sub::Create => cmd("create", &[], CREATE_HELP),
-            Sub::Update => cmd("update", &[], UPDATE_HELP),
-            Sub::Pause => cmd("pause", &[], PAUSE_HELP),
-            Sub::Resume => cmd("resume", &[], RESUME_HELP),
-            Sub::Complete => cmd("complete", &[], COMPLETE_HELP),
-            Sub::Delete => cmd("delete", &["rm"], DELETE_HELP),
-            Sub::Execute => cmd("execute", &["run"], EXECUTE_HELP),
-            Sub::Logs => cmd("logs", &[], LOGS_HELP),
-            Sub::Notifications => cmd("notifications", &[], NOTIFICATIONS_HELP),
-            Sub::Apply => cmd("apply", &[], super::apply::HELP),
-            Sub::Preview => cmd("preview", &[], PREVIEW_HELP),
-        }
-    }
-}
-
-/// Every subcommand, in help order. `COMMANDS` is made from it and the parser finds the
-/// variants here, so a variant left out is never constructed: the dead-code lint fails.
-const SUBS: [Sub; 13] = [
-    Sub::List,
-    Sub::Get,
-    Sub::Create,
-    Sub::Update,
-    Sub::Pause,
-    Sub::Resume,
-    Sub::Complete,
-    Sub::Delete,
-    Sub::Execute,
-    Sub::Logs,
-    Sub::Notifications,
-    Sub::Apply,
-    Sub::Preview,
+/// Every subcommand with its row in the command tree, in help order. The parser finds the
+/// variants here, so a variant without a row is never constructed and fails the dead-code
+/// lint; `run` matches every variant.
+const SUBS: [(Sub, Cmd); 13] = [
+    (Sub::List, cmd("list", &["ls"], LIST_HELP)),
+    (Sub::Get, cmd("get", &["show"], GET_HELP)),
+    (Sub::Create, cmd("create", &[], CREATE_HELP)),
+    (Sub::Update, cmd("update", &[], UPDATE_HELP)),
+    (Sub::Pause, cmd("pause", &[], PAUSE_HELP)),
+    (Sub::Resume, cmd("resume", &[], RESUME_HELP)),
+    (Sub::Complete, cmd("complete", &[], COMPLETE_HELP)),
+    (Sub::Delete, cmd("delete", &["rm"], DELETE_HELP)),
+    (Sub::Execute, cmd("execute", &["run"], EXECUTE_HELP)),
+    (Sub::Logs, cmd("logs", &[], LOGS_HELP)),
+    (Sub::Notifications, cmd("notifications", &[], NOTIFICATIONS_HELP)),
+    (Sub::Apply, cmd("apply", &[], super::apply::HELP)),
+    (Sub::Preview, cmd("preview", &[], PREVIEW_HELP)),
 ];
 
+/// The rows of `SUBS`, for the command tree.
 pub const COMMANDS: &[Cmd] = &{
     let mut rows = [const { cmd("", &[], "") }; SUBS.len()];
     let mut i = 0;
     while i < SUBS.len() {
-        rows[i] = SUBS[i].cmd();
+        let row = &SUBS[i].1;
+        rows[i] = cmd(row.name, row.aliases, row.help);
         i += 1;
     }
     rows
@@ -302,11 +283,17 @@ const DEFAULT_LOG_LIMIT: usize = 20;
 /// Executions fetched per poll while waiting; the new run is among the newest.
 const WAIT_PAGE: usize = 20;
 
-/// A task subcommand with its options, checked, as `run` takes it. Each option is taken only
-/// where its subcommand's help lists it.
-#[derive(Debug, Default, PartialEq)]
+/// A task subcommand with its arguments, checked, as `run` takes it.
+#[derive(Debug, PartialEq)]
 pub struct Command {
     sub: Sub,
+    args: Args,
+}
+
+/// A task subcommand's words and options. Each option is taken only where its subcommand's
+/// help lists it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Args {
     /// Tasks by ID, name or unique ID prefix, as given; `run` looks them up.
     ids: Vec<String>,
     /// `list --active|--paused|--completed`, `create --paused`, `update --active|--inactive`.
@@ -340,28 +327,28 @@ pub struct Command {
 /// `torale task ...`, after the word `task`. Boxed: it is the largest command by far.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Box<Command>> {
     let name = Cmd { commands: COMMANDS, ..cmd("task", &[], HELP) }.subcommand("task", p, g)?;
-    // `subcommand` answers with a name from COMMANDS, and SUBS makes COMMANDS.
-    let sub = SUBS.into_iter().find(|s| s.cmd().name == name);
-    let sub = sub.ok_or_else(|| Error::internal(format!("task {name} has no subcommand")))?;
-    let mut c = Box::new(Command { sub, ..Command::default() });
+    // `subcommand` answers with a name from COMMANDS, which SUBS makes.
+    let row = SUBS.iter().find(|(_, row)| row.name == name);
+    let sub = row.ok_or_else(|| Error::internal(format!("No task subcommand {name}")))?.0;
+    let mut args = Args::default();
     // Whatever the old CLI's preview took, the answer is the same explanation.
     if sub != Sub::Preview {
-        c.read(p, g).map_err(|e| e.see_help(&format!("task {name}")))?;
+        args.read(sub, p, g).map_err(|e| e.see_help(&format!("task {name}")))?;
     }
-    Ok(c)
+    Ok(Box::new(Command { sub, args }))
 }
 
-impl Command {
+impl Args {
     /// Read the subcommand's options and words, and check them.
-    fn read(&mut self, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
-        let words = rest(p, g, |name, p| self.take(name, p))?;
+    fn read(&mut self, sub: Sub, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
+        let words = rest(p, g, |name, p| self.take(sub, name, p))?;
         self.limit = self.limit_text.as_deref().map(|n| parse_count(n, "--limit")).transpose()?;
-        let (min, max) = match self.sub {
+        let (min, max) = match sub {
             Sub::List | Sub::Create | Sub::Apply => (0, 0),
             Sub::Pause | Sub::Resume | Sub::Complete | Sub::Delete => (1, usize::MAX),
             _ => (1, 1),
         };
-        count_words(&words, min, max, "task ID").map_err(|e| match self.sub {
+        count_words(&words, min, max, "task ID").map_err(|e| match sub {
             Sub::Create => e.hint("Quote the question: torale task create -q \"When is ...?\""),
             _ => e,
         })?;
@@ -370,31 +357,27 @@ impl Command {
             return Err(Error::usage("A task ID or name is empty"));
         }
         self.ids = words;
-        match self.sub {
+        match sub {
+            Sub::Create if self.query.as_ref().is_some_and(|q| q.trim().is_empty()) => {
+                Err(Error::usage("The query (-q) is empty"))
+            }
+            Sub::Create if self.query.is_none() && self.from_template.is_none() => {
+                Err(Error::usage("Missing --query (-q)")
+                    .hint("Or start from a template: --from-template ID"))
+            }
             Sub::Create => {
-                match (&self.query, &self.from_template) {
-                    (Some(q), _) if q.trim().is_empty() => {
-                        return Err(Error::usage("The query (-q) is empty"))
-                    }
-                    (None, None) => {
-                        return Err(Error::usage("Missing --query (-q)")
-                            .hint("Or start from a template: --from-template ID"))
-                    }
-                    _ => {}
-                }
                 if let Some(id) = &self.from_template {
                     check_uuid(id, "template ID")?;
                 }
-                self.check_fields()
+                self.check_fields(sub)
+            }
+            Sub::Update if self.webhook.is_some() && self.no_webhook => {
+                Err(Error::usage("Use only one of --webhook, --no-webhook"))
             }
             Sub::Update => {
-                if self.webhook.is_some() && self.no_webhook {
-                    return Err(Error::usage("Use only one of --webhook, --no-webhook"));
-                }
-                self.check_fields()?;
-                // Nothing but the subcommand and its task: no field to change.
-                if *self == (Command { sub: self.sub, ids: self.ids.clone(), ..Command::default() })
-                {
+                self.check_fields(sub)?;
+                // Nothing but the task: no field to change.
+                if *self == (Args { ids: self.ids.clone(), ..Args::default() }) {
                     return Err(Error::usage(
                         "Nothing to update: give at least one field to change",
                     ));
@@ -403,10 +386,9 @@ impl Command {
             }
             Sub::Execute => {
                 self.wait |= self.wait_timeout_text.is_some();
-                self.wait_timeout = match &self.wait_timeout_text {
-                    Some(n) => Some(parse_count(n, "--wait-timeout")?),
-                    None => None,
-                };
+                let timeout = self.wait_timeout_text.as_deref();
+                self.wait_timeout =
+                    timeout.map(|n| parse_count(n, "--wait-timeout")).transpose()?;
                 Ok(())
             }
             Sub::Logs => {
@@ -422,12 +404,12 @@ impl Command {
     }
 
     /// Take option `name` if the subcommand has it; whether it did.
-    fn take(&mut self, name: &str, p: &mut Parser) -> Result<bool> {
-        let edits = matches!(self.sub, Sub::Create | Sub::Update);
-        match (self.sub, name) {
+    fn take(&mut self, sub: Sub, name: &str, p: &mut Parser) -> Result<bool> {
+        let edits = matches!(sub, Sub::Create | Sub::Update);
+        match (sub, name) {
             (Sub::List, "active" | "paused" | "completed")
             | (Sub::Update, "active" | "inactive") => {
-                let set = if self.sub == Sub::List { LIST_STATES } else { UPDATE_STATES };
+                let set = if sub == Sub::List { LIST_STATES } else { UPDATE_STATES };
                 let state = set.iter().find(|(_, n)| *n == name).map_or(TaskState::Active, |s| s.0);
                 one_of(&mut self.state, state, set)?
             }
@@ -461,53 +443,42 @@ impl Command {
         }
         Ok(true)
     }
+
     /// The fields `create` and `update` send, mistakes reported in the order each checks.
-    fn check_fields(&self) -> Result<()> {
+    fn check_fields(&self, sub: Sub) -> Result<()> {
         let empty = |value: &Option<String>| value.as_ref().is_some_and(|v| v.trim().is_empty());
-        let creates = self.sub == Sub::Create;
-        if creates && empty(&self.condition) {
-            return Err(Error::usage("The value of --condition is empty"));
-        }
-        if let Some(url) = &self.webhook {
+        let creates = sub == Sub::Create;
+        let bad_url = |url: &&String| {
             let host = url.strip_prefix("https://").unwrap_or("");
-            if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
-                return Err(Error::usage(format!(
-                    "Invalid --webhook '{url}': the API accepts only https:// URLs"
-                )));
-            }
-        }
-        if let Some(email) = &self.email {
-            let valid = email.split_once('@').is_some_and(|(user, domain)| {
-                !user.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
-            });
-            if !valid {
-                return Err(Error::usage(format!(
-                    "Invalid --email '{email}': expected an address like me@example.com"
-                )));
-            }
-        }
-        if let Some(cron) = &self.schedule {
-            check_cron(cron)
-                .map_err(|why| Error::usage(format!("Invalid --schedule '{cron}': {why}")))?;
-        }
-        if let Some(b) = &self.notify_behavior {
-            if !matches!(b.as_str(), "once" | "always" | "track_state") {
-                return Err(Error::usage(format!(
-                    "Invalid --notify-behavior '{b}': use once, always or track_state"
-                )));
-            }
-        }
-        if creates && empty(&self.name) {
-            return Err(Error::usage("The task name (--name) is empty"));
-        }
-        for (flag, value) in
-            [("--name", &self.name), ("--query", &self.query), ("--condition", &self.condition)]
+            host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace)
+        };
+        let bad_email = |email: &&String| {
+            let (user, domain) = email.split_once('@').unwrap_or_default();
+            user.is_empty() || !domain.contains('.') || email.contains(char::is_whitespace)
+        };
+        let behaviors = ["once", "always", "track_state"];
+        let fields =
+            [("--name", &self.name), ("--query", &self.query), ("--condition", &self.condition)];
+        let problem = if creates && empty(&self.condition) {
+            "The value of --condition is empty".to_string()
+        } else if let Some(url) = self.webhook.as_ref().filter(bad_url) {
+            format!("Invalid --webhook '{url}': the API accepts only https:// URLs")
+        } else if let Some(email) = self.email.as_ref().filter(bad_email) {
+            format!("Invalid --email '{email}': expected an address like me@example.com")
+        } else if let Some((cron, Err(why))) = self.schedule.as_ref().map(|s| (s, check_cron(s))) {
+            format!("Invalid --schedule '{cron}': {why}")
+        } else if let Some(b) =
+            self.notify_behavior.as_ref().filter(|b| !behaviors.contains(&b.as_str()))
         {
-            if empty(value) {
-                return Err(Error::usage(format!("The value of {flag} is empty")));
-            }
-        }
-        Ok(())
+            format!("Invalid --notify-behavior '{b}': use once, always or track_state")
+        } else if creates && empty(&self.name) {
+            "The task name (--name) is empty".to_string()
+        } else if let Some((flag, _)) = fields.into_iter().find(|(_, value)| empty(value)) {
+            format!("The value of {flag} is empty")
+        } else {
+            return Ok(());
+        };
+        Err(Error::usage(problem))
     }
 }
 
@@ -560,23 +531,24 @@ fn check_cron(expr: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-pub fn run(c: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
-    let o = &cx.output;
+pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
+    let (c, o) = (&command.args, &cx.output);
     // Every subcommand but preview needs the key and the tasks its words name.
     let t = || Tasks::new(cx, &c.ids);
-    match c.sub {
+    match command.sub {
         Sub::Preview => Err(preview()),
-        Sub::Apply => return super::apply::run(&t()?.client, &c, o, out),
-        Sub::Delete => return delete(&t()?, &c, o, out),
-        Sub::List => list(&t()?.client, &c, o, out),
+        Sub::Apply => return super::apply::run(&t()?.client, c, o, out),
+        Sub::Delete => return delete(&t()?, c, o, out),
+        Sub::List => list(&t()?.client, c, o, out),
         Sub::Get => {
             let t = t()?;
             write_task(&t.client.get_task(t.id()).map_err(|e| t.not_found(e, t.id()))?, o, out)
         }
-        Sub::Create => create(&t()?.client, &c, o, out),
-        Sub::Update => update(&t()?, &c, o, out),
-        Sub::Execute => execute(&t()?, &c, o, out),
-        Sub::Logs | Sub::Notifications => logs(&t()?, &c, o, out),
+        Sub::Create => create(&t()?.client, c, o, out),
+        Sub::Update => update(&t()?, c, o, out),
+        Sub::Execute => execute(&t()?, c, o, out),
+        Sub::Logs => logs(&t()?, c, false, o, out),
+        Sub::Notifications => logs(&t()?, c, true, o, out),
         Sub::Pause => set_state(&t()?, TaskState::Paused, o, out),
         Sub::Resume => set_state(&t()?, TaskState::Active, o, out),
         Sub::Complete => set_state(&t()?, TaskState::Completed, o, out),
@@ -591,14 +563,13 @@ struct Tasks {
     client: Client,
     /// The named tasks' full IDs.
     ids: Vec<String>,
-    /// `(id, name)` of every task, when a name or a prefix needed the list.
-    all: Option<Vec<(String, String)>>,
+    /// Every task, when a name or a prefix needed the list.
+    all: Option<Vec<Task>>,
 }
 
 impl Tasks {
     fn new(cx: &Context, references: &[String]) -> Result<Tasks> {
-        let (client, _) = cx.client(true)?;
-        let mut tasks = Tasks { client, ids: Vec::new(), all: None };
+        let mut tasks = Tasks { client: cx.client(true)?.0, ids: Vec::new(), all: None };
         for reference in references {
             let id = match is_uuid(reference) {
                 true => reference.to_ascii_lowercase(),
@@ -620,34 +591,29 @@ impl Tasks {
         if self.all.is_none() {
             let doc = self.client.list_tasks(None)?;
             let tasks = doc.items("task list")?.into_iter().map(|item| Task::decode(item.get()));
-            let all = tasks.map(|task| task.map(|t| (t.id.clone(), t.name().to_string())));
-            self.all = Some(all.collect::<Result<_>>()?);
+            self.all = Some(tasks.collect::<Result<_>>()?);
         }
         let all = self.all.as_deref().unwrap_or_default();
-        let mut found: Vec<&(String, String)> =
-            all.iter().filter(|(_, name)| name == reference).collect();
+        let mut found: Vec<&Task> = all.iter().filter(|t| t.name() == reference).collect();
         let hex = reference.chars().filter(char::is_ascii_hexdigit).count();
         let prefix_like = reference.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
         if found.is_empty() && hex >= 4 && prefix_like {
             let lower = reference.to_ascii_lowercase();
-            found = all.iter().filter(|(id, _)| id.starts_with(&lower)).collect();
+            found = all.iter().filter(|t| t.id.starts_with(&lower)).collect();
         }
         let shown = sanitize(reference);
-        match found.as_slice() {
-            [(id, _)] => Ok(id.clone()),
+        match found[..] {
+            [task] => Ok(task.id.clone()),
             [] => {
                 Err(Error::new(Kind::NotFound, format!("No task named or starting with '{shown}'"))
                     .hint("List your tasks with 'torale task list'"))
             }
-            many => {
-                let mut err = Error::usage(format!(
-                    "'{shown}' matches {} tasks; give more of the ID",
-                    many.len()
-                ));
-                for (id, name) in many {
-                    err = err.hint(format!("{id}  {}", sanitize(name)));
-                }
-                Err(err)
+            ref many => {
+                let n = many.len();
+                let err = Error::usage(format!("'{shown}' matches {n} tasks; give more of the ID"));
+                Err(many
+                    .iter()
+                    .fold(err, |e, t| e.hint(format!("{}  {}", t.id, sanitize(t.name())))))
             }
         }
     }
@@ -655,7 +621,7 @@ impl Tasks {
     /// A task's name for a question, when it can be had.
     fn name(&self, id: &str) -> Option<String> {
         if let Some(all) = &self.all {
-            return all.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone());
+            return all.iter().find(|t| t.id == id).map(|t| t.name().to_string());
         }
         let doc = self.client.get_task(id).ok()?;
         Task::decode(doc.text()).ok().map(|t| t.name().to_string())
@@ -685,22 +651,19 @@ fn preview() -> Error {
         .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
         .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")
 }
-fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+
+fn list(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let doc = client.list_tasks(c.state.map(TaskState::as_str))?;
     // The server's list as it came when nothing is left out: not parsed again, not copied.
-    if output.json
-        && c.state.is_none()
-        && c.limit.is_none()
-        && doc.text().trim_start().starts_with('[')
-    {
+    let whole = c.state.is_none() && c.limit.is_none();
+    if output.json && whole && doc.text().trim_start().starts_with('[') {
         return output.json_text(out, doc.text());
     }
     let mut items = doc.items("task list")?;
     // Legacy servers have no `completed` and each generation ignores the other's filter, so
     // the filter is applied here as well.
     if let Some(state) = c.state {
-        let mut kept = Vec::with_capacity(items.len());
-        let mut legacy = false;
+        let (mut kept, mut legacy) = (Vec::new(), false);
         for item in items {
             let task = Task::decode(item.get())?;
             legacy |= task.is_legacy();
@@ -820,25 +783,21 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
 fn default_name(query: &str, taken: &[String]) -> String {
     let mut base = String::new();
     for word in query.split_whitespace() {
-        if !base.is_empty() && base.chars().count() + word.chars().count() + 1 > 60 {
-            break;
-        }
         if !base.is_empty() {
+            if base.chars().count() + word.chars().count() + 1 > 60 {
+                break;
+            }
             base.push(' ');
         }
         base.push_str(word);
     }
-    let mut base: String = base.chars().filter(|c| !c.is_control()).take(60).collect();
-    while base.ends_with(['?', '.', '!', ',', ':', ';']) {
-        base.pop();
-    }
-    if base.is_empty() {
-        base = "Task".into();
-    }
-    if !taken.contains(&base) {
-        return base;
-    }
-    (2..).map(|n| format!("{base} ({n})")).find(|name| !taken.contains(name)).unwrap_or(base)
+    let base: String = base.chars().filter(|c| !c.is_control()).take(60).collect();
+    let base = match base.trim_end_matches(['?', '.', '!', ',', ':', ';']) {
+        "" => "Task",
+        base => base,
+    };
+    let names = (1..).map(|n| if n == 1 { base.to_string() } else { format!("{base} ({n})") });
+    names.into_iter().find(|name| !taken.contains(name)).unwrap_or_default()
 }
 
 fn task_names(client: &Client) -> Result<Vec<String>> {
@@ -846,7 +805,7 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
     Ok(value.decode::<Vec<Task>>("task list")?.into_iter().filter_map(|t| t.name).collect())
 }
 
-fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn create(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let mut query = c.query.clone().unwrap_or_default();
     let mut condition = c.condition.clone();
     // A template fills in what the command line leaves out; the name derives from its name.
@@ -925,7 +884,7 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
 }
 
 /// Current servers accept and ignore the legacy-only options; say so instead of pretending.
-fn warn_legacy_only(task: &Task, c: &Command) {
+fn warn_legacy_only(task: &Task, c: &Args) {
     if task.is_legacy() || task.state.is_none() {
         return;
     }
@@ -938,7 +897,7 @@ fn warn_legacy_only(task: &Task, c: &Command) {
     }
 }
 
-fn update(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn update(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let (client, id) = (&t.client, t.id());
     let mut body = Map::new();
     for (key, value) in [
@@ -1047,7 +1006,7 @@ fn set_state(t: &Tasks, state: TaskState, output: &Output, out: &mut dyn Write) 
     })
 }
 
-fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
+fn delete(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
     if !c.yes {
         if !terminal::stdin_is_terminal() {
             return Err(Error::usage(
@@ -1083,7 +1042,7 @@ fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resul
     .map(|()| 0)
 }
 
-fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn execute(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let id = t.id();
     let doc = t.client.execute_task(id).map_err(|e| t.not_found(e, id))?;
     if !c.wait {
@@ -1202,9 +1161,14 @@ fn wait_for_run(
 }
 
 /// `logs` and `notifications`: a task's runs, newest first.
-fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn logs(
+    t: &Tasks,
+    c: &Args,
+    notifications: bool,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
     let (id, limit) = (t.id(), c.limit.unwrap_or(DEFAULT_LOG_LIMIT));
-    let notifications = c.sub == Sub::Notifications;
     let doc = if notifications || c.notifications_only {
         t.client.notifications(id, limit)
     } else {
@@ -1260,6 +1224,7 @@ fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<
     }
     Ok(table.write(out, output)?)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
