@@ -152,20 +152,18 @@ fn read_file(path: &str) -> Result<Vec<Desired>> {
         let (line, column) = (err.line(), err.column());
         Error::usage(format!("{path} is not valid JSON (line {line}, column {column}): {reason}"))
     })?;
+    // A bare list, or an object with one key, `tasks`, holding the list.
+    let object = value.is_object();
     let items = match value {
-        Value::Array(items) => items,
-        Value::Object(mut map) => match map.remove("tasks") {
-            Some(Value::Array(items)) if map.is_empty() => items,
-            _ => {
-                return Err(Error::usage(format!(
-                    "{path}: expected {{\"tasks\": [...]}} or a list of tasks"
-                ))
-                .hint(format_hint))
-            }
-        },
-        _ => {
-            return Err(Error::usage(format!("{path}: expected a list of tasks")).hint(format_hint))
-        }
+        Value::Object(mut map) if map.len() == 1 => map.remove("tasks"),
+        value => Some(value),
+    };
+    let Some(Value::Array(items)) = items else {
+        let shape = match object {
+            true => "expected {\"tasks\": [...]} or a list of tasks",
+            false => "expected a list of tasks",
+        };
+        return Err(Error::usage(format!("{path}: {shape}")).hint(format_hint));
     };
     let tasks = items.into_iter().enumerate().map(|(i, item)| {
         let which = match item.get("name").and_then(Value::as_str) {

@@ -536,7 +536,11 @@ pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u
     // Every subcommand but preview needs the key and the tasks its words name.
     let t = || Tasks::new(cx, &c.ids);
     match command.sub {
-        Sub::Preview => Err(preview()),
+        // The API dropped the endpoint: say so and show the alternative (exit 2).
+        Sub::Preview => Err(Error::usage("Task preview is no longer offered by the Torale API")
+            .hint("Create the task paused, run it once and read the result:")
+            .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
+            .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")),
         Sub::Apply => return super::apply::run(&t()?.client, c, o, out),
         Sub::Delete => return delete(&t()?, c, o, out),
         Sub::List => list(&t()?.client, c, o, out),
@@ -642,14 +646,6 @@ impl Tasks {
         err.hints = vec!["List your tasks with 'torale task list'".into()];
         err
     }
-}
-
-/// `task preview`: the API dropped the endpoint; say so and show the alternative (exit 2).
-fn preview() -> Error {
-    Error::usage("Task preview is no longer offered by the Torale API")
-        .hint("Create the task paused, run it once and read the result:")
-        .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
-        .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")
 }
 
 fn list(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
@@ -877,10 +873,7 @@ fn create(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Re
         sanitize(task.name()),
         task.state_label()
     ));
-    if output.json {
-        return output.json_text(out, created.text());
-    }
-    Ok(writeln!(out, "{}", task.id)?)
+    write_doc(&created, &task.id, output, out)
 }
 
 /// Current servers accept and ignore the legacy-only options; say so instead of pretending.
@@ -1045,11 +1038,11 @@ fn delete(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<u
 fn execute(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let id = t.id();
     let doc = t.client.execute_task(id).map_err(|e| t.not_found(e, id))?;
+    let run_id = Execution::decode(doc.text())?.id;
     if !c.wait {
-        return write_run(&doc, &Execution::decode(doc.text())?, output, out);
+        return write_doc(&doc, &run_id, output, out);
     }
     let timeout = Duration::from_secs(c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT) as u64);
-    let run_id = Execution::decode(doc.text())?.id;
     // The run's ID comes first, so a wait that ends early never loses the run.
     stderr_line(&format!("Started run {run_id}; waiting up to {}s", timeout.as_secs()));
     let (doc, status) = wait_for_run(t, doc, &run_id, timeout)?;
@@ -1081,17 +1074,17 @@ fn execute(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<
                 output.paint_err(Color::Green, "✓"),
                 duration_between(run.started_at.as_deref(), run.completed_at.as_deref())
             ));
-            write_run(&doc, &run, output, out)
+            write_doc(&doc, &run_id, output, out)
         }
     }
 }
 
-/// A run as its document with `--json`, else its ID.
-fn write_run(doc: &Json, run: &Execution, output: &Output, out: &mut dyn Write) -> Result<()> {
+/// A created task or a run: its document with `--json`, else its ID.
+fn write_doc(doc: &Json, id: &str, output: &Output, out: &mut dyn Write) -> Result<()> {
     if output.json {
         return output.json_text(out, doc.text());
     }
-    Ok(writeln!(out, "{}", run.id)?)
+    Ok(writeln!(out, "{id}")?)
 }
 
 /// Poll the task's executions until `run_id` ends or the timeout passes. Returns the last
