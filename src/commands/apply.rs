@@ -2,15 +2,15 @@
 //! missing, updates what differs, leaves equal tasks alone and, with `--prune`, deletes the
 //! tasks the file does not list.
 
-use std::io::{self, Write};
+use std::io::Write;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::task::Command;
+use super::task::Args;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
-use crate::model::{Task, TaskState};
+use crate::model::{create_body, decode_text, Task, TaskState};
 use crate::output::{sanitize, stderr_line, Color, Output};
 use crate::terminal;
 
@@ -79,47 +79,32 @@ struct Change {
     diffs: Vec<(&'static str, Value, Value)>,
     /// What a create or an update sends.
     body: Value,
-    /// A paused task that must become completed goes through active first.
-    via_active: bool,
 }
 
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, options: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
-    let file = options.file.as_deref().unwrap_or_default();
+pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
+    let file = args.file.as_deref().unwrap_or_default();
     let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
         .list_tasks(None)?
         .items("task list")?
         .into_iter()
-        .map(|raw| {
-            let task = Task::decode(raw.get())?;
-            let value: Value = crate::model::decode_text(raw.get(), "task")?;
-            Ok((task, value))
-        })
+        .map(|raw| Ok((Task::decode(raw.get())?, decode_text(raw.get(), "task")?)))
         .collect::<Result<_>>()?;
-    let plan = make_plan(&desired, &current, options.prune)?;
-
+    let plan = make_plan(&desired, &current, args.prune)?;
     let count = |action| plan.iter().filter(|c| c.action == action).count();
     let (creates, updates, deletes) = (count("create"), count("update"), count("delete"));
     let unchanged = desired.len() - creates - updates;
     let summary = format!(
         "{creates} to create, {updates} to update, {deletes} to delete, {unchanged} unchanged"
     );
-
-    if options.dry_run {
-        if output.json {
-            output.json_value(out, &Value::Array(plan.iter().map(plan_json).collect()))?;
-        } else {
-            for change in &plan {
-                write_plan_line(change, output, out)?;
-            }
-        }
+    if args.dry_run {
+        write_plan(plan.iter(), output, out)?;
         stderr_line(&format!("Plan: {summary}"));
         // Changes to make are the run's result, not a failure: the plan is printed either way.
-        return Ok(if options.exit_code && !plan.is_empty() { 12 } else { 0 });
+        return Ok(if args.exit_code && !plan.is_empty() { 12 } else { 0 });
     }
-
-    if deletes > 0 && !options.yes {
+    if deletes > 0 && !args.yes {
         if !terminal::stdin_is_terminal() {
             return Err(Error::usage(format!(
                 "Refusing to delete {deletes} task(s) without confirmation: standard input is not a terminal"
@@ -133,21 +118,15 @@ pub fn run(client: &Client, options: &Command, output: &Output, out: &mut dyn Wr
             return Err(Error::usage("Not applied: deleting was not confirmed"));
         }
     }
-
-    let mut failures: Vec<Error> = Vec::new();
-    let mut applied: Vec<Value> = Vec::new();
+    let (mut applied, mut failures) = (Vec::new(), Vec::new());
     for change in &plan {
         match apply_change(client, change) {
-            Ok(()) if output.json => applied.push(plan_json(change)),
-            Ok(()) => write_plan_line(change, output, out)?,
+            Ok(()) => applied.push(change),
             Err(err) => {
                 stderr_line(&format!("✗ {}: {}", sanitize(&change.name), err.message));
                 failures.push(err);
             }
         }
-    }
-    if output.json {
-        output.json_value(out, &Value::Array(applied))?;
     }
     if let Some(worst) = failures.iter().max_by_key(|e| e.exit_code()) {
         let mut err =
@@ -155,12 +134,13 @@ pub fn run(client: &Client, options: &Command, output: &Output, out: &mut dyn Wr
         err.status = worst.status;
         return Err(err);
     }
+    write_plan(applied.into_iter(), output, out)?;
     stderr_line(&format!("Applied: {summary}"));
     Ok(0)
 }
 
 fn read_file(path: &str) -> Result<Vec<Desired>> {
-    let bytes = crate::terminal::read_input(path, crate::client::MAX_BODY).map_err(|err| {
+    let bytes = terminal::read_input(path, crate::client::MAX_BODY).map_err(|err| {
         Error::usage(format!("Cannot read {path}: {}", crate::error::io_reason(&err)))
     })?;
     let text =
@@ -172,46 +152,40 @@ fn read_file(path: &str) -> Result<Vec<Desired>> {
         let (line, column) = (err.line(), err.column());
         Error::usage(format!("{path} is not valid JSON (line {line}, column {column}): {reason}"))
     })?;
+    // A bare list, or an object with one key, `tasks`, holding the list.
+    let object = value.is_object();
     let items = match value {
-        Value::Array(items) => items,
-        Value::Object(mut map) => match map.remove("tasks") {
-            Some(Value::Array(items)) if map.is_empty() => items,
-            _ => {
-                return Err(Error::usage(format!(
-                    "{path}: expected {{\"tasks\": [...]}} or a list of tasks"
-                ))
-                .hint(format_hint))
-            }
-        },
-        _ => {
-            return Err(Error::usage(format!("{path}: expected a list of tasks")).hint(format_hint))
-        }
+        Value::Object(mut map) if map.len() == 1 => map.remove("tasks"),
+        value => Some(value),
     };
-    let mut tasks: Vec<Desired> = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    let Some(Value::Array(items)) = items else {
+        let shape = match object {
+            true => "expected {\"tasks\": [...]} or a list of tasks",
+            false => "expected a list of tasks",
+        };
+        return Err(Error::usage(format!("{path}: {shape}")).hint(format_hint));
+    };
+    let tasks = items.into_iter().enumerate().map(|(i, item)| {
         let which = match item.get("name").and_then(Value::as_str) {
             Some(name) => format!("task {} ('{}')", i + 1, sanitize(name)),
             None => format!("task {}", i + 1),
         };
-        let task = Desired::deserialize(item)
-            .map_err(|err| Error::usage(format!("{path}: {which}: {err}")).hint(format_hint))?;
-        tasks.push(task);
-    }
+        Desired::deserialize(item)
+            .map_err(|err| Error::usage(format!("{path}: {which}: {err}")).hint(format_hint))
+    });
+    let tasks = tasks.collect::<Result<Vec<_>>>()?;
     for (i, task) in tasks.iter().enumerate() {
         let which = format!("{path}: task {}", i + 1);
         let named = format!("{which} ('{}')", sanitize(&task.name));
         let state = task.state.as_deref().unwrap_or("active");
-        let kinds = task.notifications.iter().flatten().map(|n| n.get("type"));
+        let mut kinds = task.notifications.iter().flatten().map(|n| n.get("type"));
         let problem = if task.name.trim().is_empty() {
             format!("{which} has an empty name")
         } else if task.query.trim().is_empty() {
             format!("{named} has an empty query")
         } else if !matches!(state, "active" | "paused" | "completed") {
             format!("{named}: state '{}' is not active, paused or completed", sanitize(state))
-        } else if !kinds
-            .into_iter()
-            .all(|k| matches!(k.and_then(Value::as_str), Some("email" | "webhook")))
-        {
+        } else if !kinds.all(|k| matches!(k.and_then(Value::as_str), Some("email" | "webhook"))) {
             format!("{named}: a notification's type must be email or webhook")
         } else if tasks[..i].iter().any(|t| t.name == task.name) {
             format!("{path}: the name '{}' appears twice", sanitize(&task.name))
@@ -236,6 +210,128 @@ fn normalized(n: &Map<String, Value>) -> Value {
     })
 }
 
+fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Result<Vec<Change>> {
+    let mut plan = Vec::new();
+    for want in desired {
+        let name = want.name.clone();
+        let matches: Vec<_> = current.iter().filter(|(task, _)| task.name() == name).collect();
+        let (task, raw) = match matches[..] {
+            [] => {
+                let state = want.state.as_deref().unwrap_or("active");
+                let notifications =
+                    want.notifications.iter().flatten().map(|n| Value::Object(n.clone())).collect();
+                let condition = want.condition.as_deref();
+                let mut body = create_body(&want.query, condition, state, None, notifications);
+                body["name"] = json!(name);
+                plan.push(Change { action: "create", name, body, ..Change::default() });
+                continue;
+            }
+            [one] => one,
+            _ => return Err(Error::new(
+                Kind::Rejected,
+                format!(
+                    "{} tasks are named '{}'; apply needs names to be unique",
+                    matches.len(),
+                    sanitize(&name)
+                ),
+            )
+            .hint(
+                "Rename or delete the extra ones with 'torale task update' / 'torale task delete'",
+            )),
+        };
+        if task.is_legacy() && want.state.as_deref() == Some("completed") {
+            return Err(Error::new(
+                Kind::Rejected,
+                format!("'{}': this server (legacy 0.0.2) has no completed state", sanitize(&name)),
+            ));
+        }
+        let have =
+            raw["notifications"].as_array().into_iter().flatten().filter_map(Value::as_object);
+        let wanted = want.notifications.as_ref().map(|list| list.iter().map(normalized).collect());
+        // Each field the file gives: its name in the plan and in the API, old and new value.
+        let (mut diffs, mut body) = (Vec::new(), Map::new());
+        for (field, key, old, new) in [
+            (
+                "query",
+                "search_query",
+                json!(task.search_query.as_deref().unwrap_or_default()),
+                Some(json!(want.query)),
+            ),
+            (
+                "condition",
+                "condition_description",
+                json!(task.condition_description.as_deref().unwrap_or_default()),
+                want.condition.as_ref().map(|c| json!(c)),
+            ),
+            ("state", "state", json!(task.state_label()), want.state.as_ref().map(|s| json!(s))),
+            ("notifications", "notifications", have.map(normalized).collect(), wanted),
+        ] {
+            if let Some(new) = new.filter(|new| *new != old) {
+                body.insert(key.into(), new.clone());
+                diffs.push((field, old, new));
+            }
+        }
+        if diffs.is_empty() {
+            continue;
+        }
+        if let Some(state) =
+            want.state.as_deref().filter(|s| body.contains_key("state") && *s != "completed")
+        {
+            body.insert("is_active".into(), json!(state == "active"));
+        }
+        let (id, body) = (task.id.clone(), Value::Object(body));
+        plan.push(Change { action: "update", name, id, diffs, body });
+    }
+    if prune {
+        for (task, _) in current.iter().filter(|(t, _)| !desired.iter().any(|w| w.name == t.name()))
+        {
+            let (id, name) = (task.id.clone(), task.name().to_string());
+            plan.push(Change { action: "delete", name, id, ..Change::default() });
+        }
+    }
+    Ok(plan)
+}
+
+/// The changes: with `--json` one array of `{"action", "name", "id", "changes": [{"field",
+/// "from", "to"}]}`, else one line each (for an update, one per field).
+fn write_plan<'a>(
+    plan: impl Iterator<Item = &'a Change>,
+    output: &Output,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut docs = Vec::new();
+    for change in plan {
+        let name = sanitize(&change.name);
+        let mut doc = json!({"action": change.action, "name": change.name});
+        match change.action {
+            _ if output.json => {}
+            "create" => writeln!(out, "{} create {name}", output.paint(Color::Green, "+"))?,
+            "delete" => writeln!(out, "{} delete {name}", output.paint(Color::Red, "-"))?,
+            _ => {
+                for (field, old, new) in &change.diffs {
+                    let (mark, old, new) =
+                        (output.paint(Color::Yellow, "~"), show(field, old), show(field, new));
+                    writeln!(out, "{mark} update {name}: {field} {old} → {new}")?;
+                }
+            }
+        }
+        if change.action != "create" {
+            doc["id"] = json!(change.id);
+        }
+        if change.action == "update" {
+            let diffs = change.diffs.iter();
+            doc["changes"] = diffs
+                .map(|(field, from, to)| json!({"field": field, "from": from, "to": to}))
+                .collect();
+        }
+        docs.push(doc);
+    }
+    if output.json {
+        output.json_value(out, &Value::Array(docs))?;
+    }
+    Ok(())
+}
+
 /// A plan value for a person: text quoted (a state bare), notifications by type and target.
 fn show(field: &str, value: &Value) -> String {
     match value {
@@ -255,146 +351,10 @@ fn show(field: &str, value: &Value) -> String {
     }
 }
 
-fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Result<Vec<Change>> {
-    let mut plan = Vec::new();
-    for want in desired {
-        let name = want.name.clone();
-        let matches: Vec<&(Task, Value)> =
-            current.iter().filter(|(task, _)| task.name() == want.name).collect();
-        let (task, raw) = match matches.as_slice() {
-            [] => {
-                let state = want.state.as_deref().unwrap_or("active");
-                let notifications =
-                    want.notifications.iter().flatten().map(|n| Value::Object(n.clone())).collect();
-                let mut body = crate::model::create_body(
-                    &want.query,
-                    want.condition.as_deref(),
-                    state,
-                    None,
-                    notifications,
-                );
-                body["name"] = json!(want.name);
-                plan.push(Change { action: "create", name, body, ..Change::default() });
-                continue;
-            }
-            [one] => *one,
-            _ => return Err(Error::new(
-                Kind::Rejected,
-                format!(
-                    "{} tasks are named '{}'; apply needs names to be unique",
-                    matches.len(),
-                    sanitize(&want.name)
-                ),
-            )
-            .hint(
-                "Rename or delete the extra ones with 'torale task update' / 'torale task delete'",
-            )),
-        };
-        let mut diffs = vec![(
-            "query",
-            json!(task.search_query.clone().unwrap_or_default()),
-            json!(want.query),
-        )];
-        if let Some(condition) = &want.condition {
-            let old = task.condition_description.clone().unwrap_or_default();
-            diffs.push(("condition", json!(old), json!(condition)));
-        }
-        if let Some(state) = &want.state {
-            if task.is_legacy() && state == "completed" {
-                return Err(Error::new(
-                    Kind::Rejected,
-                    format!(
-                        "'{}': this server (legacy 0.0.2) has no completed state",
-                        sanitize(&want.name)
-                    ),
-                ));
-            }
-            diffs.push(("state", json!(task.state_label()), json!(state)));
-        }
-        if let Some(list) = &want.notifications {
-            let wanted: Vec<Value> = list.iter().map(normalized).collect();
-            let have: Vec<Value> = raw
-                .get("notifications")
-                .and_then(Value::as_array)
-                .map(|items| items.iter().filter_map(Value::as_object).map(normalized).collect())
-                .unwrap_or_default();
-            diffs.push(("notifications", json!(have), json!(wanted)));
-        }
-        diffs.retain(|(_, old, new)| old != new);
-        if diffs.is_empty() {
-            continue;
-        }
-        let mut body = Map::new();
-        for (field, _, new) in &diffs {
-            let key = match *field {
-                "query" => "search_query",
-                "condition" => "condition_description",
-                other => other,
-            };
-            body.insert(key.into(), new.clone());
-        }
-        let state = body.get("state").and_then(Value::as_str).map(str::to_string);
-        if let Some(state) = state.as_deref().filter(|s| *s != "completed") {
-            body.insert("is_active".into(), json!(state == "active"));
-        }
-        plan.push(Change {
-            action: "update",
-            name,
-            id: task.id.clone(),
-            diffs,
-            body: Value::Object(body),
-            // A paused task that must become completed goes through active first.
-            via_active: task.state() == Some(TaskState::Paused)
-                && state.as_deref() == Some("completed"),
-        });
-    }
-    if prune {
-        for (task, _) in current {
-            if !desired.iter().any(|want| want.name == task.name()) {
-                let (id, name) = (task.id.clone(), task.name().to_string());
-                plan.push(Change { action: "delete", name, id, ..Change::default() });
-            }
-        }
-    }
-    Ok(plan)
-}
-
-/// A change as JSON: `{"action", "name", "id", "changes": [{"field", "from", "to"}]}`.
-fn plan_json(change: &Change) -> Value {
-    let mut value = json!({"action": change.action, "name": change.name});
-    if change.action != "create" {
-        value["id"] = json!(change.id);
-    }
-    if change.action == "update" {
-        let diffs = change.diffs.iter();
-        let changes =
-            diffs.map(|(field, from, to)| json!({"field": field, "from": from, "to": to}));
-        value["changes"] = Value::Array(changes.collect());
-    }
-    value
-}
-
-fn write_plan_line(change: &Change, output: &Output, out: &mut dyn Write) -> io::Result<()> {
-    let name = sanitize(&change.name);
-    match change.action {
-        "create" => writeln!(out, "{} create {name}", output.paint(Color::Green, "+")),
-        "delete" => writeln!(out, "{} delete {name}", output.paint(Color::Red, "-")),
-        _ => {
-            for (field, old, new) in &change.diffs {
-                let (old, new) = (show(field, old), show(field, new));
-                let mark = output.paint(Color::Yellow, "~");
-                writeln!(out, "{mark} update {name}: {field} {old} → {new}")?;
-            }
-            Ok(())
-        }
-    }
-}
-
 fn apply_change(client: &Client, change: &Change) -> Result<()> {
-    let id = &change.id;
+    let (id, state) = (&change.id, change.body["state"].as_str().unwrap_or_default());
     match change.action {
         "create" => {
-            let state = change.body["state"].as_str().unwrap_or_default();
             let created = client.create_task(&change.body)?;
             let (_, task) = client.pause_legacy_create(created, state == "paused")?;
             if state == "completed" && task.state() != Some(TaskState::Completed) {
@@ -405,7 +365,8 @@ fn apply_change(client: &Client, change: &Change) -> Result<()> {
             }
         }
         "update" => {
-            if change.via_active {
+            // A paused task that must become completed goes through active first.
+            if change.diffs.contains(&("state", json!("paused"), json!("completed"))) {
                 client.update_task(id, &json!({"state": "active", "is_active": true}))?;
             }
             client.update_task(id, &change.body)?;

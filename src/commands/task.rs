@@ -9,14 +9,14 @@ use serde_json::{json, Map, Value};
 use lexopt::Parser;
 
 use super::{
-    check_uuid, cmd, count_words, once, one_of, parse_count, rest, Cmd, Context, GlobalOpts,
+    check_uuid, cmd, count_words, is_uuid, once, one_of, parse_count, rest, Cmd, Context,
+    GlobalOpts,
 };
 use crate::client::Client;
-use crate::error::{Error, Kind, Result};
+use crate::error::{sanitize, Error, Kind, Result};
 use crate::model::{Execution, Json, RunStatus, Task, TaskState};
 use crate::output::{
-    duration_between, sanitize, short_time, source_domains, stderr_line, write_pairs, Color,
-    Output, Table,
+    duration_between, short_time, source_domains, stderr_line, write_pairs, Color, Output, Table,
 };
 use crate::terminal;
 
@@ -220,40 +220,80 @@ To try a query, create the task paused, run it once and read the result:
 Usage: torale task preview
 ";
 
-pub const COMMANDS: &[Cmd] = &[
-    cmd("list", &["ls"], LIST_HELP),
-    cmd("get", &["show"], GET_HELP),
-    cmd("create", &[], CREATE_HELP),
-    cmd("update", &[], UPDATE_HELP),
-    cmd("pause", &[], PAUSE_HELP),
-    cmd("resume", &[], RESUME_HELP),
-    cmd("complete", &[], COMPLETE_HELP),
-    cmd("delete", &["rm"], DELETE_HELP),
-    cmd("execute", &["run"], EXECUTE_HELP),
-    cmd("logs", &[], LOGS_HELP),
-    cmd("notifications", &[], NOTIFICATIONS_HELP),
-    cmd("apply", &[], super::apply::HELP),
-    cmd("preview", &[], PREVIEW_HELP),
+/// A task subcommand, parsed once from its name or an alias.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Sub {
+    List,
+    Get,
+    Create,
+    Update,
+    Pause,
+    Resume,
+    Complete,
+    Delete,
+    Execute,
+    Logs,
+    Notifications,
+    Apply,
+    Preview,
+}
+
+/// Every subcommand with its row in the command tree, in help order. The parser finds the
+/// variants here, so a variant without a row is never constructed and fails the dead-code
+/// lint; `run` matches every variant.
+const SUBS: [(Sub, Cmd); 13] = [
+    (Sub::List, cmd("list", &["ls"], LIST_HELP)),
+    (Sub::Get, cmd("get", &["show"], GET_HELP)),
+    (Sub::Create, cmd("create", &[], CREATE_HELP)),
+    (Sub::Update, cmd("update", &[], UPDATE_HELP)),
+    (Sub::Pause, cmd("pause", &[], PAUSE_HELP)),
+    (Sub::Resume, cmd("resume", &[], RESUME_HELP)),
+    (Sub::Complete, cmd("complete", &[], COMPLETE_HELP)),
+    (Sub::Delete, cmd("delete", &["rm"], DELETE_HELP)),
+    (Sub::Execute, cmd("execute", &["run"], EXECUTE_HELP)),
+    (Sub::Logs, cmd("logs", &[], LOGS_HELP)),
+    (Sub::Notifications, cmd("notifications", &[], NOTIFICATIONS_HELP)),
+    (Sub::Apply, cmd("apply", &[], super::apply::HELP)),
+    (Sub::Preview, cmd("preview", &[], PREVIEW_HELP)),
 ];
 
-/// `task list --active|--paused|--completed`, in help order.
-const STATES: &[(TaskState, &str)] = &[
+/// The rows of `SUBS`, for the command tree.
+pub const COMMANDS: &[Cmd] = &{
+    let mut rows = [const { cmd("", &[], "") }; SUBS.len()];
+    let mut i = 0;
+    while i < SUBS.len() {
+        let row = &SUBS[i].1;
+        rows[i] = cmd(row.name, row.aliases, row.help);
+        i += 1;
+    }
+    rows
+};
+
+/// `task list --active|--paused|--completed` and `task update --active|--inactive`.
+const LIST_STATES: &[(TaskState, &str)] = &[
     (TaskState::Active, "active"),
     (TaskState::Paused, "paused"),
     (TaskState::Completed, "completed"),
 ];
+const UPDATE_STATES: &[(TaskState, &str)] =
+    &[(TaskState::Active, "active"), (TaskState::Paused, "inactive")];
 
 const DEFAULT_WAIT_TIMEOUT: usize = 300;
 const DEFAULT_LOG_LIMIT: usize = 20;
 /// Executions fetched per poll while waiting; the new run is among the newest.
 const WAIT_PAGE: usize = 20;
 
-/// A task subcommand with its options, checked, as `run` takes it. Each option is taken only
-/// where its subcommand's help lists it.
-#[derive(Debug, Default, PartialEq)]
+/// A task subcommand with its arguments, checked, as `run` takes it.
+#[derive(Debug, PartialEq)]
 pub struct Command {
-    /// The subcommand's name, aliases resolved.
-    sub: &'static str,
+    sub: Sub,
+    args: Args,
+}
+
+/// A task subcommand's words and options. Each option is taken only where its subcommand's
+/// help lists it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Args {
     /// Tasks by ID, name or unique ID prefix, as given; `run` looks them up.
     ids: Vec<String>,
     /// `list --active|--paused|--completed`, `create --paused`, `update --active|--inactive`.
@@ -286,27 +326,30 @@ pub struct Command {
 
 /// `torale task ...`, after the word `task`. Boxed: it is the largest command by far.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Box<Command>> {
-    let sub = Cmd { commands: COMMANDS, ..cmd("task", &[], HELP) }.subcommand("task", p, g)?;
-    let mut c = Box::new(Command { sub, ..Command::default() });
+    let name = Cmd { commands: COMMANDS, ..cmd("task", &[], HELP) }.subcommand("task", p, g)?;
+    // `subcommand` answers with a name from COMMANDS, which SUBS makes.
+    let row = SUBS.iter().find(|(_, row)| row.name == name);
+    let sub = row.ok_or_else(|| Error::internal(format!("No task subcommand {name}")))?.0;
+    let mut args = Args::default();
     // Whatever the old CLI's preview took, the answer is the same explanation.
-    if sub != "preview" {
-        c.read(p, g).map_err(|e| e.see_help(&format!("task {sub}")))?;
+    if sub != Sub::Preview {
+        args.read(sub, p, g).map_err(|e| e.see_help(&format!("task {name}")))?;
     }
-    Ok(c)
+    Ok(Box::new(Command { sub, args }))
 }
 
-impl Command {
+impl Args {
     /// Read the subcommand's options and words, and check them.
-    fn read(&mut self, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
-        let words = rest(p, g, |name, p| self.take(name, p))?;
+    fn read(&mut self, sub: Sub, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
+        let words = rest(p, g, |name, p| self.take(sub, name, p))?;
         self.limit = self.limit_text.as_deref().map(|n| parse_count(n, "--limit")).transpose()?;
-        let (min, max) = match self.sub {
-            "list" | "create" | "apply" => (0, 0),
-            "pause" | "resume" | "complete" | "delete" => (1, usize::MAX),
+        let (min, max) = match sub {
+            Sub::List | Sub::Create | Sub::Apply => (0, 0),
+            Sub::Pause | Sub::Resume | Sub::Complete | Sub::Delete => (1, usize::MAX),
             _ => (1, 1),
         };
-        count_words(&words, min, max, "task ID").map_err(|e| match self.sub {
-            "create" => e.hint("Quote the question: torale task create -q \"When is ...?\""),
+        count_words(&words, min, max, "task ID").map_err(|e| match sub {
+            Sub::Create => e.hint("Quote the question: torale task create -q \"When is ...?\""),
             _ => e,
         })?;
         // A task is named by its ID, its name or a unique ID prefix; run() looks it up.
@@ -314,51 +357,46 @@ impl Command {
             return Err(Error::usage("A task ID or name is empty"));
         }
         self.ids = words;
-        match self.sub {
-            "create" => {
-                match (&self.query, &self.from_template) {
-                    (Some(q), _) if q.trim().is_empty() => {
-                        return Err(Error::usage("The query (-q) is empty"))
-                    }
-                    (None, None) => {
-                        return Err(Error::usage("Missing --query (-q)")
-                            .hint("Or start from a template: --from-template ID"))
-                    }
-                    _ => {}
-                }
+        match sub {
+            Sub::Create if self.query.as_ref().is_some_and(|q| q.trim().is_empty()) => {
+                Err(Error::usage("The query (-q) is empty"))
+            }
+            Sub::Create if self.query.is_none() && self.from_template.is_none() => {
+                Err(Error::usage("Missing --query (-q)")
+                    .hint("Or start from a template: --from-template ID"))
+            }
+            Sub::Create => {
                 if let Some(id) = &self.from_template {
                     check_uuid(id, "template ID")?;
                 }
-                self.check_fields()
+                self.check_fields(sub)
             }
-            "update" => {
-                if self.webhook.is_some() && self.no_webhook {
-                    return Err(Error::usage("Use only one of --webhook, --no-webhook"));
-                }
-                self.check_fields()?;
-                // Nothing but the subcommand and its task: no field to change.
-                if *self == (Command { sub: self.sub, ids: self.ids.clone(), ..Command::default() })
-                {
+            Sub::Update if self.webhook.is_some() && self.no_webhook => {
+                Err(Error::usage("Use only one of --webhook, --no-webhook"))
+            }
+            Sub::Update => {
+                self.check_fields(sub)?;
+                // Nothing but the task: no field to change.
+                if *self == (Args { ids: self.ids.clone(), ..Args::default() }) {
                     return Err(Error::usage(
                         "Nothing to update: give at least one field to change",
                     ));
                 }
                 Ok(())
             }
-            "execute" => {
+            Sub::Execute => {
                 self.wait |= self.wait_timeout_text.is_some();
-                self.wait_timeout = match &self.wait_timeout_text {
-                    Some(n) => Some(parse_count(n, "--wait-timeout")?),
-                    None => None,
-                };
+                let timeout = self.wait_timeout_text.as_deref();
+                self.wait_timeout =
+                    timeout.map(|n| parse_count(n, "--wait-timeout")).transpose()?;
                 Ok(())
             }
-            "logs" => {
+            Sub::Logs => {
                 self.status = self.status.as_deref().map(check_status).transpose()?;
                 Ok(())
             }
-            "apply" if self.file.is_none() => Err(Error::usage("Missing --file (-f)")),
-            "apply" if self.exit_code && !self.dry_run => {
+            Sub::Apply if self.file.is_none() => Err(Error::usage("Missing --file (-f)")),
+            Sub::Apply if self.exit_code && !self.dry_run => {
                 Err(Error::usage("--exit-code goes with --dry-run"))
             }
             _ => Ok(()),
@@ -366,18 +404,18 @@ impl Command {
     }
 
     /// Take option `name` if the subcommand has it; whether it did.
-    fn take(&mut self, name: &str, p: &mut Parser) -> Result<bool> {
-        let edits = matches!(self.sub, "create" | "update");
-        match (self.sub, name) {
-            ("list", "active" | "paused" | "completed") | ("update", "active" | "inactive") => {
-                let set = match self.sub {
-                    "list" => STATES,
-                    _ => &[(TaskState::Active, "active"), (TaskState::Paused, "inactive")],
-                };
+    fn take(&mut self, sub: Sub, name: &str, p: &mut Parser) -> Result<bool> {
+        let edits = matches!(sub, Sub::Create | Sub::Update);
+        match (sub, name) {
+            (Sub::List, "active" | "paused" | "completed")
+            | (Sub::Update, "active" | "inactive") => {
+                let set = if sub == Sub::List { LIST_STATES } else { UPDATE_STATES };
                 let state = set.iter().find(|(_, n)| *n == name).map_or(TaskState::Active, |s| s.0);
                 one_of(&mut self.state, state, set)?
             }
-            ("list" | "logs" | "notifications", "limit") => once(&mut self.limit_text, "limit", p)?,
+            (Sub::List | Sub::Logs | Sub::Notifications, "limit") => {
+                once(&mut self.limit_text, "limit", p)?
+            }
             (_, "query" | "q") if edits => once(&mut self.query, "query", p)?,
             (_, "condition" | "c") if edits => once(&mut self.condition, "condition", p)?,
             (_, "name" | "n") if edits => once(&mut self.name, "name", p)?,
@@ -386,73 +424,61 @@ impl Command {
             (_, "notify-behavior") if edits => {
                 once(&mut self.notify_behavior, "notify-behavior", p)?
             }
-            ("create", "email") => once(&mut self.email, "email", p)?,
-            ("create", "paused") => self.state = Some(TaskState::Paused),
-            ("create", "run-immediately") => self.run_immediately = true,
-            ("create", "from-template") => once(&mut self.from_template, "from-template", p)?,
-            ("update", "no-webhook") => self.no_webhook = true,
-            ("delete" | "apply", "yes" | "y") => self.yes = true,
-            ("delete", "ignore-not-found") => self.ignore_not_found = true,
-            ("execute", "wait") => self.wait = true,
-            ("execute", "wait-timeout") => once(&mut self.wait_timeout_text, "wait-timeout", p)?,
-            ("logs", "status") => once(&mut self.status, "status", p)?,
-            ("logs", "notifications-only") => self.notifications_only = true,
-            ("apply", "file" | "f") => once(&mut self.file, "file", p)?,
-            ("apply", "dry-run") => self.dry_run = true,
-            ("apply", "exit-code") => self.exit_code = true,
-            ("apply", "prune") => self.prune = true,
+            (Sub::Create, "email") => once(&mut self.email, "email", p)?,
+            (Sub::Create, "paused") => self.state = Some(TaskState::Paused),
+            (Sub::Create, "run-immediately") => self.run_immediately = true,
+            (Sub::Create, "from-template") => once(&mut self.from_template, "from-template", p)?,
+            (Sub::Update, "no-webhook") => self.no_webhook = true,
+            (Sub::Delete | Sub::Apply, "yes" | "y") => self.yes = true,
+            (Sub::Delete, "ignore-not-found") => self.ignore_not_found = true,
+            (Sub::Execute, "wait") => self.wait = true,
+            (Sub::Execute, "wait-timeout") => once(&mut self.wait_timeout_text, "wait-timeout", p)?,
+            (Sub::Logs, "status") => once(&mut self.status, "status", p)?,
+            (Sub::Logs, "notifications-only") => self.notifications_only = true,
+            (Sub::Apply, "file" | "f") => once(&mut self.file, "file", p)?,
+            (Sub::Apply, "dry-run") => self.dry_run = true,
+            (Sub::Apply, "exit-code") => self.exit_code = true,
+            (Sub::Apply, "prune") => self.prune = true,
             _ => return Ok(false),
         }
         Ok(true)
     }
 
     /// The fields `create` and `update` send, mistakes reported in the order each checks.
-    fn check_fields(&self) -> Result<()> {
+    fn check_fields(&self, sub: Sub) -> Result<()> {
         let empty = |value: &Option<String>| value.as_ref().is_some_and(|v| v.trim().is_empty());
-        let creates = self.sub == "create";
-        if creates && empty(&self.condition) {
-            return Err(Error::usage("The value of --condition is empty"));
-        }
-        if let Some(url) = &self.webhook {
+        let creates = sub == Sub::Create;
+        let bad_url = |url: &&String| {
             let host = url.strip_prefix("https://").unwrap_or("");
-            if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
-                return Err(Error::usage(format!(
-                    "Invalid --webhook '{url}': the API accepts only https:// URLs"
-                )));
-            }
-        }
-        if let Some(email) = &self.email {
-            let valid = email.split_once('@').is_some_and(|(user, domain)| {
-                !user.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
-            });
-            if !valid {
-                return Err(Error::usage(format!(
-                    "Invalid --email '{email}': expected an address like me@example.com"
-                )));
-            }
-        }
-        if let Some(cron) = &self.schedule {
-            check_cron(cron)
-                .map_err(|why| Error::usage(format!("Invalid --schedule '{cron}': {why}")))?;
-        }
-        if let Some(b) = &self.notify_behavior {
-            if !matches!(b.as_str(), "once" | "always" | "track_state") {
-                return Err(Error::usage(format!(
-                    "Invalid --notify-behavior '{b}': use once, always or track_state"
-                )));
-            }
-        }
-        if creates && empty(&self.name) {
-            return Err(Error::usage("The task name (--name) is empty"));
-        }
-        for (flag, value) in
-            [("--name", &self.name), ("--query", &self.query), ("--condition", &self.condition)]
+            host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace)
+        };
+        let bad_email = |email: &&String| {
+            let (user, domain) = email.split_once('@').unwrap_or_default();
+            user.is_empty() || !domain.contains('.') || email.contains(char::is_whitespace)
+        };
+        let behaviors = ["once", "always", "track_state"];
+        let fields =
+            [("--name", &self.name), ("--query", &self.query), ("--condition", &self.condition)];
+        let problem = if creates && empty(&self.condition) {
+            "The value of --condition is empty".to_string()
+        } else if let Some(url) = self.webhook.as_ref().filter(bad_url) {
+            format!("Invalid --webhook '{url}': the API accepts only https:// URLs")
+        } else if let Some(email) = self.email.as_ref().filter(bad_email) {
+            format!("Invalid --email '{email}': expected an address like me@example.com")
+        } else if let Some((cron, Err(why))) = self.schedule.as_ref().map(|s| (s, check_cron(s))) {
+            format!("Invalid --schedule '{cron}': {why}")
+        } else if let Some(b) =
+            self.notify_behavior.as_ref().filter(|b| !behaviors.contains(&b.as_str()))
         {
-            if empty(value) {
-                return Err(Error::usage(format!("The value of {flag} is empty")));
-            }
-        }
-        Ok(())
+            format!("Invalid --notify-behavior '{b}': use once, always or track_state")
+        } else if creates && empty(&self.name) {
+            "The task name (--name) is empty".to_string()
+        } else if let Some((flag, _)) = fields.into_iter().find(|(_, value)| empty(value)) {
+            format!("The value of {flag} is empty")
+        } else {
+            return Ok(());
+        };
+        Err(Error::usage(problem))
     }
 }
 
@@ -505,138 +531,135 @@ fn check_cron(expr: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-pub fn run(c: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
-    if c.sub == "preview" {
-        return Err(preview());
-    }
-    let (client, _) = cx.client(true)?;
-    let (client, output) = (&client, &cx.output);
-    if c.sub == "apply" {
-        return super::apply::run(client, &c, output, out);
-    }
-    let mut tasks = Tasks { client, all: None };
-    let ids = c.ids.iter().map(|r| tasks.id(r)).collect::<Result<Vec<_>>>()?;
-    let id = ids.first().map_or("", String::as_str);
-    match c.sub {
-        "list" => list(client, &c, output, out),
-        "get" => {
-            write_task(&client.get_task(id).map_err(|e| not_found(client, e, id))?, output, out)
+pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
+    let (c, o) = (&command.args, &cx.output);
+    // Every subcommand but preview needs the key and the tasks its words name.
+    let t = || Tasks::new(cx, &c.ids);
+    match command.sub {
+        // The API dropped the endpoint: say so and show the alternative (exit 2).
+        Sub::Preview => Err(Error::usage("Task preview is no longer offered by the Torale API")
+            .hint("Create the task paused, run it once and read the result:")
+            .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
+            .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")),
+        Sub::Apply => return super::apply::run(&t()?.client, c, o, out),
+        Sub::Delete => return delete(&t()?, c, o, out),
+        Sub::List => list(&t()?.client, c, o, out),
+        Sub::Get => {
+            let t = t()?;
+            write_task(&t.client.get_task(t.id()).map_err(|e| t.not_found(e, t.id()))?, o, out)
         }
-        "create" => create(client, &c, output, out),
-        "update" => update(client, id, &c, output, out),
-        "delete" => return delete(&mut tasks, &ids, &c, output, out),
-        "execute" => execute(client, id, &c, output, out),
-        "logs" | "notifications" => logs(client, id, &c, output, out),
-        "pause" | "resume" | "complete" => set_state(client, &ids, c.sub, output, out),
-        other => Err(Error::usage(format!("Unknown task command '{other}'"))),
+        Sub::Create => create(&t()?.client, c, o, out),
+        Sub::Update => update(&t()?, c, o, out),
+        Sub::Execute => execute(&t()?, c, o, out),
+        Sub::Logs => logs(&t()?, c, false, o, out),
+        Sub::Notifications => logs(&t()?, c, true, o, out),
+        Sub::Pause => set_state(&t()?, TaskState::Paused, o, out),
+        Sub::Resume => set_state(&t()?, TaskState::Active, o, out),
+        Sub::Complete => set_state(&t()?, TaskState::Completed, o, out),
     }
     .map(|()| 0)
 }
 
-/// Tasks named on the command line by full ID, by name or by a unique ID prefix, as git and
-/// docker take prefixes. A full ID costs no request; anything else one list of the tasks.
-struct Tasks<'a> {
-    client: &'a Client,
-    /// `(id, name)` of every task, fetched once when first needed.
-    all: Option<Vec<(String, String)>>,
+/// The client, and the tasks named on the command line by full ID, by name or by a unique
+/// ID prefix, as git and docker take prefixes. A full ID costs no request; anything else one
+/// list of the tasks.
+struct Tasks {
+    client: Client,
+    /// The named tasks' full IDs.
+    ids: Vec<String>,
+    /// Every task, when a name or a prefix needed the list.
+    all: Option<Vec<Task>>,
 }
 
-impl Tasks<'_> {
-    fn all(&mut self) -> Result<&[(String, String)]> {
+impl Tasks {
+    fn new(cx: &Context, references: &[String]) -> Result<Tasks> {
+        let mut tasks = Tasks { client: cx.client(true)?.0, ids: Vec::new(), all: None };
+        for reference in references {
+            let id = match is_uuid(reference) {
+                true => reference.to_ascii_lowercase(),
+                false => tasks.find(reference)?,
+            };
+            tasks.ids.push(id);
+        }
+        Ok(tasks)
+    }
+
+    /// The first (or only) task's ID.
+    fn id(&self) -> &str {
+        self.ids.first().map_or("", String::as_str)
+    }
+
+    /// The task `reference` names: an exact name first, then a unique prefix of at least 4
+    /// hex characters.
+    fn find(&mut self, reference: &str) -> Result<String> {
         if self.all.is_none() {
             let doc = self.client.list_tasks(None)?;
             let tasks = doc.items("task list")?.into_iter().map(|item| Task::decode(item.get()));
-            let all = tasks.map(|task| task.map(|t| (t.id.clone(), t.name().to_string())));
-            self.all = Some(all.collect::<Result<_>>()?);
+            self.all = Some(tasks.collect::<Result<_>>()?);
         }
-        Ok(self.all.as_deref().unwrap_or_default())
-    }
-
-    /// The full ID of the task `reference` names: an exact name first, then a unique prefix
-    /// of at least 4 hex characters.
-    fn id(&mut self, reference: &str) -> Result<String> {
-        if super::is_uuid(reference) {
-            return Ok(reference.to_ascii_lowercase());
-        }
-        let all = self.all()?;
-        let mut found: Vec<&(String, String)> =
-            all.iter().filter(|(_, name)| name == reference).collect();
+        let all = self.all.as_deref().unwrap_or_default();
+        let mut found: Vec<&Task> = all.iter().filter(|t| t.name() == reference).collect();
         let hex = reference.chars().filter(char::is_ascii_hexdigit).count();
         let prefix_like = reference.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
         if found.is_empty() && hex >= 4 && prefix_like {
             let lower = reference.to_ascii_lowercase();
-            found = all.iter().filter(|(id, _)| id.starts_with(&lower)).collect();
+            found = all.iter().filter(|t| t.id.starts_with(&lower)).collect();
         }
-        let shown = crate::error::sanitize(reference);
-        match found.as_slice() {
-            [(id, _)] => Ok(id.clone()),
+        let shown = sanitize(reference);
+        match found[..] {
+            [task] => Ok(task.id.clone()),
             [] => {
                 Err(Error::new(Kind::NotFound, format!("No task named or starting with '{shown}'"))
                     .hint("List your tasks with 'torale task list'"))
             }
-            many => {
-                let mut err = Error::usage(format!(
-                    "'{shown}' matches {} tasks; give more of the ID",
-                    many.len()
-                ));
-                for (id, name) in many {
-                    err = err.hint(format!("{id}  {}", crate::error::sanitize(name)));
-                }
-                Err(err)
+            ref many => {
+                let n = many.len();
+                let err = Error::usage(format!("'{shown}' matches {n} tasks; give more of the ID"));
+                Err(many
+                    .iter()
+                    .fold(err, |e, t| e.hint(format!("{}  {}", t.id, sanitize(t.name())))))
             }
         }
     }
 
     /// A task's name for a question, when it can be had.
-    fn name(&mut self, id: &str) -> Option<String> {
+    fn name(&self, id: &str) -> Option<String> {
         if let Some(all) = &self.all {
-            return all.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone());
+            return all.iter().find(|t| t.id == id).map(|t| t.name().to_string());
         }
         let doc = self.client.get_task(id).ok()?;
         Task::decode(doc.text()).ok().map(|t| t.name().to_string())
     }
-}
 
-/// `task preview`: the API dropped the endpoint; say so and show the alternative (exit 2).
-fn preview() -> Error {
-    Error::usage("Task preview is no longer offered by the Torale API")
-        .hint("Create the task paused, run it once and read the result:")
-        .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
-        .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")
-}
-
-/// Give a 404 the task's ID, and tell a bad key apart from a missing task: current servers
-/// answer 404 rather than 401 to a bad key on some read routes.
-fn not_found(client: &Client, err: Error, id: &str) -> Error {
-    if err.kind != Kind::NotFound {
-        return err;
-    }
-    if let Err(auth) = client.me() {
-        if auth.kind == Kind::Auth {
-            return auth;
+    /// Give a 404 the task's ID, and tell a bad key apart from a missing task: current
+    /// servers answer 404 rather than 401 to a bad key on some read routes.
+    fn not_found(&self, err: Error, id: &str) -> Error {
+        if err.kind != Kind::NotFound {
+            return err;
         }
+        if let Err(auth) = self.client.me() {
+            if auth.kind == Kind::Auth {
+                return auth;
+            }
+        }
+        let mut err = Error::new(Kind::NotFound, format!("Task {id} not found")).with_status(404);
+        err.hints = vec!["List your tasks with 'torale task list'".into()];
+        err
     }
-    let mut err = Error::new(Kind::NotFound, format!("Task {id} not found")).with_status(404);
-    err.hints = vec!["List your tasks with 'torale task list'".into()];
-    err
 }
 
-fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn list(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let doc = client.list_tasks(c.state.map(TaskState::as_str))?;
     // The server's list as it came when nothing is left out: not parsed again, not copied.
-    if output.json
-        && c.state.is_none()
-        && c.limit.is_none()
-        && doc.text().trim_start().starts_with('[')
-    {
+    let whole = c.state.is_none() && c.limit.is_none();
+    if output.json && whole && doc.text().trim_start().starts_with('[') {
         return output.json_text(out, doc.text());
     }
     let mut items = doc.items("task list")?;
     // Legacy servers have no `completed` and each generation ignores the other's filter, so
     // the filter is applied here as well.
     if let Some(state) = c.state {
-        let mut kept = Vec::with_capacity(items.len());
-        let mut legacy = false;
+        let (mut kept, mut legacy) = (Vec::new(), false);
         for item in items {
             let task = Task::decode(item.get())?;
             legacy |= task.is_legacy();
@@ -756,25 +779,21 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
 fn default_name(query: &str, taken: &[String]) -> String {
     let mut base = String::new();
     for word in query.split_whitespace() {
-        if !base.is_empty() && base.chars().count() + word.chars().count() + 1 > 60 {
-            break;
-        }
         if !base.is_empty() {
+            if base.chars().count() + word.chars().count() + 1 > 60 {
+                break;
+            }
             base.push(' ');
         }
         base.push_str(word);
     }
-    let mut base: String = base.chars().filter(|c| !c.is_control()).take(60).collect();
-    while base.ends_with(['?', '.', '!', ',', ':', ';']) {
-        base.pop();
-    }
-    if base.is_empty() {
-        base = "Task".into();
-    }
-    if !taken.contains(&base) {
-        return base;
-    }
-    (2..).map(|n| format!("{base} ({n})")).find(|name| !taken.contains(name)).unwrap_or(base)
+    let base: String = base.chars().filter(|c| !c.is_control()).take(60).collect();
+    let base = match base.trim_end_matches(['?', '.', '!', ',', ':', ';']) {
+        "" => "Task",
+        base => base,
+    };
+    let names = (1..).map(|n| if n == 1 { base.to_string() } else { format!("{base} ({n})") });
+    names.into_iter().find(|name| !taken.contains(name)).unwrap_or_default()
 }
 
 fn task_names(client: &Client) -> Result<Vec<String>> {
@@ -782,7 +801,7 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
     Ok(value.decode::<Vec<Task>>("task list")?.into_iter().filter_map(|t| t.name).collect())
 }
 
-fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn create(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
     let mut query = c.query.clone().unwrap_or_default();
     let mut condition = c.condition.clone();
     // A template fills in what the command line leaves out; the name derives from its name.
@@ -799,13 +818,9 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
             return Err(Error::new(Kind::Server, format!("Template {id} has no search query")));
         }
     }
-    let mut notifications = Vec::new();
-    if let Some(url) = &c.webhook {
-        notifications.push(json!({"type": "webhook", "url": url, "method": "POST"}));
-    }
-    if let Some(address) = &c.email {
-        notifications.push(json!({"type": "email", "address": address}));
-    }
+    let webhook =
+        c.webhook.iter().map(|url| json!({"type": "webhook", "url": url, "method": "POST"}));
+    let email = c.email.iter().map(|address| json!({"type": "email", "address": address}));
     let paused = c.state == Some(TaskState::Paused);
     let state = if paused { "paused" } else { "active" };
     let mut body = crate::model::create_body(
@@ -813,7 +828,7 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
         condition.as_deref(),
         state,
         c.schedule.as_deref(),
-        notifications,
+        webhook.chain(email).collect(),
     );
     if let Some(behavior) = &c.notify_behavior {
         body["notify_behavior"] = json!(behavior);
@@ -821,26 +836,18 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
     if c.run_immediately {
         body["run_immediately"] = json!(true);
     }
-
-    let mut taken: Option<Vec<String>> = None;
-    let mut attempt = 0;
+    // Without --name, a name from the query that no task has yet.
+    let mut taken = if c.name.is_some() { Vec::new() } else { task_names(client)? };
+    let mut attempts = 0;
     let created = loop {
-        attempt += 1;
-        let name = match (&c.name, taken.take()) {
-            (Some(name), _) => name.clone(),
-            (None, Some(names)) => default_name(&name_source, &names),
-            (None, None) => default_name(&name_source, &task_names(client)?),
-        };
+        attempts += 1;
+        let name = c.name.clone().unwrap_or_else(|| default_name(&name_source, &taken));
         body["name"] = json!(name);
         match client.create_task(&body) {
-            Ok(value) => break value,
             // The current server answers a duplicate name with a bare 500 and changes nothing.
             Err(err) if err.status == Some(500) => {
-                let names = task_names(client)?;
-                if !names.contains(&name) {
-                    return Err(err);
-                }
-                if c.name.is_some() {
+                taken = task_names(client)?;
+                if c.name.is_some() && taken.contains(&name) {
                     return Err(Error::new(
                         Kind::Rejected,
                         format!("A task named '{}' already exists", sanitize(&name)),
@@ -848,15 +855,13 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
                     .with_status(500)
                     .hint("Choose another --name, or leave it out to get a unique one"));
                 }
-                if attempt >= 3 {
+                if attempts >= 3 || !taken.contains(&name) {
                     return Err(err);
                 }
-                taken = Some(names);
             }
-            Err(err) => return Err(err),
+            created => break created?,
         }
     };
-
     let (created, task) = client.pause_legacy_create(created, paused)?;
     warn_legacy_only(&task, c);
     if let Some(err) = &task.immediate_execution_error {
@@ -868,16 +873,11 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
         sanitize(task.name()),
         task.state_label()
     ));
-    if output.json {
-        output.json_text(out, created.text())?;
-    } else {
-        writeln!(out, "{}", task.id)?;
-    }
-    Ok(())
+    write_doc(&created, &task.id, output, out)
 }
 
 /// Current servers accept and ignore the legacy-only options; say so instead of pretending.
-fn warn_legacy_only(task: &Task, c: &Command) {
+fn warn_legacy_only(task: &Task, c: &Args) {
     if task.is_legacy() || task.state.is_none() {
         return;
     }
@@ -890,13 +890,8 @@ fn warn_legacy_only(task: &Task, c: &Command) {
     }
 }
 
-fn update(
-    client: &Client,
-    id: &str,
-    c: &Command,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
+fn update(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let (client, id) = (&t.client, t.id());
     let mut body = Map::new();
     for (key, value) in [
         ("name", &c.name),
@@ -915,8 +910,7 @@ fn update(
     }
     if c.webhook.is_some() || c.no_webhook {
         // `notifications` replaces the whole list: keep everything but the old webhook.
-        let current: Value =
-            client.get_task(id).map_err(|e| not_found(client, e, id))?.decode("task")?;
+        let current: Value = client.get_task(id).map_err(|e| t.not_found(e, id))?.decode("task")?;
         let mut list: Vec<Value> =
             current.get("notifications").and_then(Value::as_array).cloned().unwrap_or_default();
         list.retain(|n| n.get("type").and_then(Value::as_str) != Some("webhook"));
@@ -925,33 +919,29 @@ fn update(
         }
         body.insert("notifications".into(), Value::Array(list));
     }
-    let value =
-        client.update_task(id, &Value::Object(body)).map_err(|e| not_found(client, e, id))?;
+    let value = client.update_task(id, &Value::Object(body)).map_err(|e| t.not_found(e, id))?;
     let task = Task::decode(value.text())?;
     warn_legacy_only(&task, c);
     stderr_line(&format!("{} Updated task {}", output.paint_err(Color::Green, "✓"), task.id));
     write_task(&value, output, out)
 }
 
-/// Run `action` on each task and write what succeeded: with `--json` one array of the
+/// Run `action` on each named task and write what succeeded: with `--json` one array of the
 /// documents it returns, else its lines. A failure among several is reported on stderr as it
 /// happens (with `--json`, the summary names them all in its one JSON object); the summary
 /// error has the worst one's kind, and what succeeded stays on stdout.
 fn for_each_id(
-    ids: &[String],
+    t: &Tasks,
     verb: &str,
     output: &Output,
     out: &mut dyn Write,
     mut action: impl FnMut(&str) -> Result<(String, String)>,
 ) -> Result<()> {
-    let (mut docs, mut lines, mut failures) = (Vec::new(), Vec::new(), Vec::new());
-    for id in ids {
+    let (mut done, mut failures) = (Vec::new(), Vec::new());
+    for id in &t.ids {
         match action(id) {
-            Ok((doc, line)) => {
-                docs.push(doc);
-                lines.push(line);
-            }
-            Err(err) if ids.len() == 1 => return Err(err.keep_output()),
+            Ok(result) => done.push(result),
+            Err(err) if t.ids.len() == 1 => return Err(err.keep_output()),
             Err(err) => {
                 if !output.json {
                     stderr_line(&format!("✗ {id}: {}", err.message));
@@ -962,16 +952,16 @@ fn for_each_id(
     }
     // Report what succeeded even when others failed; nothing at all when none did.
     if !output.json {
-        for line in &lines {
+        for (_, line) in &done {
             writeln!(out, "{line}")?;
         }
-    } else if failures.is_empty() || !docs.is_empty() {
-        output.json_array(out, docs.iter().map(String::as_str))?;
+    } else if failures.is_empty() || !done.is_empty() {
+        output.json_array(out, done.iter().map(|(doc, _)| doc.as_str()))?;
     }
     let Some((_, worst)) = failures.iter().max_by_key(|(_, e)| e.exit_code()) else {
         return Ok(());
     };
-    let mut message = format!("{} of {} tasks could not be {verb}", failures.len(), ids.len());
+    let mut message = format!("{} of {} tasks could not be {verb}", failures.len(), t.ids.len());
     if output.json {
         let each: Vec<String> =
             failures.iter().map(|(id, err)| format!("{id}: {}", err.message)).collect();
@@ -983,20 +973,14 @@ fn for_each_id(
 }
 
 /// `pause`, `resume` and `complete`.
-fn set_state(
-    client: &Client,
-    ids: &[String],
-    sub: &str,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let (label, state, body) = match sub {
-        "pause" => ("Paused", TaskState::Paused, json!({"state": "paused", "is_active": false})),
-        "resume" => ("Resumed", TaskState::Active, json!({"state": "active", "is_active": true})),
-        _ => ("Completed", TaskState::Completed, json!({"state": "completed"})),
+fn set_state(t: &Tasks, state: TaskState, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let (label, body) = match state {
+        TaskState::Paused => ("Paused", json!({"state": "paused", "is_active": false})),
+        TaskState::Active => ("Resumed", json!({"state": "active", "is_active": true})),
+        TaskState::Completed => ("Completed", json!({"state": "completed"})),
     };
-    for_each_id(ids, &label.to_ascii_lowercase(), output, out, |id| {
-        let value = client.update_task(id, &body).map_err(|e| not_found(client, e, id))?;
+    for_each_id(t, &label.to_ascii_lowercase(), output, out, |id| {
+        let value = t.client.update_task(id, &body).map_err(|e| t.not_found(e, id))?;
         let task = Task::decode(value.text())?;
         if task.state() != Some(state) && task.is_legacy() && state == TaskState::Completed {
             return Err(Error::new(
@@ -1015,13 +999,7 @@ fn set_state(
     })
 }
 
-fn delete(
-    tasks: &mut Tasks,
-    ids: &[String],
-    c: &Command,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<u8> {
+fn delete(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
     if !c.yes {
         if !terminal::stdin_is_terminal() {
             return Err(Error::usage(
@@ -1029,12 +1007,12 @@ fn delete(
             )
             .hint("Add --yes (-y) to delete without asking"));
         }
-        let question = match ids {
-            [id] => match tasks.name(id) {
+        let question = match t.ids.as_slice() {
+            [id] => match t.name(id) {
                 Some(name) => format!("Delete task '{}' ({})?", sanitize(&name), &id[..8]),
                 None => format!("Delete task {id}?"),
             },
-            _ => format!("Delete {} tasks?", ids.len()),
+            ids => format!("Delete {} tasks?", ids.len()),
         };
         if !terminal::confirm(&question)? {
             // Answering no is a choice, not a failure to report; the code still says so.
@@ -1042,12 +1020,11 @@ fn delete(
             return Ok(2);
         }
     }
-    let client = tasks.client;
-    for_each_id(ids, "deleted", output, out, |id| {
-        let deleted = match client.delete_task(id) {
+    for_each_id(t, "deleted", output, out, |id| {
+        let deleted = match t.client.delete_task(id) {
             Ok(_) => true,
             Err(err) if err.kind == Kind::NotFound && c.ignore_not_found => false,
-            Err(err) => return Err(not_found(client, err, id)),
+            Err(err) => return Err(t.not_found(err, id)),
         };
         let line = match deleted {
             true => format!("{} Deleted {id}", output.paint(Color::Green, "✓")),
@@ -1058,86 +1035,84 @@ fn delete(
     .map(|()| 0)
 }
 
-fn execute(
-    client: &Client,
-    id: &str,
-    c: &Command,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let wait_timeout = Duration::from_secs(c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT) as u64);
-    let started = client.execute_task(id).map_err(|e| not_found(client, e, id))?;
-    let mut run = Execution::decode(started.text())?;
-    let mut doc = started;
-    if c.wait {
-        // The run's ID comes first, so a wait that ends early never loses the run.
-        stderr_line(&format!("Started run {}; waiting up to {}s", run.id, wait_timeout.as_secs()));
-        let (last, status) = wait_for_run(client, id, &run.id, wait_timeout)?;
-        doc = last.unwrap_or(doc);
-        run = Execution::decode(doc.text())?;
-        let (run_id, state) = (&run.id, run.status());
-        if status == RunStatus::Failed {
+fn execute(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let id = t.id();
+    let doc = t.client.execute_task(id).map_err(|e| t.not_found(e, id))?;
+    let run_id = Execution::decode(doc.text())?.id;
+    if !c.wait {
+        return write_doc(&doc, &run_id, output, out);
+    }
+    let timeout = Duration::from_secs(c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT) as u64);
+    // The run's ID comes first, so a wait that ends early never loses the run.
+    stderr_line(&format!("Started run {run_id}; waiting up to {}s", timeout.as_secs()));
+    let (doc, status) = wait_for_run(t, doc, &run_id, timeout)?;
+    let run = Execution::decode(doc.text())?;
+    let state = run.status();
+    match status {
+        RunStatus::Failed => {
             let why = run.error_message.as_deref().map(|m| format!(": {}", sanitize(m)));
             let err = Error::new(
                 Kind::RunFailed,
                 format!("Run {run_id} {state}{}", why.unwrap_or_default()),
             );
-            return Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")));
+            Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
         }
-        if status == RunStatus::Waiting {
-            let secs = wait_timeout.as_secs();
-            return Err(Error::new(
-                Kind::Pending,
-                format!("Run {run_id} is still {state} after {secs}s"),
-            )
-            .hint(format!(
-                "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
-            )));
+        RunStatus::Waiting => Err(Error::new(
+            Kind::Pending,
+            format!("Run {run_id} is still {state} after {}s", timeout.as_secs()),
+        )
+        .hint(format!(
+            "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
+        ))),
+        RunStatus::Succeeded => {
+            let outcome = match run.notification_text() {
+                Some(text) => format!("condition met: {}", sanitize(&text)),
+                None => "condition not met".into(),
+            };
+            stderr_line(&format!(
+                "{} Run {run_id} succeeded in {}; {outcome}",
+                output.paint_err(Color::Green, "✓"),
+                duration_between(run.started_at.as_deref(), run.completed_at.as_deref())
+            ));
+            write_doc(&doc, &run_id, output, out)
         }
-        let outcome = match run.notification_text() {
-            Some(text) => format!("condition met: {}", sanitize(&text)),
-            None => "condition not met".into(),
-        };
-        stderr_line(&format!(
-            "{} Run {run_id} succeeded in {}; {outcome}",
-            output.paint_err(Color::Green, "✓"),
-            duration_between(run.started_at.as_deref(), run.completed_at.as_deref())
-        ));
     }
+}
+
+/// A created task or a run: its document with `--json`, else its ID.
+fn write_doc(doc: &Json, id: &str, output: &Output, out: &mut dyn Write) -> Result<()> {
     if output.json {
         return output.json_text(out, doc.text());
     }
-    Ok(writeln!(out, "{}", run.id)?)
+    Ok(writeln!(out, "{id}")?)
 }
 
 /// Poll the task's executions until `run_id` ends or the timeout passes. Returns the last
-/// copy of the run seen (if any) and how it stands.
+/// copy of the run seen (`started` if none) and how it stands.
 fn wait_for_run(
-    client: &Client,
-    task_id: &str,
+    t: &Tasks,
+    started: Json,
     run_id: &str,
     timeout: Duration,
-) -> Result<(Option<Json>, RunStatus)> {
+) -> Result<(Json, RunStatus)> {
     let start = Instant::now();
     let deadline = start + timeout;
     let progress = io::stderr().is_terminal();
-    let mut last: Option<Json> = None;
+    let mut last = started;
     let mut told_retrying = false;
     let mut delay = Duration::from_millis(125);
-    // A failure that a later poll may not meet: server errors, rate limits, the network.
-    let is_transient =
-        |err: &Error| matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network);
     loop {
         delay = (delay * 2).min(Duration::from_secs(5));
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        crate::client::sleep(delay.min(remaining));
+        crate::client::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
         // A poll is bounded by the wait's deadline; a transient failure (5xx, 429, a
         // dropped connection) is polled again until then.
-        let doc = match client.until(deadline).executions(task_id, WAIT_PAGE) {
+        let doc = match t.client.until(deadline).executions(t.id(), WAIT_PAGE) {
             Ok(doc) => doc,
-            Err(err) if is_transient(&err) && Instant::now() < deadline => continue,
-            Err(err) if is_transient(&err) => return Ok((last, RunStatus::Waiting)),
-            Err(err) => return Err(not_found(client, err, task_id)),
+            Err(err) if !matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network) => {
+                return Err(t.not_found(err, t.id()))
+            }
+            Err(_) if Instant::now() < deadline => continue,
+            Err(_) => return Ok((last, RunStatus::Waiting)),
         };
         let mut runs = doc
             .items("execution list")?
@@ -1154,17 +1129,17 @@ fn wait_for_run(
             }
             if progress {
                 let mut err = io::stderr().lock();
+                let secs = start.elapsed().as_secs();
                 let _ = write!(
                     err,
-                    "\rWaiting for run {run_id}: {:<10} {:>4}s",
-                    sanitize(run.status()),
-                    start.elapsed().as_secs()
+                    "\rWaiting for run {run_id}: {:<10} {secs:>4}s",
+                    sanitize(run.status())
                 );
                 if status != RunStatus::Waiting {
                     let _ = writeln!(err);
                 }
             }
-            last = Some(Json::from_raw(item));
+            last = Json::from_raw(item);
             if status != RunStatus::Waiting {
                 return Ok((last, status));
             }
@@ -1180,20 +1155,19 @@ fn wait_for_run(
 
 /// `logs` and `notifications`: a task's runs, newest first.
 fn logs(
-    client: &Client,
-    id: &str,
-    c: &Command,
+    t: &Tasks,
+    c: &Args,
+    notifications: bool,
     output: &Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let limit = c.limit.unwrap_or(DEFAULT_LOG_LIMIT);
-    let notifications = c.sub == "notifications";
+    let (id, limit) = (t.id(), c.limit.unwrap_or(DEFAULT_LOG_LIMIT));
     let doc = if notifications || c.notifications_only {
-        client.notifications(id, limit)
+        t.client.notifications(id, limit)
     } else {
-        client.executions(id, limit)
+        t.client.executions(id, limit)
     }
-    .map_err(|e| not_found(client, e, id))?;
+    .map_err(|e| t.not_found(e, id))?;
     let mut items =
         doc.items(if notifications { "notification list" } else { "execution list" })?;
     let mut empty = if notifications { "No notifications yet" } else { "No runs yet" }.to_string();
@@ -1214,8 +1188,6 @@ fn logs(
         stderr_line(&empty);
         return Ok(());
     }
-    let runs =
-        items.iter().map(|item| Execution::decode(item.get())).collect::<Result<Vec<_>>>()?;
     let mut table = if notifications {
         Table::new(vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"]).flexible(2).times(&[1])
     } else {
@@ -1223,7 +1195,8 @@ fn logs(
             .flexible(4)
             .times(&[1])
     };
-    for run in &runs {
+    for item in &items {
+        let run = Execution::decode(item.get())?;
         let result = match (run.notification_text(), &run.error_message) {
             (Some(text), _) => text,
             (None, Some(err))
@@ -1234,13 +1207,12 @@ fn logs(
             (None, _) if run.status() == "success" => "condition not met".into(),
             _ => "-".into(),
         };
-        let result = result.replace(['\n', '\r'], " ");
         let mut row = vec![run.id.clone(), run.started_at.clone().unwrap_or_default()];
         if !notifications {
             row.push(run.status().to_string());
             row.push(duration_between(run.started_at.as_deref(), run.completed_at.as_deref()));
         }
-        row.extend([result, source_domains(&run.source_urls())]);
+        row.extend([result.replace(['\n', '\r'], " "), source_domains(&run.source_urls())]);
         table.row(row);
     }
     Ok(table.write(out, output)?)
