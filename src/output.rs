@@ -62,7 +62,7 @@ impl Output {
         let mut stderr = io::stderr().lock();
         if self.json_errors {
             let value = serde_json::json!({"error": {
-                "kind": err.kind.name(),
+                "kind": err.kind,
                 "message": err.message,
                 "status": err.status,
                 "exit_code": err.exit_code(),
