@@ -172,9 +172,7 @@ pub fn sanitize(text: &str) -> String {
             '\t' => out.push(' '),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
             c if is_format_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
@@ -192,17 +190,12 @@ pub fn io_reason(err: &std::io::Error) -> String {
 /// shaped like an API key masked: a key typed where an ID or URL belongs must not reach a
 /// CI log through the message that quotes it back.
 fn one_line(text: String) -> String {
-    let text = mask_key_shapes(text);
-    if text.chars().all(|c| !c.is_control() && !is_format_control(c)) {
-        text
-    } else {
-        sanitize(&text)
-    }
+    sanitize(&mask_key_shapes(&text))
 }
 
 /// Replace every word (a run of key characters) that is `sk_` and 20 or more key characters
 /// with its masked form.
-fn mask_key_shapes(text: String) -> String {
+fn mask_key_shapes(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let mut out = String::with_capacity(text.len());
     for piece in text.split_inclusive(|c: char| !is_key_char(c)) {

@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::value::RawValue;
 use serde_json::Value;
+// The columns a string or character takes in a terminal (Unicode's East Asian Width and emoji
+// presentation, as terminals draw them outside CJK locales).
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::error::{Error, Kind, Result};
@@ -101,7 +103,7 @@ impl Output {
         if self.stdout_tty {
             write_terminal_safe(out, &pretty_json(text))?;
         } else {
-            write_terminal_safe(out, text.trim().as_bytes())?;
+            write_terminal_safe(out, text.trim())?;
         }
         out.write_all(b"\n")?;
         Ok(())
@@ -125,34 +127,28 @@ impl Output {
             if i > 0 {
                 out.write_all(b",")?;
             }
-            write_terminal_safe(out, item.trim().as_bytes())?;
+            write_terminal_safe(out, item.trim())?;
         }
         out.write_all(b"]\n")?;
         Ok(())
     }
 }
 
+/// A colour or style, as its SGR code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Color {
-    Green,
-    Red,
-    Yellow,
-    Dim,
-    Bold,
+    Green = 32,
+    Red = 31,
+    Yellow = 33,
+    Dim = 2,
+    Bold = 1,
 }
 
 fn paint(on: bool, color: Color, text: &str) -> String {
-    if !on {
-        return text.to_string();
+    match on {
+        true => format!("\x1b[{}m{text}\x1b[0m", color as u8),
+        false => text.to_string(),
     }
-    let code = match color {
-        Color::Green => "32",
-        Color::Red => "31",
-        Color::Yellow => "33",
-        Color::Dim => "2",
-        Color::Bold => "1",
-    };
-    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 /// `--field NAME` (repeatable) or `--format TEMPLATE`: chosen fields of a JSON result, one
@@ -179,29 +175,25 @@ impl Selection {
         let mut chars = template.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
-                '\\' => match chars.next() {
-                    Some('t') => text.push('\t'),
-                    Some('n') => text.push('\n'),
-                    Some('\\') => text.push('\\'),
-                    Some(other) => {
-                        text.push('\\');
-                        text.push(other);
-                    }
-                    None => text.push('\\'),
-                },
+                '\\' => {
+                    let next = chars.next();
+                    text.push(match next {
+                        Some('t') => '\t',
+                        Some('n') => '\n',
+                        _ => '\\',
+                    });
+                    text.extend(next.filter(|c| !matches!(c, 't' | 'n' | '\\')));
+                }
                 '{' | '}' if chars.peek() == Some(&c) => {
                     chars.next();
                     text.push(c);
                 }
                 '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) => name.push(c),
-                            None => return Err(format!("unclosed '{{' in '{template}'")),
-                        }
-                    }
+                    let Some(len) = chars.clone().position(|c| c == '}') else {
+                        return Err(format!("unclosed '{{' in '{template}'"));
+                    };
+                    let name: String = chars.by_ref().take(len).collect();
+                    chars.next();
                     if name.trim().is_empty() {
                         return Err("empty field name '{}'".into());
                     }
@@ -224,16 +216,14 @@ impl Selection {
     fn pieces(&self) -> Vec<Piece> {
         match self {
             Selection::Format(pieces) => pieces.clone(),
-            Selection::Fields(fields) => {
-                let mut pieces = Vec::new();
-                for (i, name) in fields.iter().enumerate() {
-                    if i > 0 {
-                        pieces.push(Piece::Text("\t".into()));
-                    }
-                    pieces.push(Piece::Field(name.clone()));
-                }
-                pieces
-            }
+            Selection::Fields(fields) => fields
+                .iter()
+                .enumerate()
+                .flat_map(|(i, name)| {
+                    let tab = if i > 0 { "\t" } else { "" };
+                    [Piece::Text(tab.into()), Piece::Field(name.clone())]
+                })
+                .collect(),
         }
     }
 
@@ -266,8 +256,8 @@ impl Selection {
                 match piece {
                     Piece::Text(text) => lines.push_str(text),
                     Piece::Field(name) => {
-                        let (field, known) = lookup(&value, name);
-                        *found |= known;
+                        let field = lookup(&value, name);
+                        *found |= field.is_some();
                         lines.push_str(&field_text(field));
                     }
                 }
@@ -292,46 +282,34 @@ fn malformed(err: &serde_json::Error) -> Error {
 
 /// `Unknown field 'name'`, with the top-level fields of (the first hundred) items, sorted.
 fn unknown_field(name: &str, items: &[&str]) -> Error {
-    let mut fields = std::collections::BTreeSet::new();
-    for item in items.iter().take(100) {
-        if let Ok(object) = serde_json::from_str::<serde_json::Map<String, Value>>(item) {
-            fields.extend(object.keys().map(|key| sanitize(key)));
-        }
-    }
+    let fields: std::collections::BTreeSet<String> = items
+        .iter()
+        .take(100)
+        .filter_map(|item| serde_json::from_str::<serde_json::Map<String, Value>>(item).ok())
+        .flat_map(|object| object.keys().map(|key| sanitize(key)).collect::<Vec<_>>())
+        .collect();
     let error = Error::usage(format!("Unknown field '{}'", sanitize(name)));
     if fields.is_empty() {
         return error.hint("The result has no fields to select");
     }
-    let fields: Vec<String> = fields.into_iter().collect();
+    let fields = Vec::from_iter(fields).join(", ");
     error.hint(format!(
-        "The result has these fields: {} (a.b selects inside objects, a.0 inside lists)",
-        fields.join(", ")
+        "The result has these fields: {fields} (a.b selects inside objects, a.0 inside lists)"
     ))
 }
 
-/// The value at a dotted path (`last_execution.status`, `notifications.0.type`), and
-/// whether the item knows the path: a null or a list too short on the way is a blank value
-/// of a known field; a name an object lacks, or a step into text or a number, is unknown.
-fn lookup<'a>(value: &'a Value, path: &str) -> (Option<&'a Value>, bool) {
-    let mut value = value;
-    for key in path.split('.') {
-        value = match value {
-            Value::Object(map) => match map.get(key) {
-                Some(next) => next,
-                None => return (None, false),
-            },
-            Value::Array(items) => match key.parse::<usize>() {
-                Ok(i) => match items.get(i) {
-                    Some(next) => next,
-                    None => return (None, true),
-                },
-                Err(_) => return (None, false),
-            },
-            Value::Null => return (None, true),
-            _ => return (None, false),
-        };
-    }
-    (Some(value), true)
+/// The value at a dotted path (`last_execution.status`, `notifications.0.type`), or `None`
+/// when the item does not know the path: a null or a list too short on the way is a blank
+/// value of a known field; a name an object lacks, or a step into text or a number, is unknown.
+fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |value, key| match value {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => {
+            key.parse().ok().map(|i: usize| items.get(i).unwrap_or(&Value::Null))
+        }
+        Value::Null => Some(value),
+        _ => None,
+    })
 }
 
 /// A field as text on one line: numbers and booleans as JSON, null or missing as empty,
@@ -347,59 +325,42 @@ fn field_text(value: Option<&Value>) -> String {
 
 /// Valid JSON text indented by two spaces like serde_json's pretty printer, its content and
 /// order untouched.
-fn pretty_json(text: &str) -> Vec<u8> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len() * 2);
-    let (mut indent, mut in_string, mut escaped) = (0, false, false);
-    let newline = |out: &mut Vec<u8>, indent: usize| {
-        out.push(b'\n');
-        out.extend(std::iter::repeat_n(b' ', 2 * indent));
-    };
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        i += 1;
+fn pretty_json(text: &str) -> String {
+    fn newline(out: &mut String, depth: usize) {
+        out.push('\n');
+        out.extend(std::iter::repeat_n(' ', 2 * depth));
+    }
+    let mut out = String::with_capacity(text.len() * 2);
+    let (mut depth, mut in_string, mut escaped, mut opened) = (0usize, false, false, false);
+    for c in text.chars() {
         if in_string {
+            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
             out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_string = false;
-            }
+            continue;
+        } else if c.is_ascii_whitespace() {
             continue;
         }
+        // A line break after `{` or `[` waits for the next token: `{}` and `[]` stay closed.
         match c {
-            b' ' | b'\n' | b'\r' | b'\t' => {}
-            b'{' | b'[' => {
-                out.push(c);
-                while b.get(i).is_some_and(u8::is_ascii_whitespace) {
-                    i += 1;
-                }
-                if let Some(&close @ (b'}' | b']')) = b.get(i) {
-                    out.push(close);
-                    i += 1;
-                } else {
-                    indent += 1;
-                    newline(&mut out, indent);
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                if !opened {
+                    newline(&mut out, depth);
                 }
             }
-            b'}' | b']' => {
-                indent = indent.saturating_sub(1);
-                newline(&mut out, indent);
-                out.push(c);
+            _ if opened => newline(&mut out, depth),
+            _ => {}
+        }
+        opened = matches!(c, '{' | '[');
+        depth += usize::from(opened);
+        in_string = c == '"';
+        match c {
+            ':' => out.push_str(": "),
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
             }
-            b',' => {
-                out.push(c);
-                newline(&mut out, indent);
-            }
-            b':' => out.extend_from_slice(b": "),
-            b'"' => {
-                in_string = true;
-                out.push(c);
-            }
-            _ => out.push(c),
+            c => out.push(c),
         }
     }
     out
@@ -407,34 +368,19 @@ fn pretty_json(text: &str) -> Vec<u8> {
 
 /// Write valid JSON text as it is, except that C1 controls and bidirectional overrides are
 /// written as `\u` escapes (the same JSON value, harmless on a terminal). In valid JSON any
-/// non-ASCII byte is inside a string, so only their lead bytes are searched for, at memchr
-/// speed, and the rest is written in runs.
-fn write_terminal_safe(out: &mut dyn Write, b: &[u8]) -> io::Result<()> {
+/// non-ASCII character is inside a string, so only the lead bytes of those characters (C2 and
+/// E2) are searched for, at memchr speed, and the rest is written in runs.
+fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
     let mut start = 0;
-    for at in memchr::memchr2_iter(0xC2, 0xE2, b) {
-        if let Some((len, code)) = terminal_control(b, at) {
-            out.write_all(&b[start..at])?;
-            write!(out, "\\u{code:04x}")?;
-            start = at + len;
+    for at in memchr::memchr2_iter(0xC2, 0xE2, text.as_bytes()) {
+        let c = text[at..].chars().next().unwrap_or_default();
+        if matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.write_all(&text.as_bytes()[start..at])?;
+            write!(out, "\\u{:04x}", c as u32)?;
+            start = at + c.len_utf8();
         }
     }
-    out.write_all(&b[start..])
-}
-
-/// The length and code point of a UTF-8 sequence at `at` that acts on a terminal: a C1
-/// control (C2 80..9F) or a bidirectional override U+202A..U+202E (E2 80 AA..AE) or
-/// U+2066..U+2069 (E2 81 A6..A9).
-fn terminal_control(b: &[u8], at: usize) -> Option<(usize, u32)> {
-    match (b[at], b.get(at + 1), b.get(at + 2)) {
-        (0xC2, Some(&n), _) if (0x80..=0x9F).contains(&n) => Some((2, u32::from(n))),
-        (0xE2, Some(0x80), Some(&n)) if (0xAA..=0xAE).contains(&n) => {
-            Some((3, 0x2000 + u32::from(n - 0x80)))
-        }
-        (0xE2, Some(0x81), Some(&n)) if (0xA6..=0xA9).contains(&n) => {
-            Some((3, 0x2040 + u32::from(n - 0x80)))
-        }
-        _ => None,
-    }
+    out.write_all(&text.as_bytes()[start..])
 }
 
 /// Write one line to stderr; a closed stderr is not worth failing for.
@@ -456,6 +402,7 @@ pub use crate::error::sanitize;
 
 /// Columns of text, aligned. On a terminal the table is fitted to its width: free-text
 /// columns are shortened with `…` first, then ID columns to a unique prefix.
+#[derive(Default)]
 pub struct Table {
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
@@ -470,13 +417,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: Vec<&'static str>) -> Table {
-        Table {
-            headers,
-            rows: Vec::new(),
-            flexible: Vec::new(),
-            ids: Vec::new(),
-            times: Vec::new(),
-        }
+        Table { headers, ..Table::default() }
     }
 
     pub fn flexible(mut self, column: usize) -> Table {
@@ -516,7 +457,7 @@ impl Table {
         let mut widths = vec![0; columns];
         for row in &rows {
             for (i, cell) in row.iter().enumerate().take(columns) {
-                widths[i] = widths[i].max(display_width(cell));
+                widths[i] = widths[i].max(cell.width());
             }
         }
         if let Some(total) = output.width {
@@ -537,7 +478,7 @@ impl Table {
                     true => cell.chars().take(widths[i]).collect(),
                     false => fit(cell, widths[i]),
                 };
-                let pad = widths[i].saturating_sub(display_width(&cell));
+                let pad = widths[i].saturating_sub(cell.width());
                 line.push_str(&if n == 0 { output.paint(Color::Bold, &cell) } else { cell });
                 if i + 1 < columns {
                     line.extend(std::iter::repeat_n(' ', pad + 2));
@@ -578,22 +519,17 @@ fn time_cell(cell: &str, now: Option<f64>) -> String {
 /// `42s ago`, `3m ago`, `in 2h`, `5d ago`: `secs` before now, or after it when negative.
 fn relative(secs: f64) -> String {
     let n = secs.abs().round() as u64;
-    let amount = match n {
-        0..=59 => format!("{n}s"),
-        60..=3599 => format!("{}m", n / 60),
-        3600..=86_399 => format!("{}h", n / 3600),
-        _ => format!("{}d", n / 86_400),
-    };
-    if secs < -0.5 {
-        format!("in {amount}")
-    } else {
-        format!("{amount} ago")
+    let units = [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')];
+    let (size, unit) = units.into_iter().find(|&(size, _)| n >= size).unwrap_or((1, 's'));
+    match secs < -0.5 {
+        true => format!("in {}{unit}", n / size),
+        false => format!("{}{unit} ago", n / size),
     }
 }
 
 /// `cell` cut to `width` terminal columns, ending in `…` when it was cut.
 fn fit(cell: &str, width: usize) -> String {
-    if display_width(cell) <= width {
+    if cell.width() <= width {
         return cell.to_string();
     }
     let room = width.saturating_sub(1);
@@ -608,12 +544,6 @@ fn fit(cell: &str, width: usize) -> String {
     }
     short.push('…');
     short
-}
-
-/// The columns `text` takes in a terminal (Unicode's East Asian Width and emoji
-/// presentation, as terminals draw them outside CJK locales).
-pub fn display_width(text: &str) -> usize {
-    UnicodeWidthStr::width(text)
 }
 
 /// An aligned `key  value` block; values are sanitized.

@@ -125,18 +125,6 @@ mod raw {
     const VMIN: usize = 6;
     const TCSANOW: i32 = 0;
 
-    /// Restores the saved terminal settings when dropped, whatever happened meanwhile.
-    struct Restore(Termios);
-
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: fd 0 and a termios struct previously filled by tcgetattr.
-            unsafe {
-                tcsetattr(0, TCSANOW, &self.0);
-            }
-        }
-    }
-
     pub fn read_hidden_line() -> Result<String> {
         let mut saved = Termios::default();
         // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
@@ -144,7 +132,6 @@ mod raw {
             return Err(Error::usage("Cannot read the terminal settings for a hidden prompt")
                 .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"));
         }
-        let _restore = Restore(saved);
         if SAVED.set(saved).is_ok() {
             // SAFETY: installs a handler that only restores the terminal and re-raises.
             unsafe {
@@ -160,14 +147,20 @@ mod raw {
         unsafe {
             tcsetattr(0, TCSANOW, &raw);
         }
+        let line = read_line_raw();
+        // SAFETY: fd 0 and the termios struct tcgetattr filled.
+        unsafe {
+            tcsetattr(0, TCSANOW, &saved);
+        }
+        line
+    }
+
+    /// A line typed with the terminal in raw mode, without echo: Ctrl-C interrupts, Ctrl-D or
+    /// Enter ends it, Backspace and Ctrl-U edit it.
+    fn read_line_raw() -> Result<String> {
         let mut line = String::new();
-        let mut stdin = io::stdin().lock();
-        let mut byte = [0u8; 1];
-        loop {
-            if stdin.read(&mut byte)? == 0 {
-                break;
-            }
-            match byte[0] {
+        for byte in io::stdin().lock().bytes() {
+            match byte? {
                 0x03 => return Err(Error::new(Kind::Interrupted, "Interrupted")),
                 0x04 | b'\r' | b'\n' => break,
                 0x7f | 0x08 => {
