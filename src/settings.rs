@@ -362,18 +362,13 @@ impl ConfigFile {
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
             return Err(fail("larger than 1 MiB".into()));
         }
-        file.parse(&bytes)?;
-        Ok(file)
-    }
-
-    /// An empty file is an empty config; anything but a JSON object is an error naming the
-    /// path (and the line and column).
-    pub fn parse(&mut self, bytes: &[u8]) -> Result<()> {
+        // An empty file is an empty config; anything but a JSON object is an error naming the
+        // path (and the line and column).
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
+            return Ok(file);
         }
-        let path = self.path.display();
-        self.entries.0 = serde_json::from_slice(bytes).map_err(|err| {
+        let path = path.display();
+        file.entries.0 = serde_json::from_slice(&bytes).map_err(|err| {
             if err.is_data() {
                 return Error::config(format!("Config file {path} must hold a JSON object"));
             }
@@ -387,7 +382,7 @@ impl ConfigFile {
             ))
             .hint("Fix or remove the file; 'torale config path' prints where it is")
         })?;
-        Ok(())
+        Ok(file)
     }
 
     /// The value of a key (`None` when missing or null).
@@ -400,8 +395,7 @@ impl ConfigFile {
     pub fn get_str(&self, key: &str) -> Result<Option<String>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Value::String(s)) => Ok(Some(s).filter(|s| !s.is_empty())),
             Some(_) => Err(Error::config(format!(
                 "Config file {}: '{key}' must be a string",
                 self.path.display()
@@ -430,8 +424,8 @@ impl ConfigFile {
         let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
         create_private_dir(&dir).map_err(|err| fail("create the directory for", &err))?;
         check_private_dir(&dir)?;
-        let lock = fs::File::open(&dir).map_err(|err| fail("lock", &err))?;
-        lock.lock().map_err(|err| fail("lock", &err))?;
+        let lock = fs::File::open(&dir).and_then(|lock| lock.lock().map(|()| lock));
+        let lock = lock.map_err(|err| fail("lock", &err))?;
 
         *self = ConfigFile::load(&self.path)?;
         let (changed, result) = change(&mut self.entries)?;
@@ -466,9 +460,6 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    if dir.is_dir() {
-        return Ok(());
-    }
     builder.recursive(true).create(dir)
 }
 
