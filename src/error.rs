@@ -1,8 +1,6 @@
 //! Every way a command can fail, its message and the exit code it maps to (the one table),
 //! and the text safety every message goes through: key masking and terminal-safe lines.
 
-use std::fmt;
-
 /// The kind of a failure; each kind has exactly one exit code (its discriminant) and one
 /// JSON name (its name in snake case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -213,12 +211,6 @@ fn mask_key_shapes(text: &str) -> String {
 /// Zero-width and bidirectional formatting characters, which `sanitize` makes visible.
 fn is_format_control(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 impl From<std::io::Error> for Error {
