@@ -93,9 +93,16 @@ impl Output {
 
     /// Write a server's JSON document (checked and masked by the client): re-spaced pretty
     /// on a terminal; piped, the server's bytes as they came, on one line when they were.
+    /// With `--field`/`--format`, its selected fields: one line per item of a list, one line
+    /// for any other document.
     pub fn json_text(&self, out: &mut dyn Write, text: &str) -> Result<()> {
-        if let Some(selection) = &self.selection {
-            return selection.write(out, text);
+        match &self.selection {
+            Some(selection) if text.trim_start().starts_with('[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(malformed)?;
+                return selection.write_items(out, items.iter().map(|item| item.get()));
+            }
+            Some(selection) => return selection.write_items(out, [text]),
+            None => {}
         }
         if self.stdout_tty {
             write_terminal_safe(out, &pretty_json(text))?;
@@ -214,16 +221,6 @@ impl Selection {
         }
     }
 
-    /// Write the selected fields of a JSON document: one line per item of a list, one line
-    /// for any other document.
-    pub fn write(&self, out: &mut dyn Write, text: &str) -> Result<()> {
-        if !text.trim_start().starts_with('[') {
-            return self.write_items(out, [text]);
-        }
-        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|err| malformed(&err))?;
-        self.write_items(out, items.iter().map(|item| item.get()))
-    }
-
     /// Write the selected fields of each JSON document, one line each. Items are decoded one
     /// at a time, so a large list is never held as one tree of values; the lines are written
     /// only once every item has been read, so a failure leaves stdout empty. A field that no
@@ -238,7 +235,7 @@ impl Selection {
         let items: Vec<&str> = items.into_iter().collect();
         let mut lines = String::new();
         for item in &items {
-            let value: Value = serde_json::from_str(item).map_err(|err| malformed(&err))?;
+            let value: Value = serde_json::from_str(item).map_err(malformed)?;
             for (i, piece) in pieces.iter().enumerate() {
                 if i % 2 == 0 {
                     lines.push_str(piece);
@@ -259,7 +256,7 @@ impl Selection {
     }
 }
 
-fn malformed(err: &serde_json::Error) -> Error {
+fn malformed(err: serde_json::Error) -> Error {
     Error::new(Kind::Server, format!("Malformed response from the server: {err}"))
 }
 
@@ -437,12 +434,8 @@ impl Table {
             rows.push(row.iter().enumerate().map(cell).collect());
         }
         let columns = self.headers.len();
-        let mut widths = vec![0; columns];
-        for row in &rows {
-            for (i, cell) in row.iter().enumerate().take(columns) {
-                widths[i] = widths[i].max(cell.width());
-            }
-        }
+        let width = |i| rows.iter().filter_map(|row| row.get(i)).map(|c: &String| c.width()).max();
+        let mut widths: Vec<usize> = (0..columns).map(|i| width(i).unwrap_or(0)).collect();
         if let Some(total) = output.stdout_tty.then(terminal_width) {
             let used = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
             let mut over = used.saturating_sub(total);

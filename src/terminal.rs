@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 
 /// The bytes of a file, or of standard input for `-`, at most `limit` of them.
 pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
@@ -76,6 +76,7 @@ pub fn read_hidden(prompt: &str) -> Result<String> {
 #[cfg(target_os = "linux")]
 mod raw {
     use super::*;
+    use crate::error::Kind;
 
     /// Linux `struct termios` (identical on glibc and musl for the common architectures).
     #[repr(C)]
@@ -180,13 +181,10 @@ mod raw {
 
 #[cfg(not(target_os = "linux"))]
 mod raw {
-    use super::*;
-
     /// Without termios bindings for this platform the key is read as a plain line.
-    pub fn read_hidden_line() -> Result<String> {
+    pub fn read_hidden_line() -> crate::error::Result<String> {
         let mut line = String::new();
-        io::stdin().read_line(&mut line)?;
-        let _ = Kind::Interrupted;
+        std::io::stdin().read_line(&mut line)?;
         Ok(line.trim().to_string())
     }
 }
