@@ -294,6 +294,7 @@ impl Entries {
 }
 
 /// The config file as a JSON object.
+#[derive(Default)]
 pub struct ConfigFile {
     pub path: PathBuf,
     entries: Entries,
@@ -313,18 +314,16 @@ impl ConfigFile {
                 warn_if_shared(&path);
                 Ok(file)
             }
-            Err(why) => Ok(ConfigFile {
-                path: PathBuf::from("~/.torale/config.json"),
-                entries: Entries::default(),
-                unplaced: Some(why),
-            }),
+            Err(why) => {
+                let path = PathBuf::from("~/.torale/config.json");
+                Ok(ConfigFile { path, unplaced: Some(why), ..ConfigFile::default() })
+            }
         }
     }
 
     /// Read the config file; a missing file is an empty config, anything else wrong is exit 3.
     fn load(path: &Path) -> Result<ConfigFile> {
-        let mut file =
-            ConfigFile { path: path.to_path_buf(), entries: Entries::default(), unplaced: None };
+        let mut file = ConfigFile { path: path.to_path_buf(), ..ConfigFile::default() };
         let fail = |why: String| {
             Error::config(format!("Cannot read config file {}: {why}", path.display()))
         };
@@ -462,26 +461,22 @@ fn mode(path: &Path) -> Option<u32> {
 /// A config directory that other users can write to lets them replace the file (and the URL
 /// the key is sent to): refuse it rather than trust what is in it.
 fn check_private_dir(dir: &Path) -> Result<()> {
-    match mode(dir) {
-        Some(mode) if mode & 0o022 != 0 => Err(Error::config(format!(
-            "Config directory {} is writable by other users (mode {mode:03o})",
-            dir.display()
-        ))
-        .hint(format!(
-            "Run: chmod 700 {}, or point TORALE_CONFIG_DIR at a private directory",
-            dir.display()
-        ))),
-        _ => Ok(()),
-    }
+    let Some(mode) = mode(dir).filter(|mode| mode & 0o022 != 0) else {
+        return Ok(());
+    };
+    let dir = dir.display();
+    Err(Error::config(format!(
+        "Config directory {dir} is writable by other users (mode {mode:03o})"
+    ))
+    .hint(format!("Run: chmod 700 {dir}, or point TORALE_CONFIG_DIR at a private directory")))
 }
 
 fn warn_if_shared(path: &Path) {
     if let Some(mode) = mode(path).map(|mode| mode & 0o777).filter(|mode| mode & 0o077 != 0) {
+        let path = path.display();
         let _ = writeln!(
             io::stderr(),
-            "Warning: Config file {} is accessible by other users (mode {mode:03o}); run: chmod 600 {}",
-            path.display(),
-            path.display()
+            "Warning: Config file {path} is accessible by other users (mode {mode:03o}); run: chmod 600 {path}"
         );
     }
 }
