@@ -156,13 +156,14 @@ fn paint(on: bool, color: Color, text: &str) -> String {
 }
 
 /// `--field NAME` (repeatable) or `--format TEMPLATE`: chosen fields of a JSON result, one
-/// line per item of a list (or one line for an object), for images without `jq`.
+/// line per item of a list (or one line for an object), for images without `jq`. Both are
+/// held as a template: text and field paths taking turns, text first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection {
-    /// Values of these fields, tab-separated.
+    /// Values of these fields, tab-separated: `--field id --field name` is `["", "id", "\t",
+    /// "name"]`.
     Fields(Vec<String>),
-    /// A template such as `{id}\t{name}`: `{path}` is replaced by the value at `path`. Held
-    /// as text and field paths taking turns, text first: `["", "id", "\t", "name", ""]`.
+    /// A template such as `{id}: {name}\n`, held as `["", "id", ": ", "name", "\n"]`.
     Format(Vec<String>),
 }
 
@@ -207,20 +208,6 @@ impl Selection {
         Ok(Selection::Format(pieces))
     }
 
-    /// The selection as a template: `--field a --field b` is `{a}\t{b}`.
-    fn pieces(&self) -> Vec<String> {
-        match self {
-            Selection::Format(pieces) => pieces.clone(),
-            Selection::Fields(fields) => {
-                let tab_and_field = |name: &String| ["\t".to_string(), name.clone()];
-                let mut pieces: Vec<String> = fields.iter().flat_map(tab_and_field).collect();
-                pieces.push(String::new());
-                pieces[0].clear();
-                pieces
-            }
-        }
-    }
-
     /// Write the selected fields of each JSON document, one line each. Items are decoded one
     /// at a time, so a large list is never held as one tree of values; the lines are written
     /// only once every item has been read, so a failure leaves stdout empty. A field that no
@@ -230,7 +217,7 @@ impl Selection {
         out: &mut dyn Write,
         items: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        let pieces = self.pieces();
+        let (Selection::Fields(pieces) | Selection::Format(pieces)) = self;
         let mut found = vec![false; pieces.len()];
         let items: Vec<&str> = items.into_iter().collect();
         let mut lines = String::new();
