@@ -423,7 +423,7 @@ impl Table {
         let columns = self.headers.len();
         let width = |i| rows.iter().filter_map(|row| row.get(i)).map(|c: &String| c.width()).max();
         let mut widths: Vec<usize> = (0..columns).map(|i| width(i).unwrap_or(0)).collect();
-        if let Some(total) = output.stdout_tty.then(terminal_width) {
+        if let Some(total) = output.stdout_tty.then(crate::terminal::width) {
             let used = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
             let mut over = used.saturating_sub(total);
             let floors = self.flexible.iter().map(|&i| (i, 12));
@@ -593,36 +593,6 @@ pub fn source_domains(urls: &[&str]) -> String {
         }
     }
     hosts.join(", ")
-}
-
-/// The terminal's width: the window size of stdout, else `COLUMNS`, else 80.
-fn terminal_width() -> usize {
-    let columns = || std::env::var("COLUMNS").ok()?.parse().ok();
-    window_columns().or_else(columns).filter(|&cols| cols > 0).unwrap_or(80)
-}
-
-#[cfg(target_os = "linux")]
-fn window_columns() -> Option<usize> {
-    #[repr(C)]
-    struct WinSize {
-        rows: u16,
-        cols: u16,
-        x: u16,
-        y: u16,
-    }
-    extern "C" {
-        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
-    }
-    const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
-    let mut size = WinSize { rows: 0, cols: 0, x: 0, y: 0 };
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) into the pointer we pass.
-    let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut size as *mut WinSize) };
-    (rc == 0 && size.cols > 0).then_some(size.cols as usize)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn window_columns() -> Option<usize> {
-    None
 }
 
 #[cfg(test)]
