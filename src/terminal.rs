@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub use raw::stdout_was_closed;
 
@@ -55,7 +55,7 @@ pub fn read_hidden(prompt: &str) -> Result<String> {
 #[cfg(target_os = "linux")]
 mod raw {
     use super::*;
-    use crate::error::Kind;
+    use crate::error::{Error, Kind};
 
     /// Linux `struct termios` (identical on glibc and musl for the common architectures).
     #[repr(C)]
