@@ -151,8 +151,8 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
         "field" => {
             let field = value()?;
             match &mut o.selection {
-                None => o.selection = Some(Selection::Fields(vec![field])),
-                Some(Selection::Fields(fields)) => fields.push(field),
+                None => o.selection = Some(Selection::Fields(vec![String::new(), field])),
+                Some(Selection::Fields(fields)) => fields.extend(["\t".into(), field]),
                 Some(Selection::Format(_)) => return Err(both()),
             }
         }

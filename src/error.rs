@@ -1,78 +1,41 @@
 //! Every way a command can fail, its message and the exit code it maps to (the one table),
 //! and the text safety every message goes through: key masking and terminal-safe lines.
 
-use std::fmt;
-
-/// The kind of a failure; each kind has exactly one exit code and one JSON name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// The kind of a failure; each kind has exactly one exit code (its discriminant) and one
+/// JSON name (its name in snake case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum Kind {
-    /// A bug or an impossible state in the CLI itself.
-    Internal,
-    /// Bad command line: unknown flag, missing or invalid argument, refused prompt.
-    Usage,
-    /// No API key, or an unreadable, malformed or unwritable config file.
-    Config,
-    /// The server refused the credentials (401, 403).
-    Auth,
-    /// The object does not exist or is not the caller's (404).
-    NotFound,
-    /// The server rejected the request as invalid (400, 409, 422 and other 4xx).
-    Rejected,
-    /// Rate limited (429) after retries.
-    RateLimited,
-    /// A run was still pending when `--wait` timed out.
-    Pending,
-    /// Server error (5xx) or a malformed, oversized or unexpected response.
-    Server,
-    /// Connection refused, DNS, TLS or timeout.
-    Network,
-    /// The task run ended as failed or cancelled.
-    RunFailed,
-    /// Interrupted by the user (Ctrl-C).
-    Interrupted,
     /// The reader of stdout went away (`torale task list | head -1`): a quiet success.
-    ClosedPipe,
+    ClosedPipe = 0,
+    /// A bug or an impossible state in the CLI itself.
+    Internal = 1,
+    /// Bad command line: unknown flag, missing or invalid argument, refused prompt.
+    Usage = 2,
+    /// No API key, or an unreadable, malformed or unwritable config file.
+    Config = 3,
+    /// The server refused the credentials (401, 403).
+    Auth = 4,
+    /// The object does not exist or is not the caller's (404).
+    NotFound = 5,
+    /// The server rejected the request as invalid (400, 409, 422 and other 4xx).
+    Rejected = 6,
+    /// Rate limited (429) after retries.
+    RateLimited = 7,
+    /// A run was still pending when `--wait` timed out.
+    Pending = 8,
+    /// Server error (5xx) or a malformed, oversized or unexpected response.
+    Server = 9,
+    /// Connection refused, DNS, TLS or timeout.
+    Network = 10,
+    /// The task run ended as failed or cancelled.
+    RunFailed = 11,
+    /// Interrupted by the user (Ctrl-C).
+    Interrupted = 130,
 }
 
 impl Kind {
-    /// The process exit code for this kind (README: "Exit codes").
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Kind::Internal => 1,
-            Kind::Usage => 2,
-            Kind::Config => 3,
-            Kind::Auth => 4,
-            Kind::NotFound => 5,
-            Kind::Rejected => 6,
-            Kind::RateLimited => 7,
-            Kind::Pending => 8,
-            Kind::Server => 9,
-            Kind::Network => 10,
-            Kind::RunFailed => 11,
-            Kind::Interrupted => 130,
-            Kind::ClosedPipe => 0,
-        }
-    }
-
-    /// The `kind` field of a `--json` error object.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Internal => "internal",
-            Kind::Usage => "usage",
-            Kind::Config => "config",
-            Kind::Auth => "auth",
-            Kind::NotFound => "not_found",
-            Kind::Rejected => "rejected",
-            Kind::RateLimited => "rate_limited",
-            Kind::Pending => "pending",
-            Kind::Server => "server",
-            Kind::Network => "network",
-            Kind::RunFailed => "run_failed",
-            Kind::Interrupted => "interrupted",
-            Kind::ClosedPipe => "closed_pipe",
-        }
-    }
-
     /// Map an HTTP error status to the kind a script should see.
     pub fn from_status(status: u16) -> Kind {
         match status {
@@ -177,8 +140,9 @@ impl Error {
             .hint("Run 'torale auth set-api-key', or set TORALE_API_KEY, or pass --api-key-file")
     }
 
+    /// The process exit code (README: "Exit codes").
     pub fn exit_code(&self) -> u8 {
-        self.kind.exit_code()
+        self.kind as u8
     }
 
     /// Point a usage error at the help of the command it is about (`""` for the top level).
@@ -190,11 +154,10 @@ impl Error {
 
 /// `sk_...` and the last five characters: the only form of a key that is ever printed.
 pub fn mask_key(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() < 12 {
-        return "sk_...".into();
-    }
-    let tail: String = chars[chars.len() - 5..].iter().collect();
+    let tail = match key.chars().count() {
+        0..12 => "",
+        _ => key.char_indices().nth_back(4).map_or("", |(at, _)| &key[at..]),
+    };
     format!("sk_...{tail}")
 }
 
@@ -207,9 +170,7 @@ pub fn sanitize(text: &str) -> String {
             '\t' => out.push(' '),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
             c if is_format_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
@@ -220,61 +181,36 @@ pub fn sanitize(text: &str) -> String {
 /// The reason part of an I/O error, without Rust's "(os error N)" noise.
 pub fn io_reason(err: &std::io::Error) -> String {
     let text = err.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    text.split(" (os error").next().unwrap_or_default().to_string()
 }
 
 /// `text` as one terminal-safe line (a no-op on text that already is one), with anything
 /// shaped like an API key masked: a key typed where an ID or URL belongs must not reach a
 /// CI log through the message that quotes it back.
 fn one_line(text: String) -> String {
-    let text = mask_key_shapes(text);
-    if text.chars().all(|c| !c.is_control() && !is_format_control(c)) {
-        text
-    } else {
-        sanitize(&text)
-    }
+    sanitize(&mask_key_shapes(&text))
 }
 
-/// Replace every `sk_` followed by 20 or more key characters with its masked form.
-pub fn mask_key_shapes(text: String) -> String {
-    let is_key_char = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut at = 0;
-    while let Some(found) = text[at..].find("sk_") {
-        let start = at + found;
-        let len = bytes[start + 3..].iter().take_while(|b| is_key_char(**b)).count();
-        let starts_word = start == 0 || !is_key_char(bytes[start - 1]);
-        if len >= 20 && starts_word {
-            let end = start + 3 + len;
-            out.push_str(&text[copied..start]);
-            out.push_str(&mask_key(&text[start..end]));
-            copied = end;
-            at = end;
+/// Replace every word (a run of key characters) that is `sk_` and 20 or more key characters
+/// with its masked form.
+fn mask_key_shapes(text: &str) -> String {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split_inclusive(|c: char| !is_key_char(c)) {
+        let word = piece.trim_end_matches(|c: char| !is_key_char(c));
+        if word.starts_with("sk_") && word.len() >= 23 {
+            out.push_str(&mask_key(word));
+            out.push_str(&piece[word.len()..]);
         } else {
-            at = start + 3;
+            out.push_str(piece);
         }
     }
-    if copied == 0 {
-        return text;
-    }
-    out.push_str(&text[copied..]);
     out
 }
 
 /// Zero-width and bidirectional formatting characters, which `sanitize` makes visible.
 fn is_format_control(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 impl From<std::io::Error> for Error {

@@ -22,7 +22,7 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The keys of the config file this CLI reads and writes; any other key is kept as it is.
 pub const KNOWN_KEYS: [&str; 3] = ["api_key", "api_url", "timeout"];
 
-/// An API key. Its `Debug` and `Display` never show more than the masked form.
+/// An API key. It has no `Debug` or `Display`: only its masked form is ever printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 
@@ -59,14 +59,8 @@ impl ApiKey {
     }
 }
 
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiKey({})", self.masked())
-    }
-}
-
 /// Where a setting's value came from, as shown by `auth status` and `config`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Source {
     Flag(&'static str),
     Env(&'static str),
@@ -91,8 +85,7 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Flag(flag) => write!(f, "flag {flag}"),
-            Source::Env(var) => write!(f, "environment {var}"),
+            Source::Flag(name) | Source::Env(name) => write!(f, "{} {name}", self.name()),
             Source::File => f.write_str("config file"),
             Source::DevMode => f.write_str("dev mode"),
             Source::Default => f.write_str("default"),
@@ -101,7 +94,7 @@ impl fmt::Display for Source {
 }
 
 /// The API key given on the command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeyArg {
     /// `--api-key KEY`
     Value(String),
@@ -110,7 +103,7 @@ pub enum KeyArg {
 }
 
 /// The command-line flags that take part in settings resolution.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Flags {
     pub api_key: Option<KeyArg>,
     pub api_url: Option<String>,
@@ -118,7 +111,7 @@ pub struct Flags {
 }
 
 /// A snapshot of the environment variables torale reads, so resolution is a pure function.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     pub api_key: Option<String>,
     pub api_url: Option<String>,
@@ -152,7 +145,6 @@ impl Env {
 }
 
 /// The effective settings of one invocation.
-#[derive(Debug)]
 pub struct Settings {
     /// The key and where it came from; an invalid key is kept as its error until it is needed,
     /// so commands that do not send it (logout, config) still work. Never sent in NOAUTH mode.
@@ -168,10 +160,8 @@ pub struct Settings {
 impl Settings {
     /// The key to send, or the "No API key configured" error; `None` in NOAUTH mode.
     pub fn require_key(&self) -> Result<Option<&ApiKey>> {
-        if self.noauth {
-            return Ok(None);
-        }
         match &self.api_key {
+            _ if self.noauth => Ok(None),
             Ok(Some((key, _))) => Ok(Some(key)),
             Ok(None) => Err(Error::no_api_key()),
             Err(err) => Err(err.clone()),
@@ -215,26 +205,20 @@ pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> 
     })?;
 
     let (timeout, timeout_source) = if let Some(t) = &flags.timeout {
-        let secs =
-            parse_timeout(t).map_err(|why| Error::usage(format!("Invalid --timeout: {why}")))?;
-        (secs, Source::Flag("--timeout"))
+        (t.clone(), Source::Flag("--timeout"))
     } else if let Some(t) = &env.timeout {
-        let secs = parse_timeout(t)
-            .map_err(|why| Error::config(format!("Invalid TORALE_TIMEOUT: {why}")))?;
-        (secs, Source::Env("TORALE_TIMEOUT"))
+        (t.clone(), Source::Env("TORALE_TIMEOUT"))
     } else if let Some(value) = file.get("timeout") {
-        let text = match value {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.clone(),
-            _ => String::new(),
-        };
-        let secs = parse_timeout(&text).map_err(|why| {
-            Error::config(format!("Invalid timeout in {}: {why}", file.path.display()))
-        })?;
-        (secs, Source::File)
+        let number = value.as_number().map(ToString::to_string);
+        (value.as_str().map(str::to_string).or(number).unwrap_or_default(), Source::File)
     } else {
-        (Duration::from_secs(DEFAULT_TIMEOUT_SECS), Source::Default)
+        (DEFAULT_TIMEOUT_SECS.to_string(), Source::Default)
     };
+    let timeout = parse_timeout(&timeout).map_err(|why| match timeout_source {
+        Source::Flag(_) => Error::usage(format!("Invalid --timeout: {why}")),
+        Source::Env(_) => Error::config(format!("Invalid TORALE_TIMEOUT: {why}")),
+        _ => Error::config(format!("Invalid timeout in {}: {why}", file.path.display())),
+    })?;
 
     Ok(Settings {
         api_key,
@@ -292,7 +276,7 @@ pub fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
 
 /// The config file's keys, each value kept as the text it was written as, so a key this CLI
 /// does not know survives every write exactly (keys are written in sorted order).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Entries(BTreeMap<String, Box<RawValue>>);
 
 impl Entries {
@@ -310,7 +294,7 @@ impl Entries {
 }
 
 /// The config file as a JSON object.
-#[derive(Debug)]
+#[derive(Default)]
 pub struct ConfigFile {
     pub path: PathBuf,
     entries: Entries,
@@ -330,18 +314,16 @@ impl ConfigFile {
                 warn_if_shared(&path);
                 Ok(file)
             }
-            Err(why) => Ok(ConfigFile {
-                path: PathBuf::from("~/.torale/config.json"),
-                entries: Entries::default(),
-                unplaced: Some(why),
-            }),
+            Err(why) => {
+                let path = PathBuf::from("~/.torale/config.json");
+                Ok(ConfigFile { path, unplaced: Some(why), ..ConfigFile::default() })
+            }
         }
     }
 
     /// Read the config file; a missing file is an empty config, anything else wrong is exit 3.
     fn load(path: &Path) -> Result<ConfigFile> {
-        let mut file =
-            ConfigFile { path: path.to_path_buf(), entries: Entries::default(), unplaced: None };
+        let mut file = ConfigFile { path: path.to_path_buf(), ..ConfigFile::default() };
         let fail = |why: String| {
             Error::config(format!("Cannot read config file {}: {why}", path.display()))
         };
@@ -362,18 +344,13 @@ impl ConfigFile {
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
             return Err(fail("larger than 1 MiB".into()));
         }
-        file.parse(&bytes)?;
-        Ok(file)
-    }
-
-    /// An empty file is an empty config; anything but a JSON object is an error naming the
-    /// path (and the line and column).
-    pub fn parse(&mut self, bytes: &[u8]) -> Result<()> {
+        // An empty file is an empty config; anything but a JSON object is an error naming the
+        // path (and the line and column).
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
+            return Ok(file);
         }
-        let path = self.path.display();
-        self.entries.0 = serde_json::from_slice(bytes).map_err(|err| {
+        let path = path.display();
+        file.entries.0 = serde_json::from_slice(&bytes).map_err(|err| {
             if err.is_data() {
                 return Error::config(format!("Config file {path} must hold a JSON object"));
             }
@@ -387,7 +364,7 @@ impl ConfigFile {
             ))
             .hint("Fix or remove the file; 'torale config path' prints where it is")
         })?;
-        Ok(())
+        Ok(file)
     }
 
     /// The value of a key (`None` when missing or null).
@@ -400,8 +377,7 @@ impl ConfigFile {
     pub fn get_str(&self, key: &str) -> Result<Option<String>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Value::String(s)) => Ok(Some(s).filter(|s| !s.is_empty())),
             Some(_) => Err(Error::config(format!(
                 "Config file {}: '{key}' must be a string",
                 self.path.display()
@@ -428,10 +404,14 @@ impl ConfigFile {
                 .hint("The existing config file was left unchanged")
         };
         let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        create_private_dir(&dir).map_err(|err| fail("create the directory for", &err))?;
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        let created = builder.recursive(true).create(&dir);
+        created.map_err(|err| fail("create the directory for", &err))?;
         check_private_dir(&dir)?;
-        let lock = fs::File::open(&dir).map_err(|err| fail("lock", &err))?;
-        lock.lock().map_err(|err| fail("lock", &err))?;
+        let lock = fs::File::open(&dir).and_then(|lock| lock.lock().map(|()| lock));
+        let lock = lock.map_err(|err| fail("lock", &err))?;
 
         *self = ConfigFile::load(&self.path)?;
         let (changed, result) = change(&mut self.entries)?;
@@ -440,9 +420,8 @@ impl ConfigFile {
         }
         if self.entries.0.is_empty() {
             return match fs::remove_file(&self.path) {
-                Ok(()) => Ok(result),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(result),
-                Err(err) => Err(fail("remove", &err)),
+                Err(err) if err.kind() != io::ErrorKind::NotFound => Err(fail("remove", &err)),
+                _ => Ok(result),
             };
         }
         let mut text = serde_json::to_string_pretty(&self.entries.0)
@@ -450,8 +429,15 @@ impl ConfigFile {
         text.push('\n');
         // A full disk or a crash leaves the old file: the new one is complete before the rename.
         let tmp = self.path.with_file_name(format!(".config.json.{}.tmp", std::process::id()));
-        let written =
-            write_private(&tmp, text.as_bytes()).and_then(|()| fs::rename(&tmp, &self.path));
+        let _ = fs::remove_file(&tmp);
+        let mut options = fs::OpenOptions::new();
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.write(true).create_new(true).open(&tmp).and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            fs::rename(&tmp, &self.path)
+        });
         if let Err(err) = written {
             let _ = fs::remove_file(&tmp);
             return Err(fail("write", &err));
@@ -460,16 +446,6 @@ impl ConfigFile {
         let _ = lock.sync_all();
         Ok(result)
     }
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    if dir.is_dir() {
-        return Ok(());
-    }
-    builder.recursive(true).create(dir)
 }
 
 /// The permission bits of a file, where there are such bits.
@@ -485,36 +461,22 @@ fn mode(path: &Path) -> Option<u32> {
 /// A config directory that other users can write to lets them replace the file (and the URL
 /// the key is sent to): refuse it rather than trust what is in it.
 fn check_private_dir(dir: &Path) -> Result<()> {
-    match mode(dir) {
-        Some(mode) if mode & 0o022 != 0 => Err(Error::config(format!(
-            "Config directory {} is writable by other users (mode {mode:03o})",
-            dir.display()
-        ))
-        .hint(format!(
-            "Run: chmod 700 {}, or point TORALE_CONFIG_DIR at a private directory",
-            dir.display()
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let _ = fs::remove_file(path);
-    let mut options = fs::OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.write(true).create_new(true).open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let Some(mode) = mode(dir).filter(|mode| mode & 0o022 != 0) else {
+        return Ok(());
+    };
+    let dir = dir.display();
+    Err(Error::config(format!(
+        "Config directory {dir} is writable by other users (mode {mode:03o})"
+    ))
+    .hint(format!("Run: chmod 700 {dir}, or point TORALE_CONFIG_DIR at a private directory")))
 }
 
 fn warn_if_shared(path: &Path) {
     if let Some(mode) = mode(path).map(|mode| mode & 0o777).filter(|mode| mode & 0o077 != 0) {
+        let path = path.display();
         let _ = writeln!(
             io::stderr(),
-            "Warning: Config file {} is accessible by other users (mode {mode:03o}); run: chmod 600 {}",
-            path.display(),
-            path.display()
+            "Warning: Config file {path} is accessible by other users (mode {mode:03o}); run: chmod 600 {path}"
         );
     }
 }

@@ -1,9 +1,11 @@
 //! Standard input and the person at the terminal: reading a file or stdin, the hidden key
-//! prompt and yes/no confirmations.
+//! prompt and yes/no confirmations, the terminal's width, whether stdout was closed.
 
 use std::io::{self, IsTerminal, Read, Write};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::Result;
+
+pub use raw::stdout_was_closed;
 
 /// The bytes of a file, or of standard input for `-`, at most `limit` of them.
 pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
@@ -16,37 +18,14 @@ pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Whether the process was started with stdout closed (`torale task list >&-`). Before
-/// `main`, the Rust runtime points a closed stdout at `/dev/null` opened read-write, while a
-/// shell's `>/dev/null` opens it write-only: that difference is what is looked at.
-#[cfg(target_os = "linux")]
-pub fn stdout_was_closed() -> bool {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
-    extern "C" {
-        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
-    }
-    const F_GETFL: i32 = 3;
-    const O_ACCMODE: i32 = 0o3;
-    const O_RDWR: i32 = 0o2;
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let read_write = unsafe { fcntl(1, F_GETFL) } & O_ACCMODE == O_RDWR;
-    let null = |meta: std::fs::Metadata| meta.rdev() == 0x103;
-    read_write
-        && io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .and_then(|fd| std::fs::File::from(fd).metadata())
-            .is_ok_and(null)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn stdout_was_closed() -> bool {
-    false
-}
-
 pub fn stdin_is_terminal() -> bool {
     io::stdin().is_terminal()
+}
+
+/// The terminal's width: the window size of stdout, else `COLUMNS`, else 80.
+pub fn width() -> usize {
+    let columns = || std::env::var("COLUMNS").ok()?.parse().ok();
+    raw::window_columns().or_else(columns).filter(|&cols| cols > 0).unwrap_or(80)
 }
 
 /// Ask a yes/no question on stderr and read the answer from the terminal; default no.
@@ -76,6 +55,7 @@ pub fn read_hidden(prompt: &str) -> Result<String> {
 #[cfg(target_os = "linux")]
 mod raw {
     use super::*;
+    use crate::error::{Error, Kind};
 
     /// Linux `struct termios` (identical on glibc and musl for the common architectures).
     #[repr(C)]
@@ -91,11 +71,52 @@ mod raw {
         ospeed: u32,
     }
 
+    /// Linux `struct winsize`.
+    #[repr(C)]
+    #[derive(Default)]
+    struct WinSize {
+        rows: u16,
+        cols: u16,
+        x: u16,
+        y: u16,
+    }
+
     extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
         fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
         fn tcsetattr(fd: i32, action: i32, termios: *const Termios) -> i32;
         fn signal(signum: i32, handler: usize) -> usize;
         fn raise(signum: i32) -> i32;
+    }
+
+    /// Whether the process was started with stdout closed (`torale task list >&-`). Before
+    /// `main`, the Rust runtime points a closed stdout at `/dev/null` opened read-write, while
+    /// a shell's `>/dev/null` opens it write-only: that difference is what is looked at.
+    pub fn stdout_was_closed() -> bool {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        const F_GETFL: i32 = 3;
+        const O_ACCMODE: i32 = 0o3;
+        const O_RDWR: i32 = 0o2;
+        // SAFETY: F_GETFL only reads the descriptor's flags.
+        let read_write = unsafe { fcntl(1, F_GETFL) } & O_ACCMODE == O_RDWR;
+        let null = |meta: std::fs::Metadata| meta.rdev() == 0x103;
+        read_write
+            && io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .and_then(|fd| std::fs::File::from(fd).metadata())
+                .is_ok_and(null)
+    }
+
+    /// The columns of the terminal on stdout, as the kernel knows them.
+    pub fn window_columns() -> Option<usize> {
+        const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
+        let mut size = WinSize::default();
+        // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) into the pointer we pass.
+        let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut size as *mut WinSize) };
+        (rc == 0 && size.cols > 0).then_some(size.cols as usize)
     }
 
     const SIGHUP: i32 = 1;
@@ -125,18 +146,6 @@ mod raw {
     const VMIN: usize = 6;
     const TCSANOW: i32 = 0;
 
-    /// Restores the saved terminal settings when dropped, whatever happened meanwhile.
-    struct Restore(Termios);
-
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: fd 0 and a termios struct previously filled by tcgetattr.
-            unsafe {
-                tcsetattr(0, TCSANOW, &self.0);
-            }
-        }
-    }
-
     pub fn read_hidden_line() -> Result<String> {
         let mut saved = Termios::default();
         // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
@@ -144,7 +153,6 @@ mod raw {
             return Err(Error::usage("Cannot read the terminal settings for a hidden prompt")
                 .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"));
         }
-        let _restore = Restore(saved);
         if SAVED.set(saved).is_ok() {
             // SAFETY: installs a handler that only restores the terminal and re-raises.
             unsafe {
@@ -160,14 +168,20 @@ mod raw {
         unsafe {
             tcsetattr(0, TCSANOW, &raw);
         }
+        let line = read_line_raw();
+        // SAFETY: fd 0 and the termios struct tcgetattr filled.
+        unsafe {
+            tcsetattr(0, TCSANOW, &saved);
+        }
+        line
+    }
+
+    /// A line typed with the terminal in raw mode, without echo: Ctrl-C interrupts, Ctrl-D or
+    /// Enter ends it, Backspace and Ctrl-U edit it.
+    fn read_line_raw() -> Result<String> {
         let mut line = String::new();
-        let mut stdin = io::stdin().lock();
-        let mut byte = [0u8; 1];
-        loop {
-            if stdin.read(&mut byte)? == 0 {
-                break;
-            }
-            match byte[0] {
+        for byte in io::stdin().lock().bytes() {
+            match byte? {
                 0x03 => return Err(Error::new(Kind::Interrupted, "Interrupted")),
                 0x04 | b'\r' | b'\n' => break,
                 0x7f | 0x08 => {
@@ -187,13 +201,18 @@ mod raw {
 
 #[cfg(not(target_os = "linux"))]
 mod raw {
-    use super::*;
+    pub fn stdout_was_closed() -> bool {
+        false
+    }
+
+    pub fn window_columns() -> Option<usize> {
+        None
+    }
 
     /// Without termios bindings for this platform the key is read as a plain line.
-    pub fn read_hidden_line() -> Result<String> {
+    pub fn read_hidden_line() -> crate::error::Result<String> {
         let mut line = String::new();
-        io::stdin().read_line(&mut line)?;
-        let _ = Kind::Interrupted;
+        std::io::stdin().read_line(&mut line)?;
         Ok(line.trim().to_string())
     }
 }
