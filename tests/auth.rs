@@ -139,11 +139,7 @@ fn status_says_whose_key_from_where_and_exits_by_the_outcome() {
 
 #[test]
 fn noauth_sends_no_authorization_header_at_all() {
-    let w = World::with(Options {
-        noauth: true,
-        email: "test@example.com".into(),
-        ..Options::default()
-    });
+    let w = World::with(Options { noauth: true, ..Options::default() });
     // Even with a key configured everywhere, NOAUTH sends none.
     w.write_config(&format!("{{\"api_key\": \"{}\"}}", w.fake.key()));
     w.cmd(&["auth", "status"])
