@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::support::fake::{Escape, Fault};
+use crate::support::fake::Fault;
 use crate::support::{closed_port_url, World};
 
 fn count(text: &str, needle: &str) -> usize {
@@ -376,8 +376,10 @@ fn a_key_echoed_back_by_the_server_is_masked_everywhere() {
         .stderr_has(&format!("Error: Token verification failed: Bearer {}", w.masked_key()))
         .stderr_has(&format!("< x-echo: Bearer {}", w.masked_key()));
     // Percent-encoded or `\uXXXX`-escaped.
-    for escape in [Escape::Percent, Escape::Unicode] {
-        w.fake.fault(Fault::EchoKey { status: 401, escape }, 1);
+    let percent: String = key.bytes().map(|b| format!("%{b:02X}")).collect();
+    let unicode: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    for shown in [percent, unicode] {
+        w.fake.fault(Fault::json(401, &format!("{{\"detail\":\"Invalid token: {shown}\"}}")), 1);
         let run = w.run(&["auth", "whoami"]);
         run.code(4).stderr_has(&format!("Invalid token: {}", w.masked_key())).stderr_lacks(middle);
     }

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::fake::{Fake, Generation};
+use crate::support::fake::{Fake, Options};
 
 const BUDGET: u64 = 2 * 1024 * 1024;
 const X86_64: &str = "x86_64-unknown-linux-musl";
@@ -539,7 +539,7 @@ fn arm64_binary_runs_under_qemu_against_the_fake_api() {
     let version = run_ok(Command::new(&qemu).arg(&binary).arg("--version").env_clear());
     assert_eq!(text(&version.stdout), format!("torale {}\n", env!("CARGO_PKG_VERSION")));
 
-    let fake = Fake::start(Generation::Head);
+    let fake = Fake::start_with(Options::default());
     fake.seed_tasks(&fake.key(), 3);
     let listed = torale(&qemu, &["task", "list", "--field", "id"], &fake);
     assert!(listed.status.success(), "{listed:?}");

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{fake::Fake, fake::Generation, temp_dir};
+use crate::support::{fake::Fake, fake::Options, temp_dir};
 
 const BUDGET: u64 = 2 * 1024 * 1024;
 
@@ -90,7 +90,7 @@ fn runs_in_an_empty_root() {
     let hosts = "127.0.0.1\tlocalhost torale-fake.test\n::1\tlocalhost ip6-localhost\n";
     std::fs::write(root.join("etc/hosts"), hosts).unwrap();
     std::fs::copy(&binary, root.join("torale")).unwrap();
-    let fake = Fake::start(Generation::Head);
+    let fake = Fake::start_with(Options::default());
     let key = fake.key();
     let ids = fake.seed_tasks(&key, 3);
 

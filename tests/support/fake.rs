@@ -23,19 +23,13 @@ pub enum Generation {
 }
 
 /// How to start a fake.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     pub generation: Generation,
     /// The server runs with `TORALE_NOAUTH`; the default user is then the fixed test user.
     pub noauth: bool,
     /// One line per request on stderr (for the example binary).
     pub log_requests: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { generation: Generation::Head, noauth: false, log_requests: false }
-    }
 }
 
 /// One request as the fake received it.
@@ -88,28 +82,11 @@ pub enum Stage {
     Cancelled,
 }
 
-/// The notification of the default plan's successful run.
-pub const MET: &str = "The condition is met: a date has been announced.";
-
-/// Running, then success with a notification.
-pub fn default_plan() -> Vec<Stage> {
-    vec![Stage::Running, Stage::Success(Some(MET.to_string()))]
-}
-
-/// How an error body carries the key it echoes back.
-#[derive(Clone, Copy, Debug)]
-pub enum Escape {
-    /// Every byte as `%XX`.
-    Percent,
-    /// Every character as a JSON `\uXXXX` escape.
-    Unicode,
-}
-
 /// Something other than the normal answer, applied to a request before it is handled.
 #[derive(Clone, Debug)]
 pub enum Fault {
-    /// Answer with exactly this (an empty content type sends no header).
-    Respond { status: u16, content_type: String, body: Vec<u8>, headers: Vec<(String, String)> },
+    /// Answer with exactly this.
+    Respond(Resp),
     /// Sleep, then answer normally.
     Delay(Duration),
     /// Read the request and never answer.
@@ -120,19 +97,12 @@ pub enum Fault {
     Trickle(Duration),
     /// 200 `application/json` with this Content-Length, streamed until the client leaves.
     Huge(u64),
-    /// `{"detail": "Invalid token: <key>"}` with the request's key, escaped like this.
-    EchoKey { status: u16, escape: Escape },
 }
 
 impl Fault {
-    /// A response with this status, content type and body.
+    /// A response with this status, content type (none if empty) and body.
     pub fn status(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Fault {
-        Fault::Respond {
-            status,
-            content_type: content_type.to_string(),
-            body: body.into(),
-            headers: Vec::new(),
-        }
+        Fault::Respond(Resp::raw(status, content_type, body.into()))
     }
 
     /// A JSON response with this status and body.
@@ -156,11 +126,11 @@ impl Fault {
     }
 
     /// The same response with one more header (`Respond` only).
-    pub fn header(mut self, name: &str, value: &str) -> Fault {
-        if let Fault::Respond { headers, .. } = &mut self {
-            headers.push((name.to_string(), value.to_string()));
+    pub fn header(self, name: &str, value: &str) -> Fault {
+        match self {
+            Fault::Respond(resp) => Fault::Respond(resp.header(name, value)),
+            other => other,
         }
-        self
     }
 }
 
@@ -171,11 +141,6 @@ pub struct Fake {
 }
 
 impl Fake {
-    /// A fake of this generation with default options.
-    pub fn start(generation: Generation) -> Fake {
-        Fake::start_with(Options { generation, ..Options::default() })
-    }
-
     pub fn start_with(options: Options) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").expect("fake torale: listen on loopback");
         let addr = listener.local_addr().expect("fake torale: address");
@@ -257,17 +222,13 @@ impl Fake {
     pub fn seed_tasks(&self, key: &str, count: usize) -> Vec<String> {
         let mut st = self.state();
         let user = st.user_of_key(key);
-        let head = st.head();
         (0..count)
             .map(|i| {
+                // Each generation takes its own field of the two.
                 let paused = i % 4 == 3;
-                let mut fields = json!({"name": format!("Benchmark task {:05}", i + 1),
-                    "search_query": format!("Has anything changed for item {}?", i + 1)});
-                if head {
-                    fields["state"] = json!(if paused { "paused" } else { "active" });
-                } else {
-                    fields["is_active"] = json!(!paused);
-                }
+                let fields = json!({"name": format!("Benchmark task {:05}", i + 1),
+                    "search_query": format!("Has anything changed for item {}?", i + 1),
+                    "state": if paused { "paused" } else { "active" }, "is_active": !paused});
                 st.seed(&user, fields)
             })
             .collect()
@@ -343,12 +304,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     let stopped = || shared.stop.load(Ordering::SeqCst);
     let resp = match fault {
         None => respond(shared, &request),
-        Some(Fault::Respond { status, content_type, body, headers }) => Resp {
-            status,
-            content_type: (!content_type.is_empty()).then_some(content_type),
-            headers,
-            body,
-        },
+        Some(Fault::Respond(resp)) => resp,
         Some(Fault::Delay(delay)) => {
             let end = Instant::now() + delay;
             while Instant::now() < end && !stopped() {
@@ -368,16 +324,6 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
         }
         Some(Fault::Huge(len)) => {
             return stream_body(&mut stream, len, 64 * 1024, Duration::ZERO, stopped)
-        }
-        Some(Fault::EchoKey { status, escape }) => {
-            let sent = request.header("authorization").unwrap_or("");
-            let key = sent.strip_prefix("Bearer ").unwrap_or(sent);
-            let shown: String = match escape {
-                Escape::Percent => key.bytes().map(|b| format!("%{b:02X}")).collect(),
-                Escape::Unicode => key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect(),
-            };
-            let body = format!("{{\"detail\":\"Invalid token: {shown}\"}}");
-            Resp::raw(status, "application/json", body.into_bytes())
         }
     };
     send(&mut stream, &resp);
@@ -492,16 +438,21 @@ fn read_request(stream: &mut TcpStream) -> Result<Option<Request>, ()> {
 }
 
 /// A response to write.
-struct Resp {
+#[derive(Clone, Debug)]
+pub struct Resp {
     status: u16,
-    content_type: Option<String>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Resp {
+    /// A response with this body and content type (none if empty).
     fn raw(status: u16, content_type: &str, body: Vec<u8>) -> Resp {
-        Resp { status, content_type: Some(content_type.to_string()), headers: Vec::new(), body }
+        let resp = Resp { status, headers: Vec::new(), body };
+        if content_type.is_empty() {
+            return resp;
+        }
+        resp.header("Content-Type", content_type)
     }
 
     fn json(status: u16, value: &Value) -> Resp {
@@ -517,7 +468,7 @@ impl Resp {
     }
 
     fn empty(status: u16) -> Resp {
-        Resp { status, content_type: None, headers: Vec::new(), body: Vec::new() }
+        Resp::raw(status, "", Vec::new())
     }
 
     /// A FastAPI validation error: 422 with a `detail` list.
@@ -537,9 +488,6 @@ fn send(stream: &mut TcpStream, resp: &Resp) {
     if resp.status != 204 {
         out.extend(format!("Content-Length: {}\r\n", resp.body.len()).bytes());
     }
-    if let Some(content_type) = &resp.content_type {
-        out.extend(format!("Content-Type: {content_type}\r\n").bytes());
-    }
     for (name, value) in &resp.headers {
         out.extend(format!("{name}: {value}\r\n").bytes());
     }
@@ -555,25 +503,13 @@ fn send(stream: &mut TcpStream, resp: &Resp) {
 }
 
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| {
-            bytes
-                .get(at..at + 2)
-                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        let mut hex = || {
+            u8::from_str_radix(std::str::from_utf8(&[bytes.next()?, bytes.next()?]).ok()?, 16).ok()
         };
-        match (bytes[i], hex(i + 1)) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
+        out.push(if byte == b'%' { hex().unwrap_or(b'?') } else { byte });
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -646,6 +582,8 @@ const NOAUTH_USER_ID: &str = "00000000-0000-0000-0000-000000000001";
 const HEAD_FIELDS: &[&str] = &["name", "state", "search_query", "condition_description", "notifications", "attached_connector_slugs"];
 #[rustfmt::skip]
 const LEGACY_FIELDS: &[&str] = &["name", "schedule", "config", "is_active", "executor_type", "search_query", "condition_description", "notify_behavior", "notifications"];
+/// The notification of the default plan's successful run.
+const MET: &str = "The condition is met: a date has been announced.";
 const CANCELLED: &str = "Execution cancelled by manual force run";
 const MINUTE: i64 = 60_000_000;
 /// The templates both servers offer, by category then name: name, description, category,
@@ -723,7 +661,8 @@ impl State {
             generation: options.generation,
             noauth: options.noauth,
             seed: nanos ^ STARTS.fetch_add(1, Ordering::SeqCst).wrapping_mul(0x9e37_79b9),
-            plan: default_plan(),
+            // By default a run goes on, then meets its condition.
+            plan: vec![Stage::Running, Stage::Success(Some(MET.to_string()))],
             ..State::default()
         };
         let (user, key) = if options.noauth {
@@ -928,11 +867,7 @@ impl State {
     // ---- health, account and keys -----------------------------------------------------------
 
     fn health(&self) -> Resp {
-        if self.head() {
-            Resp::json(200, &json!({"status": "healthy"}))
-        } else {
-            Resp::json(200, &json!({"status": "healthy", "service": "torale-api"}))
-        }
+        Resp::json(200, &json!({"status": "healthy"}))
     }
 
     fn me(&mut self, req: &Request) -> Handled {
