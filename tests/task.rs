@@ -515,30 +515,9 @@ fn tasks_by_name_or_short_id() {
 fn delete_on_a_terminal_asks_by_name_and_no_is_not_an_error() {
     let w = World::new();
     let id = w.task(json!({"name": "iPhone 18 watch"}));
-    // `script` gives the command a terminal; the answer comes through it.
-    let output = std::process::Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} task delete 'iPhone 18 watch'", env!("CARGO_BIN_EXE_torale")),
-            "/dev/null",
-        ])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &w.home)
-        .env("TORALE_CONFIG_DIR", &w.config_dir)
-        .env("TORALE_API_URL", w.fake.url())
-        .env("TORALE_API_KEY", w.fake.key())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"n\n")?;
-            child.wait_with_output()
-        })
-        .expect("script (util-linux) runs");
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "{screen}");
+    // The answer comes through the terminal.
+    let (code, screen) = w.on_terminal(100, "task delete 'iPhone 18 watch'", "n\n");
+    assert_eq!(code, 2, "{screen}");
     assert!(
         screen.contains(&format!("Delete task 'iPhone 18 watch' ({})? [y/N]", &id[..8])),
         "{screen}"
