@@ -87,6 +87,23 @@ fn errors_that_persist_end_after_three_attempts_and_others_at_once() {
         .stderr_has("Error: Server error (HTTP 500): Internal Server Error")
         .stderr_lacks("waiting");
     assert_eq!(w.requests(), ["GET /auth/me"]);
+    // Nor is a POST that may have reached the server: the run may have started.
+    let id = w.task(json!({"name": "Release watch"}));
+    let execute = format!("/api/v1/tasks/{id}/execute");
+    w.fake.fault_on(&execute, Fault::unavailable(), 1);
+    w.run(&["task", "execute", &id])
+        .code(9)
+        .no_stdout()
+        .stderr_has("Error: Server error (HTTP 503): Service Unavailable")
+        .stderr_lacks("waiting");
+    // The connection reset after the request was sent.
+    w.fake.fault_on(&execute, Fault::Reset, 1);
+    w.run(&["task", "execute", &id])
+        .code(10)
+        .no_stdout()
+        .stderr_has("Error: Connection closed by the server")
+        .stderr_lacks("waiting");
+    assert_eq!(w.requests(), vec![format!("POST {execute}"); 2]);
 
     // The rate limiter's 429 (no Retry-After) is backed off, even for POST: it refused the
     // request before any work. Then exit 7.
@@ -130,34 +147,12 @@ fn retry_after_in_seconds_is_a_minimum_wait() {
 }
 
 #[test]
-fn a_post_that_may_have_reached_the_server_is_not_repeated() {
-    let w = World::new();
-    let id = w.task(json!({"name": "Release watch"}));
-    let execute = format!("/api/v1/tasks/{id}/execute");
-    // A 503 after the request arrived: the run may have started.
-    w.fake.fault_on(&execute, Fault::unavailable(), 1);
-    w.run(&["task", "execute", &id])
-        .code(9)
-        .no_stdout()
-        .stderr_has("Error: Server error (HTTP 503): Service Unavailable")
-        .stderr_lacks("waiting");
-    // The connection reset after the request was sent.
-    w.fake.fault_on(&execute, Fault::Reset, 1);
-    w.run(&["task", "execute", &id])
-        .code(10)
-        .no_stdout()
-        .stderr_has("Error: Connection closed by the server")
-        .stderr_lacks("waiting");
-    assert_eq!(w.requests(), vec![format!("POST {execute}"); 2]);
-}
-
-#[test]
 fn connection_refused_is_retried_for_every_method_then_exit_10() {
     let w = World::new();
     let url = closed_port_url();
-    for args in [
-        &["auth", "whoami", "--debug"][..],
-        &["task", "create", "-n", "Watch", "-q", "Is 2.0 out?", "--debug"],
+    for (args, path) in [
+        (&["auth", "whoami", "--debug"][..], "auth/me"),
+        (&["task", "create", "-n", "Watch", "-q", "Is 2.0 out?", "--debug"], "api/v1/tasks/"),
     ] {
         let run = w
             .cmd(args)
@@ -166,7 +161,7 @@ fn connection_refused_is_retried_for_every_method_then_exit_10() {
             .run();
         run.code(10)
             .no_stdout()
-            .stderr_has(&format!("Error: Connection refused ({url}/"))
+            .stderr_has(&format!("Error: Connection refused ({url}/{path})"))
             .stderr_has("Hint: Is the API running?");
         // A refused connection never reached the server, so even POST is tried three times.
         assert_eq!(count(&run.stderr, &format!(" {url}/")), 3, "{run:?}");
