@@ -3,8 +3,6 @@
 //! leaves the origin it was configured for. Backoff waits are shortened by the runner's
 //! `TORALE_TEST_SLEEP_DIVISOR`; time limits here are only for real deadlines (`--timeout`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::json;
 
 use crate::support::fake::Fault;
@@ -19,19 +17,6 @@ fn first_wait(stderr: &str) -> f64 {
     let at = stderr.find("waiting ").expect("a wait") + "waiting ".len();
     let secs = stderr[at..].split('s').next().unwrap();
     secs.parse().unwrap_or_else(|_| panic!("no wait in {stderr}"))
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) `secs` seconds from now.
-fn http_date_in(secs: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + secs;
-    let stamp = crate::support::fake::stamp(now as i64 * 1_000_000);
-    let (date, time) = (&stamp[..10], &stamp[11..19]);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month: usize = date[5..7].parse().unwrap();
-    let weekday = WEEKDAYS[(now / 86_400 % 7) as usize];
-    format!("{weekday}, {} {} {} {time} GMT", &date[8..10], MONTHS[month - 1], &date[..4])
 }
 
 // ---- retries --------------------------------------------------------------------------------
@@ -140,7 +125,9 @@ fn retry_after_in_seconds_is_a_minimum_wait() {
     let run = w.run(&["task", "create", "-n", "Watch", "-q", "Is 2.0 out?"]);
     run.ok().stderr_has("HTTP 429; waiting 3.0s");
     assert_eq!(w.requests(), vec!["POST /api/v1/tasks/"; 2]);
-    w.fake.fault(Fault::unavailable().header("Retry-After", &http_date_in(30)), 1);
+    // A client that honoured this date would wait for years.
+    let date = "Wed, 21 Oct 2037 07:28:00 GMT";
+    w.fake.fault(Fault::unavailable().header("Retry-After", date), 1);
     let run = w.run(&["auth", "whoami"]);
     run.ok();
     assert!(first_wait(&run.stderr) < 5.0, "{run:?}");

@@ -1,6 +1,6 @@
 //! A hostile environment or server: proxies torale cannot use, TLS and DNS failures, user info
-//! in URLs, and results too deep, too large, not JSON or not text. Each story checks exit code, stdout, stderr and what the
-//! server (or a bare listener standing in for it) received.
+//! in URLs, and results too deep or too large. Each story checks exit code, stdout, stderr and
+//! what the server (or a bare listener standing in for it) received.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -385,25 +385,12 @@ fn reset(stream: TcpStream) {
 
 /// Reads one HTTP/1.1 request: `Ok(None)` when the peer sent nothing, `Err` when it is not HTTP.
 fn read_request(stream: &mut TcpStream) -> Result<Option<Request>, ()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) if buf.is_empty() => return Ok(None),
-            Ok(0) | Err(_) => return Err(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        if buf.len() > 64 * 1024 {
-            return Err(());
-        }
-    };
-    let head = String::from_utf8(buf[..head_end].to_vec()).map_err(|_| ())?;
-    let mut rest = buf[head_end + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let mut parts = lines.next().unwrap_or("").split(' ');
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    if reader.read_line(&mut line).map_err(|_| ())? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.trim_end().split(' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
         return Err(());
@@ -412,28 +399,20 @@ fn read_request(stream: &mut TcpStream) -> Result<Option<Request>, ()> {
         return Err(());
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut headers = Vec::new();
-    for line in lines {
-        let (name, value) = line.split_once(':').ok_or(())?;
-        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+    let (method, path, query) = (method.to_string(), path.to_string(), query.to_string());
+    let mut request = Request { method, path, query, headers: Vec::new(), body: Vec::new() };
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|_| ())? == 0 {
+            return Err(());
+        }
+        let Some((name, value)) = line.trim_end().split_once(':') else { break };
+        request.headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
     }
-    let mut request = Request {
-        method: method.to_string(),
-        path: path.to_string(),
-        query: query.to_string(),
-        headers,
-        body: Vec::new(),
-    };
     // Content-Length bodies only: the CLI sends no chunked ones.
     let length: usize = request.header("content-length").unwrap_or("0").parse().map_err(|_| ())?;
-    while rest.len() < length {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return Err(()),
-            Ok(n) => rest.extend_from_slice(&chunk[..n]),
-        }
-    }
-    rest.truncate(length);
-    request.body = rest;
+    request.body = vec![0; length];
+    reader.read_exact(&mut request.body).map_err(|_| ())?;
     Ok(Some(request))
 }
 
