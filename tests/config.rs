@@ -176,21 +176,6 @@ fn a_broken_or_unreadable_config_is_exit_3_naming_the_problem() {
 }
 
 #[test]
-fn a_config_others_can_read_gets_a_warning() {
-    let w = World::new();
-    w.write_config(r#"{"api_url": "http://x:1"}"#);
-    set_mode(&w.config_path(), 0o644);
-    w.cmd(&["config"])
-        .run()
-        .ok()
-        .stderr_has("Warning: Config file")
-        .stderr_has("mode 644")
-        .stderr_has("chmod 600");
-    set_mode(&w.config_path(), 0o600);
-    w.cmd(&["config"]).run().ok().stderr_lacks("Warning");
-}
-
-#[test]
 fn concurrent_writers_never_lose_a_key_nor_leave_a_broken_file() {
     let w = World::new();
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -236,7 +221,7 @@ fn concurrent_writers_never_lose_a_key_nor_leave_a_broken_file() {
 }
 
 #[test]
-fn only_a_small_regular_file_in_a_private_directory_is_read() {
+fn only_a_small_regular_file_in_a_private_directory_is_read_and_a_readable_one_warns() {
     let w = World::new();
     std::fs::create_dir_all(&w.config_dir).unwrap();
     // A FIFO would block a reader forever; a device would never end.
@@ -254,5 +239,17 @@ fn only_a_small_regular_file_in_a_private_directory_is_read() {
     w.cmd(&["config", "set", "timeout", "5"]).run().code(3);
     assert_eq!(w.read_config().unwrap(), "{\"api_url\": \"http://127.0.0.1:9\"}");
     set_mode(&w.config_dir, 0o700);
-    w.cmd(&["config", "get", "api_url"]).run().ok().stdout_is("http://127.0.0.1:9\n");
+    w.cmd(&["config", "get", "api_url"])
+        .run()
+        .ok()
+        .stdout_is("http://127.0.0.1:9\n")
+        .stderr_lacks("Warning");
+    // A file others can read works, with a warning.
+    set_mode(&w.config_path(), 0o644);
+    w.cmd(&["config"])
+        .run()
+        .ok()
+        .stderr_has("Warning: Config file")
+        .stderr_has("mode 644")
+        .stderr_has("chmod 600");
 }

@@ -239,6 +239,11 @@ fn redirects_are_refused_and_the_key_never_follows_one() {
     // `torale api` with a collection path missing its slash meets the fake's 307.
     w.run(&["api", "/api/v1/tasks"]).code(9).stderr_has("The server redirected to");
     assert_eq!(w.requests().len(), 1);
+    // A URL below the server's root meets a 404, said to be the URL's fault.
+    w.run(&["--api-url", &format!("{}/api", w.fake.url()), "task", "list"])
+        .code(5)
+        .stderr_has("Error: Not Found")
+        .stderr_has("the API URL must be the server's root");
 }
 
 // ---- hostile or broken responses ------------------------------------------------------------

@@ -127,7 +127,7 @@ fn legacy_only_options_reach_a_legacy_server_and_warn_elsewhere() {
     w.run(&["task", "create", "-q", QUERY, "-s", "0 8 * * 1"])
         .ok()
         .stderr_has("Warning: this server ignores --schedule");
-    let w = World::legacy();
+    let w = World::of(Generation::Legacy);
     let args = ["task", "create", "-q", QUERY, "-s", "0 8 * * 1", "--notify-behavior", "always"];
     w.run(&args).ok().stderr_lacks("Warning");
     assert_eq!(w.fake.tasks()[0]["schedule"], "0 8 * * 1");
@@ -138,7 +138,7 @@ fn legacy_only_options_reach_a_legacy_server_and_warn_elsewhere() {
 fn a_paused_create_never_leaves_a_legacy_task_unscheduled() {
     // Legacy: a task created inactive can later be neither resumed nor deleted, so torale
     // creates it active and then pauses it.
-    let w = World::legacy();
+    let w = World::of(Generation::Legacy);
     let run = w.run(&["task", "create", "-q", QUERY, "--paused"]);
     run.ok().stderr_has("(paused)");
     let id = run.value();
@@ -291,7 +291,7 @@ fn states_the_server_refuses_are_exit_6() {
         .stderr_has("Error: Invalid state transition: Cannot transition from paused to completed");
     assert_eq!(w.fake.tasks()[0]["state"], "paused");
 
-    let w = World::legacy();
+    let w = World::of(Generation::Legacy);
     let id = w.task(json!({"name": "legacy"}));
     w.run(&["task", "complete", &id])
         .code(6)
@@ -483,7 +483,7 @@ fn tasks_by_name_or_short_id() {
         .no_stdout()
         .stderr_has("No task named or starting with 'no such task'");
     // A name or prefix that fits several tasks names them all (legacy servers allow duplicates).
-    let legacy = World::legacy();
+    let legacy = World::of(Generation::Legacy);
     let one = legacy.task(json!({"name": "dup"}));
     let two = legacy.task(json!({"name": "dup"}));
     legacy

@@ -33,10 +33,6 @@ impl World {
         World::with(Options::default())
     }
 
-    pub fn legacy() -> World {
-        World::of(Generation::Legacy)
-    }
-
     pub fn of(generation: Generation) -> World {
         World::with(Options { generation, ..Options::default() })
     }
@@ -137,12 +133,6 @@ impl World {
             .collect();
         names.sort();
         names
-    }
-}
-
-impl Default for World {
-    fn default() -> Self {
-        World::new()
     }
 }
 
