@@ -527,7 +527,9 @@ impl Obj {
 
     /// The object as JSON, with `raw` (a field of raw JSON) after the field it names.
     fn bytes_with(&self, raw: Option<(&str, &str, &[u8])>) -> Vec<u8> {
-        let mut out = vec![b'{'];
+        // Room for a whole task: a list of 10,000 (make bench) is built without regrowing.
+        let mut out = Vec::with_capacity(1024);
+        out.push(b'{');
         for (i, (key, value)) in self.0.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
