@@ -32,14 +32,9 @@ fn help_texts_are_snapshots_and_reachable_every_way() {
         .ok()
         .stdout_has("Usage: torale auth keys revoke KEY_ID");
     w.cmd(&["help", "nonsense"]).run().code(2).no_stdout().stderr_has("No help for 'nonsense'");
-}
-
-#[test]
-fn version_both_ways() {
-    let w = World::new();
-    let expected = format!("torale {}\n", env!("CARGO_PKG_VERSION"));
-    w.cmd(&["--version"]).run().ok().stdout_is(&expected);
-    w.cmd(&["version"]).run().ok().stdout_is(&expected);
+    let version = format!("torale {}\n", env!("CARGO_PKG_VERSION"));
+    w.cmd(&["--version"]).run().ok().stdout_is(&version);
+    w.cmd(&["version"]).run().ok().stdout_is(&version);
 }
 
 #[test]
@@ -80,6 +75,14 @@ fn usage_errors_name_the_problem_and_exit_2_before_any_request() {
         ),
         (&["task", "update", id, "-c", ""], "The value of --condition is empty"),
         (&["task", "create", "-q", "x", "-c", " "], "The value of --condition is empty"),
+        (&["task", "list", "--field", "id", "--format", "{id}"], "Use either --field or --format"),
+        (&["task", "list", "--format", "{id"], "Invalid --format: unclosed '{'"),
+        (&["task", "update", id, "--webhook", "http://insecure.example"], "only https://"),
+        (&["completion", "powershell"], "Unknown shell 'powershell'"),
+        (&["completion"], "Missing SHELL"),
+        (&["api", "https://elsewhere.example/api"], "is a URL: give a path"),
+        (&["api", "-X", "TRACE", "/health"], "Invalid value 'TRACE' for '--method'"),
+        (&["api", "/health", "-f", "novalue"], "Invalid field 'novalue'"),
     ] {
         w.run(args).code(2).no_stdout().stderr_has(message);
     }

@@ -1,6 +1,8 @@
 //! Settings and where they come from (flag > environment > file > default), and the config
 //! file: private modes, atomic writes, unknown keys kept, readable errors.
 
+use serde_json::json;
+
 use crate::support::{set_mode, World};
 
 const FILE_KEY: &str = "sk_fileFileFileFileFileFileFileFileFileFile12345";
@@ -174,47 +176,52 @@ fn a_broken_or_unreadable_config_is_exit_3_naming_the_problem() {
 }
 
 #[test]
-fn a_config_others_can_read_gets_a_warning() {
+fn concurrent_writers_never_lose_a_key_nor_leave_a_broken_file() {
     let w = World::new();
-    w.write_config(r#"{"api_url": "http://x:1"}"#);
-    set_mode(&w.config_path(), 0o644);
-    w.cmd(&["config"])
-        .run()
-        .ok()
-        .stderr_has("Warning: Config file")
-        .stderr_has("mode 644")
-        .stderr_has("chmod 600");
-    set_mode(&w.config_path(), 0o600);
-    w.cmd(&["config"]).run().ok().stderr_lacks("Warning");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|threads| {
+        // Whenever the file exists, a reader finds it whole.
+        let reader = threads.spawn(|| {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok(text) = std::fs::read_to_string(w.config_path()) else { continue };
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("a reader saw a broken file ({e}): {text:?}"));
+                reads += 1;
+            }
+            reads
+        });
+        for round in 0..12 {
+            // Odd rounds start from a file with an unknown key, even rounds from none, so two
+            // writers race to create it.
+            let _ = std::fs::remove_file(w.config_path());
+            if round % 2 == 1 {
+                let seed = w.config_dir.join("seed");
+                std::fs::write(&seed, "{\"theme\": \"dark\"}").unwrap();
+                std::fs::rename(&seed, w.config_path()).unwrap();
+            }
+            let url = format!("http://127.0.0.1:{}", 2000 + round);
+            let key = format!("sk_round{round:02}{}", "x".repeat(36));
+            let set_url = w.cmd(&["config", "set", "api_url", &url]);
+            let set_url = threads.spawn(|| set_url.run());
+            let set_key = w.cmd(&["auth", "set-api-key", "--no-verify"]).stdin(key.clone());
+            let set_key = threads.spawn(|| set_key.run());
+            set_url.join().unwrap().ok();
+            set_key.join().unwrap().ok();
+            let value = w.config_json();
+            assert_eq!(value["api_url"], json!(url), "round {round}: {value}");
+            assert_eq!(value["api_key"], json!(key), "round {round}: {value}");
+            assert_eq!(value["theme"], if round % 2 == 1 { json!("dark") } else { json!(null) });
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(reader.join().unwrap() > 0);
+    });
+    assert_eq!(crate::support::mode(&w.config_path()), 0o600);
+    assert_eq!(w.config_dir_entries(), ["config.json"], "no temp files left");
 }
 
 #[test]
-fn concurrent_writers_never_lose_a_key() {
-    let w = World::new();
-    let spawn = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_torale"))
-            .args(args)
-            .env_clear()
-            .env("HOME", &w.home)
-            .env("TORALE_CONFIG_DIR", &w.config_dir)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    for round in 0..25 {
-        let _ = std::fs::remove_file(w.config_path());
-        let url = format!("http://127.0.0.1:{}", 2000 + round);
-        let mut a = spawn(&["config", "set", "api_url", &url]);
-        let mut b = spawn(&["config", "set", "timeout", "5"]);
-        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
-        let value = w.config_json();
-        assert_eq!(value["api_url"], url.as_str(), "round {round}: {value}");
-        assert_eq!(value["timeout"], 5, "round {round}: {value}");
-    }
-}
-
-#[test]
-fn only_a_small_regular_file_in_a_private_directory_is_read() {
+fn only_a_small_regular_file_in_a_private_directory_is_read_and_a_readable_one_warns() {
     let w = World::new();
     std::fs::create_dir_all(&w.config_dir).unwrap();
     // A FIFO would block a reader forever; a device would never end.
@@ -232,5 +239,17 @@ fn only_a_small_regular_file_in_a_private_directory_is_read() {
     w.cmd(&["config", "set", "timeout", "5"]).run().code(3);
     assert_eq!(w.read_config().unwrap(), "{\"api_url\": \"http://127.0.0.1:9\"}");
     set_mode(&w.config_dir, 0o700);
-    w.cmd(&["config", "get", "api_url"]).run().ok().stdout_is("http://127.0.0.1:9\n");
+    w.cmd(&["config", "get", "api_url"])
+        .run()
+        .ok()
+        .stdout_is("http://127.0.0.1:9\n")
+        .stderr_lacks("Warning");
+    // A file others can read works, with a warning.
+    set_mode(&w.config_path(), 0o644);
+    w.cmd(&["config"])
+        .run()
+        .ok()
+        .stderr_has("Warning: Config file")
+        .stderr_has("mode 644")
+        .stderr_has("chmod 600");
 }

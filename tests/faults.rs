@@ -3,11 +3,9 @@
 //! leaves the origin it was configured for. Backoff waits are shortened by the runner's
 //! `TORALE_TEST_SLEEP_DIVISOR`; time limits here are only for real deadlines (`--timeout`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::json;
 
-use crate::support::fake::{Escape, Fault};
+use crate::support::fake::Fault;
 use crate::support::{closed_port_url, World};
 
 fn count(text: &str, needle: &str) -> usize {
@@ -21,19 +19,6 @@ fn first_wait(stderr: &str) -> f64 {
     secs.parse().unwrap_or_else(|_| panic!("no wait in {stderr}"))
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) `secs` seconds from now.
-fn http_date_in(secs: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + secs;
-    let stamp = crate::support::fake::stamp(now as i64 * 1_000_000);
-    let (date, time) = (&stamp[..10], &stamp[11..19]);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month: usize = date[5..7].parse().unwrap();
-    let weekday = WEEKDAYS[(now / 86_400 % 7) as usize];
-    format!("{weekday}, {} {} {} {time} GMT", &date[8..10], MONTHS[month - 1], &date[..4])
-}
-
 // ---- retries --------------------------------------------------------------------------------
 
 #[test]
@@ -42,7 +27,8 @@ fn transient_failures_of_get_put_and_delete_are_retried_with_a_visible_wait() {
     let id = w.task(json!({"name": "Release watch"}));
     // A proxy's plain-text 503, then its HTML 502, then the answer.
     w.fake.fault(Fault::unavailable(), 1);
-    w.fake.fault(Fault::bad_gateway(), 1);
+    let page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
+    w.fake.fault(Fault::status(502, "text/html", page), 1);
     let run = w.run(&["task", "get", &id, "--debug"]);
     run.ok()
         .stdout_has("Release watch")
@@ -86,6 +72,23 @@ fn errors_that_persist_end_after_three_attempts_and_others_at_once() {
         .stderr_has("Error: Server error (HTTP 500): Internal Server Error")
         .stderr_lacks("waiting");
     assert_eq!(w.requests(), ["GET /auth/me"]);
+    // Nor is a POST that may have reached the server: the run may have started.
+    let id = w.task(json!({"name": "Release watch"}));
+    let execute = format!("/api/v1/tasks/{id}/execute");
+    w.fake.fault_on(&execute, Fault::unavailable(), 1);
+    w.run(&["task", "execute", &id])
+        .code(9)
+        .no_stdout()
+        .stderr_has("Error: Server error (HTTP 503): Service Unavailable")
+        .stderr_lacks("waiting");
+    // The connection reset after the request was sent.
+    w.fake.fault_on(&execute, Fault::Reset, 1);
+    w.run(&["task", "execute", &id])
+        .code(10)
+        .no_stdout()
+        .stderr_has("Error: Connection closed by the server")
+        .stderr_lacks("waiting");
+    assert_eq!(w.requests(), vec![format!("POST {execute}"); 2]);
 
     // The rate limiter's 429 (no Retry-After) is backed off, even for POST: it refused the
     // request before any work. Then exit 7.
@@ -114,49 +117,29 @@ fn errors_that_persist_end_after_three_attempts_and_others_at_once() {
 fn retry_after_in_seconds_is_a_minimum_wait() {
     let w = World::new();
     // Seconds, on a GET's 503: the wait is 2 s although the backoff would be about 1 s.
-    w.fake.fault(Fault::retry_after(503, "2"), 1);
+    w.fake.fault(Fault::unavailable().header("Retry-After", "2"), 1);
     w.run(&["auth", "whoami"]).ok().stderr_has("HTTP 503; waiting 2.0s before attempt 2 of 3");
     assert_eq!(w.requests(), vec!["GET /auth/me"; 2]);
     // Seconds on the rate limiter's 429 for a POST; a date (no server sends one) is no hint.
-    w.fake.fault_on("/api/v1/tasks/", Fault::retry_after(429, "3"), 1);
+    w.fake.fault_on("/api/v1/tasks/", Fault::rate_limited().header("Retry-After", "3"), 1);
     let run = w.run(&["task", "create", "-n", "Watch", "-q", "Is 2.0 out?"]);
     run.ok().stderr_has("HTTP 429; waiting 3.0s");
     assert_eq!(w.requests(), vec!["POST /api/v1/tasks/"; 2]);
-    w.fake.fault(Fault::retry_after(503, &http_date_in(30)), 1);
+    // A client that honoured this date would wait for years.
+    let date = "Wed, 21 Oct 2037 07:28:00 GMT";
+    w.fake.fault(Fault::unavailable().header("Retry-After", date), 1);
     let run = w.run(&["auth", "whoami"]);
     run.ok();
     assert!(first_wait(&run.stderr) < 5.0, "{run:?}");
 }
 
 #[test]
-fn a_post_that_may_have_reached_the_server_is_not_repeated() {
-    let w = World::new();
-    let id = w.task(json!({"name": "Release watch"}));
-    let execute = format!("/api/v1/tasks/{id}/execute");
-    // A 503 after the request arrived: the run may have started.
-    w.fake.fault_on(&execute, Fault::unavailable(), 1);
-    w.run(&["task", "execute", &id])
-        .code(9)
-        .no_stdout()
-        .stderr_has("Error: Server error (HTTP 503): Service Unavailable")
-        .stderr_lacks("waiting");
-    // The connection reset after the request was sent.
-    w.fake.fault_on(&execute, Fault::Reset, 1);
-    w.run(&["task", "execute", &id])
-        .code(10)
-        .no_stdout()
-        .stderr_has("Error: Connection closed by the server")
-        .stderr_lacks("waiting");
-    assert_eq!(w.requests(), vec![format!("POST {execute}"); 2]);
-}
-
-#[test]
 fn connection_refused_is_retried_for_every_method_then_exit_10() {
     let w = World::new();
     let url = closed_port_url();
-    for args in [
-        &["auth", "whoami", "--debug"][..],
-        &["task", "create", "-n", "Watch", "-q", "Is 2.0 out?", "--debug"],
+    for (args, path) in [
+        (&["auth", "whoami", "--debug"][..], "auth/me"),
+        (&["task", "create", "-n", "Watch", "-q", "Is 2.0 out?", "--debug"], "api/v1/tasks/"),
     ] {
         let run = w
             .cmd(args)
@@ -165,7 +148,7 @@ fn connection_refused_is_retried_for_every_method_then_exit_10() {
             .run();
         run.code(10)
             .no_stdout()
-            .stderr_has(&format!("Error: Connection refused ({url}/"))
+            .stderr_has(&format!("Error: Connection refused ({url}/{path})"))
             .stderr_has("Hint: Is the API running?");
         // A refused connection never reached the server, so even POST is tried three times.
         assert_eq!(count(&run.stderr, &format!(" {url}/")), 3, "{run:?}");
@@ -229,10 +212,6 @@ fn a_retry_that_would_outlast_the_timeout_is_named() {
 
 // ---- redirects ------------------------------------------------------------------------------
 
-fn redirect(status: u16, location: &str) -> Fault {
-    Fault::Redirect { status, location: location.to_string() }
-}
-
 #[test]
 fn redirects_are_refused_and_the_key_never_follows_one() {
     // The API never redirects a request torale makes (collection paths carry their slash), so
@@ -244,7 +223,7 @@ fn redirects_are_refused_and_the_key_never_follows_one() {
         (302, format!("{}/elsewhere/", other.fake.url())),
         (301, "ftp://files.example/me".to_string()),
     ] {
-        w.fake.fault_on("/auth/me", redirect(status, &location), 1);
+        w.fake.fault_on("/auth/me", Fault::redirect(status, &location), 1);
         w.run(&["auth", "whoami"])
             .code(9)
             .no_stdout()
@@ -259,6 +238,11 @@ fn redirects_are_refused_and_the_key_never_follows_one() {
     // `torale api` with a collection path missing its slash meets the fake's 307.
     w.run(&["api", "/api/v1/tasks"]).code(9).stderr_has("The server redirected to");
     assert_eq!(w.requests().len(), 1);
+    // A URL below the server's root meets a 404, said to be the URL's fault.
+    w.run(&["--api-url", &format!("{}/api", w.fake.url()), "task", "list"])
+        .code(5)
+        .stderr_has("Error: Not Found")
+        .stderr_has("the API URL must be the server's root");
 }
 
 // ---- hostile or broken responses ------------------------------------------------------------
@@ -267,12 +251,18 @@ fn redirects_are_refused_and_the_key_never_follows_one() {
 fn broken_success_bodies_are_exit_9_never_a_panic() {
     let w = World::new();
     let cases = [
-        (Fault::not_json(), "Malformed response from the server: not JSON"),
+        (
+            Fault::json(200, "<<<this is not json>>>"),
+            "Malformed response from the server: not JSON",
+        ),
         (
             Fault::json(200, r#"[{"name": "Truncated", "state": "act"#),
             "Malformed response from the server: not JSON",
         ),
-        (Fault::not_utf8(), "Malformed response from the server: not valid UTF-8"),
+        (
+            Fault::status(200, "application/json", &b"[{\"id\": \"\xff\xfe\"}]"[..]),
+            "Malformed response from the server: not valid UTF-8",
+        ),
         (Fault::json(200, r#"{"tasks": []}"#), "Malformed response from the server"),
         (
             Fault::json(200, r#"[{"id": 42, "name": ["not", "a", "name"]}]"#),
@@ -324,7 +314,7 @@ fn error_bodies_of_every_shape_become_one_short_readable_line() {
         (Fault::json(409, r#"{"error":{"message":"Conflict here"}}"#), 6, "Error: Conflict here"),
         (Fault::status(500, "text/plain", ""), 9, "Error: HTTP 500 from GET"),
         (Fault::status(501, "text/plain", "x".repeat(10_000)), 9, "…"),
-        (Fault::huge_detail(400, 1_000_000), 6, "Error: xxx"),
+        (Fault::json(400, &json!({ "detail": "x".repeat(1 << 20) }).to_string()), 6, "Error: xxx"),
     ];
     for (fault, code, message) in cases {
         w.fake.fault(fault, 1);
@@ -364,24 +354,18 @@ fn a_key_echoed_back_by_the_server_is_masked_everywhere() {
     let w = World::new();
     let key = w.fake.key();
     let middle = &key[8..38];
-    w.fake.fault(
-        Fault::Respond {
-            status: 400,
-            content_type: "application/json".into(),
-            body: json!({"detail": format!("Token verification failed: Bearer {key}")})
-                .to_string()
-                .into_bytes(),
-            headers: vec![("X-Echo".into(), format!("Bearer {key}"))],
-        },
-        1,
-    );
+    let detail = json!({"detail": format!("Token verification failed: Bearer {key}")});
+    let echo = Fault::json(400, &detail.to_string()).header("X-Echo", &format!("Bearer {key}"));
+    w.fake.fault(echo, 1);
     w.run(&["auth", "whoami", "--debug"])
         .code(6)
         .stderr_has(&format!("Error: Token verification failed: Bearer {}", w.masked_key()))
         .stderr_has(&format!("< x-echo: Bearer {}", w.masked_key()));
     // Percent-encoded or `\uXXXX`-escaped.
-    for escape in [Escape::Percent, Escape::Unicode] {
-        w.fake.fault(Fault::EchoKey { status: 401, escape }, 1);
+    let percent: String = key.bytes().map(|b| format!("%{b:02X}")).collect();
+    let unicode: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    for shown in [percent, unicode] {
+        w.fake.fault(Fault::json(401, &format!("{{\"detail\":\"Invalid token: {shown}\"}}")), 1);
         let run = w.run(&["auth", "whoami"]);
         run.code(4).stderr_has(&format!("Invalid token: {}", w.masked_key())).stderr_lacks(middle);
     }
@@ -461,56 +445,4 @@ fn a_read_only_config_directory_keeps_the_old_config_and_exits_3() {
         .stderr_has("left unchanged");
     assert_eq!(w.read_config().unwrap(), original);
     assert_eq!(w.config_dir_entries(), ["config.json"]);
-}
-
-#[test]
-fn concurrent_writers_never_leave_a_broken_config_file() {
-    let w = std::sync::Arc::new(World::new());
-    w.write_config("{\"theme\": \"dark\", \"timeout\": 30}\n");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reader = {
-        let (path, stop) = (w.config_path(), stop.clone());
-        std::thread::spawn(move || {
-            let mut reads = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let text = std::fs::read_to_string(&path).expect("the config file always exists");
-                let value: serde_json::Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("a reader saw a broken file ({e}): {text:?}"));
-                assert_eq!(value["theme"], "dark");
-                reads += 1;
-            }
-            reads
-        })
-    };
-    let keys: Vec<String> = (0..6)
-        .map(|i| format!("sk_concurrent{i}Concurrent{i}Concurrent{i}Concurrent{i}x"))
-        .collect();
-    let writers: Vec<_> = (0..6)
-        .map(|i| {
-            let (w, key) = (w.clone(), keys[i].clone());
-            std::thread::spawn(move || {
-                for round in 0..4 {
-                    let cmd = if (i + round) % 2 == 0 {
-                        w.cmd(&["config", "set", "timeout", &format!("{}", 100 + i)])
-                    } else {
-                        w.cmd(&["auth", "set-api-key", "--no-verify", "--api-key-file", "-"])
-                            .stdin(key.clone())
-                    };
-                    cmd.run().ok();
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.join().unwrap();
-    }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(reader.join().unwrap() > 0);
-    // Last writer wins for each key; unknown keys survive every write.
-    let config = w.config_json();
-    assert_eq!(config["theme"], "dark");
-    assert!((100..106).contains(&config["timeout"].as_u64().unwrap()), "{config}");
-    assert!(keys.iter().any(|k| config["api_key"] == *k.as_str()), "{config}");
-    assert_eq!(crate::support::mode(&w.config_path()), 0o600);
-    assert_eq!(w.config_dir_entries(), ["config.json"], "no temp files left");
 }

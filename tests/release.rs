@@ -11,10 +11,9 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::fake::{Fake, Generation};
+use crate::support::{text, World};
 
 const BUDGET: u64 = 2 * 1024 * 1024;
 const X86_64: &str = "x86_64-unknown-linux-musl";
@@ -22,31 +21,6 @@ const AARCH64: &str = "aarch64-unknown-linux-musl";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("torale-release-{label}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A child process killed when dropped.
@@ -57,10 +31,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs a command to completion and panics, showing its output, when it fails.
@@ -235,27 +205,26 @@ fn is_empty_or_missing(dir: &Path) -> bool {
 
 #[test]
 fn install_script_verifies_and_installs_the_archive_for_this_platform() {
-    let root = TempDir::new("install");
-    let binaries = fake_release(root.path());
-    let served = Served::start(&root.path().join("served"));
-    let home = root.path().join("home");
-    fs::create_dir_all(&home).expect("mkdir");
-    let curl = tool_dir(root.path(), "curl-bin", "curl", "sha256sum");
-    let wget = tool_dir(root.path(), "wget-bin", "wget", "shasum");
+    let w = World::new();
+    let (root, home) = (w.root.as_path(), &w.home);
+    let binaries = fake_release(root);
+    let served = Served::start(&root.join("served"));
+    let curl = tool_dir(root, "curl-bin", "curl", "sha256sum");
+    let wget = tool_dir(root, "wget-bin", "wget", "shasum");
     let good = served.url("good/");
 
     let into = |tools: &Path, platform: (&str, &str), base: &str, dir: &Path| {
         let dir = dir.to_str().expect("utf-8");
         install(
             tools,
-            &home,
+            home,
             platform,
             &[("TORALE_INSTALL_BASE", base), ("TORALE_INSTALL_DIR", dir)],
         )
     };
 
     // x86-64 Linux with curl and sha256sum, into TORALE_INSTALL_DIR.
-    let dir = root.path().join("bin-x86");
+    let dir = root.join("bin-x86");
     let output = into(&curl, ("Linux", "x86_64"), &good, &dir);
     assert!(output.status.success(), "{output:?}");
     let installed = dir.join("torale");
@@ -269,19 +238,19 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
 
     // ARM64 (as macOS-style `arm64`) with wget and shasum, into ~/.local/bin by default; it
     // says so when that directory is not on PATH.
-    let output = install(&wget, &home, ("Linux", "arm64"), &[("TORALE_INSTALL_BASE", &good)]);
+    let output = install(&wget, home, ("Linux", "arm64"), &[("TORALE_INSTALL_BASE", &good)]);
     assert!(output.status.success(), "{output:?}");
     let installed = home.join(".local/bin/torale");
     assert_eq!(fs::read_to_string(&installed).expect("installed"), binaries[1].1);
     assert!(text(&output.stdout).contains("is not in PATH"), "{output:?}");
 
     // `aarch64` is the same platform.
-    let dir = root.path().join("bin-aarch64");
+    let dir = root.join("bin-aarch64");
     assert!(into(&curl, ("Linux", "aarch64"), &good, &dir).status.success());
     assert_eq!(fs::read_to_string(dir.join("torale")).expect("installed"), binaries[1].1);
 
     // A tampered archive, an unsupported platform and a missing folder install nothing.
-    let dir = root.path().join("bin-refused");
+    let dir = root.join("bin-refused");
     let (tampered, missing) = (served.url("tampered"), served.url("no-such-release"));
     for tools in [&curl, &wget] {
         assert_refused(&into(tools, ("Linux", "x86_64"), &tampered, &dir), "checksum mismatch");
@@ -297,14 +266,15 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
 #[test]
 fn install_script_downloads_from_the_github_release_by_default() {
     // A curl that records what it was asked for and fails, so no request leaves the machine.
-    let root = TempDir::new("install-urls");
-    let tools = tool_dir(root.path(), "bin", "sha256sum", "sha256sum");
-    let log = root.path().join("curl.log");
+    let w = World::new();
+    let root = w.root.as_path();
+    let tools = tool_dir(root, "bin", "sha256sum", "sha256sum");
+    let log = root.join("curl.log");
     write_executable(
         &tools.join("curl"),
         &format!("#!/bin/sh\necho \"$@\" >>'{}'\nexit 22\n", log.display()),
     );
-    let home = root.path().join("home");
+    let home = &w.home;
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[], "https://github.com/torale-ai/torale-cli/releases/latest/download/SHA256SUMS"),
         (
@@ -318,7 +288,7 @@ fn install_script_downloads_from_the_github_release_by_default() {
     ];
     for (env, url) in cases {
         let _ = fs::remove_file(&log);
-        let output = install(&tools, &home, ("Linux", "x86_64"), env);
+        let output = install(&tools, home, ("Linux", "x86_64"), env);
         assert_refused(&output, &format!("could not download {url}"));
         let asked = fs::read_to_string(&log).expect("curl was run");
         assert!(asked.contains(url), "{asked}");
@@ -428,9 +398,10 @@ fn build_static(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 #[test]
 #[ignore = "builds release archives twice; .ci/run runs it"]
 fn release_archive_is_byte_identical_from_two_clones() {
-    let root = TempDir::new("reproducible");
-    let first = root.path().join("a");
-    let second = root.path().join("second-clone-elsewhere");
+    let w = World::new();
+    let root = w.root.as_path();
+    let first = root.join("a");
+    let second = root.join("second-clone-elsewhere");
     let archive = format!("dist/torale-{}-{X86_64}.tar.gz", env!("CARGO_PKG_VERSION"));
     let mut built = Vec::new();
     for dir in [&first, &second] {
@@ -464,30 +435,18 @@ fn release_archive_is_byte_identical_from_two_clones() {
         .stdout,
     );
     let top = name.trim_end_matches(".tar.gz");
-    let expected = [
-        "",
-        "LICENSE",
-        "README.md",
-        "complete/",
-        "complete/_torale",
-        "complete/torale.bash",
-        "complete/torale.fish",
-        "torale",
-        "torale.1",
-    ];
+    // The top directory, then its files.
+    let files = "LICENSE README.md complete/ complete/_torale complete/torale.bash \
+                 complete/torale.fish torale torale.1";
+    let expected: Vec<&str> = std::iter::once("").chain(files.split_whitespace()).collect();
     let entries: Vec<&str> = listing.lines().collect();
     assert_eq!(entries.len(), expected.len(), "{listing}");
-    let date = run_ok(Command::new("date").args([
-        "-u",
-        "-d",
-        &format!("@{}", commit_time.trim()),
-        "+%Y-%m-%d %H:%M:%S",
-    ]));
-    let date = text(&date.stdout);
+    let secs: i64 = commit_time.trim().parse().expect("commit time");
+    let date = crate::support::fake::stamp(secs * 1_000_000).replace('T', " ").replace('Z', "");
     for (entry, want) in entries.iter().zip(expected) {
         let fields: Vec<&str> = entry.split_whitespace().collect();
         assert_eq!(fields.get(1), Some(&"0/0"), "{entry}");
-        assert_eq!(format!("{} {}", fields[3], fields[4]), date.trim(), "{entry}");
+        assert_eq!(format!("{} {}", fields[3], fields[4]), date, "{entry}");
         let path = format!("{top}/{want}");
         assert_eq!(fields.last(), Some(&path.as_str()), "{listing}");
     }
@@ -518,43 +477,37 @@ fn arm64_binary_runs_under_qemu_against_the_fake_api() {
     assert!(!headers.contains(&PT_INTERP) && !headers.contains(&PT_DYNAMIC), "static");
     assert!(elf.len() as u64 <= BUDGET, "{} bytes, over {BUDGET}", elf.len());
 
-    let home = TempDir::new("qemu-home");
-    let torale = |program: &Path, args: &[&str], fake: &Fake| -> Output {
-        let mut command = Command::new(program);
-        if program == qemu.as_path() {
-            command.arg(&binary);
-        }
-        command
-            .args(["--api-url", &fake.url()])
+    let version = run_ok(Command::new(&qemu).arg(&binary).arg("--version").env_clear());
+    assert_eq!(text(&version.stdout), format!("torale {}\n", env!("CARGO_PKG_VERSION")));
+
+    let w = World::new();
+    w.fake.seed_tasks(&w.fake.key(), 3);
+    let arm64 = |args: &[&str]| -> Output {
+        Command::new(&qemu)
+            .arg(&binary)
+            .args(["--api-url", &w.fake.url()])
             .args(args)
             .env_clear()
-            .env("HOME", home.path())
-            .env("TORALE_CONFIG_DIR", home.path().join("config"))
-            .env("TORALE_API_KEY", fake.key())
+            .env("HOME", &w.home)
+            .env("TORALE_CONFIG_DIR", &w.config_dir)
+            .env("TORALE_API_KEY", w.fake.key())
             .stdin(Stdio::null())
             .output()
             .expect("run torale")
     };
-
-    let version = run_ok(Command::new(&qemu).arg(&binary).arg("--version").env_clear());
-    assert_eq!(text(&version.stdout), format!("torale {}\n", env!("CARGO_PKG_VERSION")));
-
-    let fake = Fake::start(Generation::Head);
-    fake.seed_tasks(&fake.key(), 3);
-    let listed = torale(&qemu, &["task", "list", "--field", "id"], &fake);
+    let listed = arm64(&["task", "list", "--field", "id"]);
     assert!(listed.status.success(), "{listed:?}");
     let ids = text(&listed.stdout);
     assert_eq!(ids.lines().count(), 3, "{ids}");
-    let native =
-        torale(Path::new(env!("CARGO_BIN_EXE_torale")), &["task", "list", "--field", "id"], &fake);
-    assert_eq!(text(&native.stdout), ids, "the x86-64 build lists the same tasks");
+    let native = w.run(&["task", "list", "--field", "id"]);
+    native.ok().stdout_is(&ids);
 
     // The human table, and an error's exit code, come out the same on ARM64.
-    let table = torale(&qemu, &["task", "list"], &fake);
+    let table = arm64(&["task", "list"]);
     assert!(table.status.success(), "{table:?}");
     for id in ids.lines() {
         assert!(text(&table.stdout).contains(id), "{table:?}");
     }
-    let missing = torale(&qemu, &["task", "get", "00000000-0000-4000-8000-000000000000"], &fake);
+    let missing = arm64(&["task", "get", "00000000-0000-4000-8000-000000000000"]);
     assert_eq!(missing.status.code(), Some(5), "{missing:?}");
 }

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{fake::Fake, fake::Generation, temp_dir};
+use crate::support::{text, World};
 
 const BUDGET: u64 = 2 * 1024 * 1024;
 
@@ -75,24 +75,21 @@ fn in_root(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("run chroot")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 #[ignore = "needs dist/torale and root for chroot (.ci/run runs the ignored tests)"]
 fn runs_in_an_empty_root() {
     let binary = static_binary();
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
     assert_eq!(uid, Some(0), "chroot needs root");
-    let root = temp_dir("scratch");
+    let w = World::new();
+    let root = w.root.join("image");
     std::fs::create_dir_all(root.join("etc")).unwrap();
     let hosts = "127.0.0.1\tlocalhost torale-fake.test\n::1\tlocalhost ip6-localhost\n";
     std::fs::write(root.join("etc/hosts"), hosts).unwrap();
     std::fs::copy(&binary, root.join("torale")).unwrap();
-    let fake = Fake::start(Generation::Head);
-    let key = fake.key();
-    let ids = fake.seed_tasks(&key, 3);
+    let key = w.fake.key();
+    let ids = w.fake.seed_tasks(&key, 3);
+    let with_key = |args: &[&str]| in_root(&root, args, &[("TORALE_API_KEY", &key)]);
 
     let version = in_root(&root, &["--version"], &[]);
     assert!(version.status.success(), "{version:?}");
@@ -100,18 +97,13 @@ fn runs_in_an_empty_root() {
 
     // `localhost` needs no lookup; a name from /etc/hosts needs no NSS modules.
     for host in ["localhost", "torale-fake.test"] {
-        let url = format!("http://{host}:{}", fake.port());
-        let list =
-            in_root(&root, &["--api-url", &url, "task", "list"], &[("TORALE_API_KEY", &key)]);
+        let url = format!("http://{host}:{}", w.fake.port());
+        let list = with_key(&["--api-url", &url, "task", "list"]);
         assert!(list.status.success(), "{host}: {list:?}");
         for id in &ids {
             assert!(text(&list.stdout).contains(id.as_str()), "{host}: {id} missing: {list:?}");
         }
-        let json = in_root(
-            &root,
-            &["--api-url", &url, "task", "list", "--json"],
-            &[("TORALE_API_KEY", &key)],
-        );
+        let json = with_key(&["--api-url", &url, "task", "list", "--json"]);
         let tasks: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
         assert_eq!(tasks.as_array().map(Vec::len), Some(ids.len()), "{host}");
     }
@@ -125,7 +117,7 @@ fn runs_in_an_empty_root() {
             let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let tls = in_root(&root, &["--api-url", &url, "task", "list"], &[("TORALE_API_KEY", &key)]);
+    let tls = with_key(&["--api-url", &url, "task", "list"]);
     assert_eq!(tls.status.code(), Some(10), "{tls:?}");
     assert!(text(&tls.stderr).contains("Error: "), "{tls:?}");
 
@@ -137,5 +129,4 @@ fn runs_in_an_empty_root() {
     let set =
         in_root(&root, &["config", "set", "timeout", "5"], &[("TORALE_CONFIG_DIR", "/config")]);
     assert!(set.status.success(), "{set:?}");
-    let _ = std::fs::remove_dir_all(&root);
 }

@@ -2,30 +2,14 @@
 //! free text shortened first, then task IDs to a unique prefix; times relative. Piped, the
 //! same tables keep full values and absolute times.
 
-use std::process::{Command, Stdio};
-
 use serde_json::json;
 
 use crate::support::World;
 
 /// `torale ARGS` with stdout on a terminal `cols` columns wide: what the terminal showed.
 fn on_terminal(w: &World, cols: u32, args: &str) -> String {
-    let bin = env!("CARGO_BIN_EXE_torale");
-    let output = Command::new("script")
-        .args(["-qec", &format!("stty cols {cols} rows 40; exec {bin} {args}"), "/dev/null"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &w.home)
-        .env("TORALE_CONFIG_DIR", &w.config_dir)
-        .env("TORALE_API_URL", w.fake.url())
-        .env("TORALE_API_KEY", w.fake.key())
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .expect("util-linux `script` runs");
-    let shown = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
-    assert!(output.status.success(), "torale {args} on a terminal failed:\n{shown}");
-    assert!(!shown.contains(&w.fake.key()), "the key reached the terminal");
+    let (code, shown) = w.on_terminal(cols, args, "");
+    assert_eq!(code, 0, "torale {args} on a terminal failed:\n{shown}");
     shown
 }
 

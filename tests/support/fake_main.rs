@@ -37,18 +37,12 @@ fn run() -> Result<(), String> {
     let mut tasks = 0usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.into())),
-            _ => (arg.clone(), None),
-        };
-        let mut value =
-            || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
+        match arg.as_str() {
             "--legacy" => options.generation = fake::Generation::Legacy,
             "--noauth" => options.noauth = true,
             "--quiet" => options.log_requests = false,
             "--tasks" => {
-                let text: String = value()?;
+                let text = args.next().ok_or("--tasks needs a value")?;
                 tasks = text.parse().map_err(|_| format!("invalid task count: {text}"))?;
             }
             "-h" | "--help" => {

@@ -33,10 +33,6 @@ impl World {
         World::with(Options::default())
     }
 
-    pub fn legacy() -> World {
-        World::of(Generation::Legacy)
-    }
-
     pub fn of(generation: Generation) -> World {
         World::with(Options { generation, ..Options::default() })
     }
@@ -104,6 +100,31 @@ impl World {
         serde_json::from_str(&self.read_config().expect("config file exists")).unwrap()
     }
 
+    /// `torale ARGS` (shell words) with the fake's URL and key, on a pseudo-terminal `cols`
+    /// columns wide (util-linux `script`), `typed` as keyboard input: the exit code and what
+    /// the terminal showed.
+    pub fn on_terminal(&self, cols: u32, args: &str, typed: &str) -> (i32, String) {
+        let bin = env!("CARGO_BIN_EXE_torale");
+        let mut child = Command::new("script")
+            .args(["-qec", &format!("stty cols {cols} rows 40; exec {bin} {args}"), "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("TORALE_CONFIG_DIR", &self.config_dir)
+            .env("TORALE_API_URL", self.fake.url())
+            .env("TORALE_API_KEY", self.fake.key())
+            .env("TERM", "xterm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` runs");
+        child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+        assert!(find_full_key(&shown).is_none(), "a full key reached the terminal:\n{shown}");
+        (output.status.code().unwrap_or(-1), shown)
+    }
+
     /// The names in the config directory, sorted (no temp files may be left behind).
     pub fn config_dir_entries(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.config_dir)
@@ -112,12 +133,6 @@ impl World {
             .collect();
         names.sort();
         names
-    }
-}
-
-impl Default for World {
-    fn default() -> Self {
-        World::new()
     }
 }
 
@@ -152,6 +167,11 @@ pub fn mode(path: &Path) -> u32 {
 /// A key as torale shows it: `sk_...` and its last five characters.
 pub fn masked(key: &str) -> String {
     format!("sk_...{}", &key[key.len() - 5..])
+}
+
+/// Bytes a program printed, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A URL on loopback where nothing listens.
