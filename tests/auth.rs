@@ -2,7 +2,9 @@
 //! carries, the account's keys, and the trace that shows requests without the key.
 
 use crate::support::fake::{Generation, Options};
-use crate::support::{closed_port_url, mode, World, UNKNOWN_KEY};
+use std::io::{Read, Write};
+
+use crate::support::{closed_port_url, find_full_key, mode, World, UNKNOWN_KEY};
 
 #[test]
 fn a_piped_key_is_verified_then_saved_privately_beside_unknown_settings() {
@@ -291,4 +293,37 @@ fn keys_create_prints_the_new_key_once_and_revoke_ends_it() {
         .stdout_has("✓ Revoked API key 'CI key'")
         .stderr_lacks("Warning");
     whoami().code(4).stderr_has("Invalid API key");
+}
+
+#[test]
+fn the_key_prompt_hides_what_is_typed_and_gives_echo_back_even_when_killed() {
+    let w = World::new();
+    // The shell prints READY once the prompt has turned echo off; only then is the key typed.
+    let flags = "stty -a | tr ' ;' '\\n\\n' | grep -x";
+    let prompt = |then: &str, typed: &str| {
+        let shell = format!(
+            "auth set-api-key </dev/tty & pid=$!; i=0; \
+             until {flags} -- -echo >/dev/null || [ $i -gt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+             echo READY; {then} wait $pid; echo \"exit=$?\"; {flags} -e echo -e -echo"
+        );
+        let mut child = w.terminal(100, &shell).spawn().expect("util-linux `script` runs");
+        let (mut stdin, mut stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        let (mut screen, mut byte) = (Vec::new(), [0; 1]);
+        while !screen.ends_with(b"READY\r\n") && stdout.read(&mut byte).unwrap() == 1 {
+            screen.push(byte[0]);
+        }
+        stdin.write_all(typed.as_bytes()).unwrap();
+        stdout.read_to_end(&mut screen).unwrap();
+        child.wait().unwrap();
+        let screen = String::from_utf8_lossy(&screen).replace("\r\n", "\n");
+        assert!(find_full_key(&screen).is_none(), "the key reached the terminal:\n{screen}");
+        screen
+    };
+    let typed = prompt("", &format!("{}\r", w.fake.key()));
+    assert!(typed.contains("Authenticated as user@example.com"), "{typed}");
+    assert!(typed.ends_with("exit=0\necho\n"), "{typed}");
+    assert_eq!(w.config_json()["api_key"], w.fake.key());
+    // Ended by SIGTERM during the prompt: echo is back, and the signal still ends it (143).
+    let killed = prompt("kill -TERM $pid;", "");
+    assert!(killed.ends_with("exit=143\necho\n"), "{killed}");
 }

@@ -104,8 +104,19 @@ impl World {
     /// columns wide (util-linux `script`), `typed` as keyboard input: the exit code and what
     /// the terminal showed.
     pub fn on_terminal(&self, cols: u32, args: &str, typed: &str) -> (i32, String) {
+        let mut child = self.terminal(cols, args).spawn().expect("util-linux `script` runs");
+        child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+        assert!(find_full_key(&shown).is_none(), "a full key reached the terminal:\n{shown}");
+        (output.status.code().unwrap_or(-1), shown)
+    }
+
+    /// `torale ARGS` (ARGS is shell text) on a pseudo-terminal COLS wide, stdin and stdout piped.
+    pub fn terminal(&self, cols: u32, args: &str) -> Command {
         let bin = env!("CARGO_BIN_EXE_torale");
-        let mut child = Command::new("script")
+        let mut command = Command::new("script");
+        command
             .args(["-qec", &format!("stty cols {cols} rows 40; exec {bin} {args}"), "/dev/null"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -115,14 +126,8 @@ impl World {
             .env("TORALE_API_KEY", self.fake.key())
             .env("TERM", "xterm")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("util-linux `script` runs");
-        child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
-        let output = child.wait_with_output().unwrap();
-        let shown = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
-        assert!(find_full_key(&shown).is_none(), "a full key reached the terminal:\n{shown}");
-        (output.status.code().unwrap_or(-1), shown)
+            .stdout(Stdio::piped());
+        command
     }
 
     /// The names in the config directory, sorted (no temp files may be left behind).
