@@ -171,7 +171,10 @@ pub fn sanitize(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if is_format_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            // Zero-width and bidirectional formatting characters.
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -206,11 +209,6 @@ fn mask_key_shapes(text: &str) -> String {
         }
     }
     out
-}
-
-/// Zero-width and bidirectional formatting characters, which `sanitize` makes visible.
-fn is_format_control(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 impl From<std::io::Error> for Error {
