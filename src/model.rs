@@ -125,12 +125,9 @@ impl Task {
         self.state.is_none() && self.is_active.is_some()
     }
 
+    /// The state's name, the server's word for a state this CLI does not know, or `-`.
     pub fn state_label(&self) -> &str {
-        match (self.state(), &self.state) {
-            (Some(state), _) => state.as_str(),
-            (None, Some(other)) => other,
-            (None, None) => "-",
-        }
+        self.state().map(TaskState::as_str).or(self.state.as_deref()).unwrap_or("-")
     }
 
     pub fn name(&self) -> &str {
