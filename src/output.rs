@@ -1,7 +1,8 @@
 //! Everything torale prints: tables, key/value blocks, JSON, colour, and safe server text.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -93,22 +94,14 @@ impl Output {
 
     /// Write a server's JSON document (checked and masked by the client): re-spaced pretty
     /// on a terminal; piped, the server's bytes as they came, on one line when they were.
-    /// With `--field`/`--format`, its selected fields: one line per item of a list, one line
-    /// for any other document.
+    /// With `--field`/`--format`, its selected fields.
     pub fn json_text(&self, out: &mut dyn Write, text: &str) -> Result<()> {
-        match &self.selection {
-            Some(selection) if text.trim_start().starts_with('[') => {
-                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(malformed)?;
-                return selection.write_items(out, items.iter().map(|item| item.get()));
-            }
-            Some(selection) => return selection.write_items(out, [text]),
-            None => {}
+        if let Some(selection) = &self.selection {
+            return selection.write(out, text);
         }
-        if self.stdout_tty {
-            write_terminal_safe(out, &pretty_json(text))?;
-        } else {
-            write_terminal_safe(out, text.trim())?;
-        }
+        let shown: Cow<str> =
+            if self.stdout_tty { pretty_json(text).into() } else { text.trim().into() };
+        write_terminal_safe(out, &shown)?;
         out.write_all(b"\n")?;
         Ok(())
     }
@@ -119,10 +112,7 @@ impl Output {
         out: &mut dyn Write,
         items: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        if let Some(selection) = &self.selection {
-            return selection.write_items(out, items);
-        }
-        if self.stdout_tty {
+        if self.selection.is_some() || self.stdout_tty {
             let items: Vec<&str> = items.into_iter().collect();
             return self.json_text(out, &format!("[{}]", items.join(",")));
         }
@@ -208,18 +198,21 @@ impl Selection {
         Ok(Selection::Format(pieces))
     }
 
-    /// Write the selected fields of each JSON document, one line each. Items are decoded one
-    /// at a time, so a large list is never held as one tree of values; the lines are written
-    /// only once every item has been read, so a failure leaves stdout empty. A field that no
-    /// item has is a usage error that lists the fields the items do have.
-    pub fn write_items<'a>(
-        &self,
-        out: &mut dyn Write,
-        items: impl IntoIterator<Item = &'a str>,
-    ) -> Result<()> {
+    /// Write the selected fields of a JSON document: one line per item of a list, one line
+    /// for any other document. Items are decoded one at a time, so a large list is never held
+    /// as one tree of values; the lines are written only once every item has been read, so a
+    /// failure leaves stdout empty. A field that no item has is a usage error that lists the
+    /// fields the items do have.
+    pub fn write(&self, out: &mut dyn Write, text: &str) -> Result<()> {
         let (Selection::Fields(pieces) | Selection::Format(pieces)) = self;
         let mut found = vec![false; pieces.len()];
-        let items: Vec<&str> = items.into_iter().collect();
+        let items: Vec<&str> = match text.trim_start().starts_with('[') {
+            true => {
+                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(malformed)?;
+                items.into_iter().map(RawValue::get).collect()
+            }
+            false => vec![text],
+        };
         let mut lines = String::new();
         for item in &items {
             let value: Value = serde_json::from_str(item).map_err(malformed)?;
@@ -352,9 +345,7 @@ fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
 
 /// Write one line to stderr; a closed stderr is not worth failing for.
 pub fn stderr_line(line: &str) {
-    let mut err = io::stderr().lock();
-    let _ = err.write_all(line.as_bytes());
-    let _ = err.write_all(b"\n");
+    let _ = writeln!(io::stderr(), "{line}");
 }
 
 /// `text` cut to at most `max` characters, ending in `…` when it was cut.
@@ -408,10 +399,7 @@ impl Table {
     }
 
     pub fn write(&self, out: &mut dyn Write, output: &Output) -> io::Result<()> {
-        let now = output.stdout_tty.then(|| {
-            let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH);
-            since_epoch.map_or(0.0, |d| d.as_secs_f64())
-        });
+        let now = output.stdout_tty.then(|| UNIX_EPOCH.elapsed().map_or(0.0, |d| d.as_secs_f64()));
         let mut rows = vec![self.headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
         for row in &self.rows {
             let cell = |(i, cell): (usize, &String)| match self.times.contains(&i) {
