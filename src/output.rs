@@ -286,12 +286,8 @@ fn field_text(value: Option<&Value>) -> String {
 /// Valid JSON text indented by two spaces like serde_json's pretty printer, its content and
 /// order untouched.
 fn pretty_json(text: &str) -> String {
-    fn newline(out: &mut String, depth: usize) {
-        out.push('\n');
-        out.extend(std::iter::repeat_n(' ', 2 * depth));
-    }
     let mut out = String::with_capacity(text.len() * 2);
-    let (mut depth, mut in_string, mut escaped, mut opened) = (0usize, false, false, false);
+    let (mut depth, mut in_string, mut escaped, mut last) = (0usize, false, false, ' ');
     for c in text.chars() {
         if in_string {
             (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
@@ -300,28 +296,19 @@ fn pretty_json(text: &str) -> String {
         } else if c.is_ascii_whitespace() {
             continue;
         }
-        // A line break after `{` or `[` waits for the next token: `{}` and `[]` stay closed.
-        match c {
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                if !opened {
-                    newline(&mut out, depth);
-                }
-            }
-            _ if opened => newline(&mut out, depth),
-            _ => {}
+        let closes = matches!(c, '}' | ']');
+        depth = depth.saturating_sub(usize::from(closes));
+        // A line break after `{`, `[` and `,`, and before `}` and `]`: `{}` and `[]` stay closed.
+        if closes != matches!(last, '{' | '[' | ',') {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', 2 * depth));
         }
-        opened = matches!(c, '{' | '[');
-        depth += usize::from(opened);
-        in_string = c == '"';
-        match c {
-            ':' => out.push_str(": "),
-            ',' => {
-                out.push(',');
-                newline(&mut out, depth);
-            }
-            c => out.push(c),
+        out.push(c);
+        if c == ':' {
+            out.push(' ');
         }
+        depth += usize::from(matches!(c, '{' | '['));
+        (in_string, last) = (c == '"', c);
     }
     out
 }
