@@ -111,10 +111,9 @@ impl Task {
     /// The state whichever generation answered; `None` when the server sent neither field.
     pub fn state(&self) -> Option<TaskState> {
         match (self.state.as_deref(), self.is_active) {
-            (Some("active"), _) => Some(TaskState::Active),
             (Some("paused"), _) => Some(TaskState::Paused),
             (Some("completed"), _) => Some(TaskState::Completed),
-            (_, Some(true)) => Some(TaskState::Active),
+            (Some("active"), _) | (_, Some(true)) => Some(TaskState::Active),
             (_, Some(false)) => Some(TaskState::Paused),
             (_, None) => None,
         }
