@@ -494,10 +494,9 @@ pub fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<
 /// `2026-04-21T08:15:02.418733Z` → `2026-04-21 08:15 UTC` (an offset other than `Z` as it
 /// was sent); other text unchanged; `-` for none.
 pub fn short_time(value: Option<&str>) -> String {
-    let Some(t) = value else { return "-".into() };
-    if parse_rfc3339(t).is_none() {
-        return t.to_string();
-    }
+    let Some(t) = value.filter(|t| parse_rfc3339(t).is_some()) else {
+        return value.unwrap_or("-").to_string();
+    };
     let zone = if t.ends_with(['Z', 'z']) { "UTC" } else { &t[t.len() - 6..] };
     format!("{} {} {zone}", &t[..10], &t[11..16])
 }
@@ -576,14 +575,8 @@ mod tests {
 
     #[test]
     fn json_is_respaced_for_a_terminal_and_kept_when_piped() {
-        let mut output = Output {
-            json: true,
-            json_errors: true,
-            selection: None,
-            stdout_tty: false,
-            stdout_color: false,
-            stderr_color: false,
-        };
+        let mut output = Output::detect(true, ColorChoice::Never, None);
+        output.stdout_tty = false;
         let items = [
             "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"e\": [ ] }",
             "{\"a\":\"\u{202e}\u{9b}—\"}",
