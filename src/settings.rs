@@ -187,7 +187,7 @@ pub fn config_path(env: &Env) -> Result<PathBuf> {
 
 /// Resolve every setting from flags, environment and config file, in that order.
 pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> {
-    let api_key = resolve_api_key(flags, env, file);
+    let api_key = resolve_key(flags, env, file);
 
     let (url, api_url_source) = if let Some(url) = &flags.api_url {
         (url.clone(), Source::Flag("--api-url"))
@@ -232,11 +232,8 @@ pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> 
     })
 }
 
-fn resolve_api_key(
-    flags: &Flags,
-    env: &Env,
-    file: &ConfigFile,
-) -> Result<Option<(ApiKey, Source)>> {
+/// The API key and where it came from: flag > environment > config file.
+fn resolve_key(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Option<(ApiKey, Source)>> {
     let (raw, source) = match (&flags.api_key, &env.api_key) {
         (Some(KeyArg::Value(raw)), _) => (raw.clone(), Source::Flag("--api-key")),
         (Some(KeyArg::File { text, .. }), _) => (text.clone(), Source::Flag("--api-key-file")),
