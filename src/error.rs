@@ -198,17 +198,14 @@ fn one_line(text: String) -> String {
 /// with its masked form.
 fn mask_key_shapes(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let mut out = String::with_capacity(text.len());
-    for piece in text.split_inclusive(|c: char| !is_key_char(c)) {
+    let mask = |piece: &str| {
         let word = piece.trim_end_matches(|c: char| !is_key_char(c));
-        if word.starts_with("sk_") && word.len() >= 23 {
-            out.push_str(&mask_key(word));
-            out.push_str(&piece[word.len()..]);
-        } else {
-            out.push_str(piece);
+        match word.starts_with("sk_") && word.len() >= 23 {
+            true => format!("{}{}", mask_key(word), &piece[word.len()..]),
+            false => piece.to_string(),
         }
-    }
-    out
+    };
+    text.split_inclusive(|c: char| !is_key_char(c)).map(mask).collect()
 }
 
 impl From<std::io::Error> for Error {
