@@ -471,15 +471,11 @@ fn fit(cell: &str, width: usize) -> String {
         return cell.to_string();
     }
     let mut used = 0;
-    let mut short: String = cell
-        .chars()
-        .take_while(|c| {
-            used += c.width().unwrap_or(0);
-            used < width
-        })
-        .collect();
-    short.push('…');
-    short
+    let fits = |c: &char| {
+        used += c.width().unwrap_or(0);
+        used < width
+    };
+    format!("{}…", cell.chars().take_while(fits).collect::<String>())
 }
 
 /// An aligned `key  value` block; values are sanitized.
