@@ -447,10 +447,9 @@ fn time_cell(cell: &str, now: Option<f64>) -> String {
         (Some(at), Some(now)) => relative(now - at),
         (Some(_), None) => format!("{} {}", &stamp[..10], &stamp[11..16]),
     };
-    if rest.is_empty() {
-        shown
-    } else {
-        format!("{shown} {rest}")
+    match rest {
+        "" => shown,
+        _ => format!("{shown} {rest}"),
     }
 }
 
