@@ -171,7 +171,10 @@ pub fn sanitize(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if is_format_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            // Zero-width and bidirectional formatting characters.
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -195,22 +198,14 @@ fn one_line(text: String) -> String {
 /// with its masked form.
 fn mask_key_shapes(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    let mut out = String::with_capacity(text.len());
-    for piece in text.split_inclusive(|c: char| !is_key_char(c)) {
+    let mask = |piece: &str| {
         let word = piece.trim_end_matches(|c: char| !is_key_char(c));
-        if word.starts_with("sk_") && word.len() >= 23 {
-            out.push_str(&mask_key(word));
-            out.push_str(&piece[word.len()..]);
-        } else {
-            out.push_str(piece);
+        match word.starts_with("sk_") && word.len() >= 23 {
+            true => format!("{}{}", mask_key(word), &piece[word.len()..]),
+            false => piece.to_string(),
         }
-    }
-    out
-}
-
-/// Zero-width and bidirectional formatting characters, which `sanitize` makes visible.
-fn is_format_control(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    text.split_inclusive(|c: char| !is_key_char(c)).map(mask).collect()
 }
 
 impl From<std::io::Error> for Error {

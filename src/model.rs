@@ -111,10 +111,9 @@ impl Task {
     /// The state whichever generation answered; `None` when the server sent neither field.
     pub fn state(&self) -> Option<TaskState> {
         match (self.state.as_deref(), self.is_active) {
-            (Some("active"), _) => Some(TaskState::Active),
             (Some("paused"), _) => Some(TaskState::Paused),
             (Some("completed"), _) => Some(TaskState::Completed),
-            (_, Some(true)) => Some(TaskState::Active),
+            (Some("active"), _) | (_, Some(true)) => Some(TaskState::Active),
             (_, Some(false)) => Some(TaskState::Paused),
             (_, None) => None,
         }
@@ -125,12 +124,9 @@ impl Task {
         self.state.is_none() && self.is_active.is_some()
     }
 
+    /// The state's name, the server's word for a state this CLI does not know, or `-`.
     pub fn state_label(&self) -> &str {
-        match (self.state(), &self.state) {
-            (Some(state), _) => state.as_str(),
-            (None, Some(other)) => other,
-            (None, None) => "-",
-        }
+        self.state().map(TaskState::as_str).or(self.state.as_deref()).unwrap_or("-")
     }
 
     pub fn name(&self) -> &str {

@@ -1,7 +1,8 @@
 //! Everything torale prints: tables, key/value blocks, JSON, colour, and safe server text.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -93,22 +94,14 @@ impl Output {
 
     /// Write a server's JSON document (checked and masked by the client): re-spaced pretty
     /// on a terminal; piped, the server's bytes as they came, on one line when they were.
-    /// With `--field`/`--format`, its selected fields: one line per item of a list, one line
-    /// for any other document.
+    /// With `--field`/`--format`, its selected fields.
     pub fn json_text(&self, out: &mut dyn Write, text: &str) -> Result<()> {
-        match &self.selection {
-            Some(selection) if text.trim_start().starts_with('[') => {
-                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(malformed)?;
-                return selection.write_items(out, items.iter().map(|item| item.get()));
-            }
-            Some(selection) => return selection.write_items(out, [text]),
-            None => {}
+        if let Some(selection) = &self.selection {
+            return selection.write(out, text);
         }
-        if self.stdout_tty {
-            write_terminal_safe(out, &pretty_json(text))?;
-        } else {
-            write_terminal_safe(out, text.trim())?;
-        }
+        let shown: Cow<str> =
+            if self.stdout_tty { pretty_json(text).into() } else { text.trim().into() };
+        write_terminal_safe(out, &shown)?;
         out.write_all(b"\n")?;
         Ok(())
     }
@@ -119,10 +112,7 @@ impl Output {
         out: &mut dyn Write,
         items: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        if let Some(selection) = &self.selection {
-            return selection.write_items(out, items);
-        }
-        if self.stdout_tty {
+        if self.selection.is_some() || self.stdout_tty {
             let items: Vec<&str> = items.into_iter().collect();
             return self.json_text(out, &format!("[{}]", items.join(",")));
         }
@@ -208,18 +198,21 @@ impl Selection {
         Ok(Selection::Format(pieces))
     }
 
-    /// Write the selected fields of each JSON document, one line each. Items are decoded one
-    /// at a time, so a large list is never held as one tree of values; the lines are written
-    /// only once every item has been read, so a failure leaves stdout empty. A field that no
-    /// item has is a usage error that lists the fields the items do have.
-    pub fn write_items<'a>(
-        &self,
-        out: &mut dyn Write,
-        items: impl IntoIterator<Item = &'a str>,
-    ) -> Result<()> {
+    /// Write the selected fields of a JSON document: one line per item of a list, one line
+    /// for any other document. Items are decoded one at a time, so a large list is never held
+    /// as one tree of values; the lines are written only once every item has been read, so a
+    /// failure leaves stdout empty. A field that no item has is a usage error that lists the
+    /// fields the items do have.
+    pub fn write(&self, out: &mut dyn Write, text: &str) -> Result<()> {
         let (Selection::Fields(pieces) | Selection::Format(pieces)) = self;
         let mut found = vec![false; pieces.len()];
-        let items: Vec<&str> = items.into_iter().collect();
+        let items: Vec<&str> = match text.trim_start().starts_with('[') {
+            true => {
+                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(malformed)?;
+                items.into_iter().map(RawValue::get).collect()
+            }
+            false => vec![text],
+        };
         let mut lines = String::new();
         for item in &items {
             let value: Value = serde_json::from_str(item).map_err(malformed)?;
@@ -293,12 +286,8 @@ fn field_text(value: Option<&Value>) -> String {
 /// Valid JSON text indented by two spaces like serde_json's pretty printer, its content and
 /// order untouched.
 fn pretty_json(text: &str) -> String {
-    fn newline(out: &mut String, depth: usize) {
-        out.push('\n');
-        out.extend(std::iter::repeat_n(' ', 2 * depth));
-    }
     let mut out = String::with_capacity(text.len() * 2);
-    let (mut depth, mut in_string, mut escaped, mut opened) = (0usize, false, false, false);
+    let (mut depth, mut in_string, mut escaped, mut last) = (0usize, false, false, ' ');
     for c in text.chars() {
         if in_string {
             (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
@@ -307,28 +296,19 @@ fn pretty_json(text: &str) -> String {
         } else if c.is_ascii_whitespace() {
             continue;
         }
-        // A line break after `{` or `[` waits for the next token: `{}` and `[]` stay closed.
-        match c {
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                if !opened {
-                    newline(&mut out, depth);
-                }
-            }
-            _ if opened => newline(&mut out, depth),
-            _ => {}
+        let closes = matches!(c, '}' | ']');
+        depth = depth.saturating_sub(usize::from(closes));
+        // A line break after `{`, `[` and `,`, and before `}` and `]`: `{}` and `[]` stay closed.
+        if closes != matches!(last, '{' | '[' | ',') {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', 2 * depth));
         }
-        opened = matches!(c, '{' | '[');
-        depth += usize::from(opened);
-        in_string = c == '"';
-        match c {
-            ':' => out.push_str(": "),
-            ',' => {
-                out.push(',');
-                newline(&mut out, depth);
-            }
-            c => out.push(c),
+        out.push(c);
+        if c == ':' {
+            out.push(' ');
         }
+        depth += usize::from(matches!(c, '{' | '['));
+        (in_string, last) = (c == '"', c);
     }
     out
 }
@@ -352,9 +332,7 @@ fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
 
 /// Write one line to stderr; a closed stderr is not worth failing for.
 pub fn stderr_line(line: &str) {
-    let mut err = io::stderr().lock();
-    let _ = err.write_all(line.as_bytes());
-    let _ = err.write_all(b"\n");
+    let _ = writeln!(io::stderr(), "{line}");
 }
 
 /// `text` cut to at most `max` characters, ending in `…` when it was cut.
@@ -408,10 +386,7 @@ impl Table {
     }
 
     pub fn write(&self, out: &mut dyn Write, output: &Output) -> io::Result<()> {
-        let now = output.stdout_tty.then(|| {
-            let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH);
-            since_epoch.map_or(0.0, |d| d.as_secs_f64())
-        });
+        let now = output.stdout_tty.then(|| UNIX_EPOCH.elapsed().map_or(0.0, |d| d.as_secs_f64()));
         let mut rows = vec![self.headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
         for row in &self.rows {
             let cell = |(i, cell): (usize, &String)| match self.times.contains(&i) {
@@ -472,10 +447,9 @@ fn time_cell(cell: &str, now: Option<f64>) -> String {
         (Some(at), Some(now)) => relative(now - at),
         (Some(_), None) => format!("{} {}", &stamp[..10], &stamp[11..16]),
     };
-    if rest.is_empty() {
-        shown
-    } else {
-        format!("{shown} {rest}")
+    match rest {
+        "" => shown,
+        _ => format!("{shown} {rest}"),
     }
 }
 
@@ -496,15 +470,11 @@ fn fit(cell: &str, width: usize) -> String {
         return cell.to_string();
     }
     let mut used = 0;
-    let mut short: String = cell
-        .chars()
-        .take_while(|c| {
-            used += c.width().unwrap_or(0);
-            used < width
-        })
-        .collect();
-    short.push('…');
-    short
+    let fits = |c: &char| {
+        used += c.width().unwrap_or(0);
+        used < width
+    };
+    format!("{}…", cell.chars().take_while(fits).collect::<String>())
 }
 
 /// An aligned `key  value` block; values are sanitized.
@@ -519,10 +489,9 @@ pub fn write_pairs(out: &mut dyn Write, pairs: &[(&str, String)]) -> io::Result<
 /// `2026-04-21T08:15:02.418733Z` → `2026-04-21 08:15 UTC` (an offset other than `Z` as it
 /// was sent); other text unchanged; `-` for none.
 pub fn short_time(value: Option<&str>) -> String {
-    let Some(t) = value else { return "-".into() };
-    if parse_rfc3339(t).is_none() {
-        return t.to_string();
-    }
+    let Some(t) = value.filter(|t| parse_rfc3339(t).is_some()) else {
+        return value.unwrap_or("-").to_string();
+    };
     let zone = if t.ends_with(['Z', 'z']) { "UTC" } else { &t[t.len() - 6..] };
     format!("{} {} {zone}", &t[..10], &t[11..16])
 }
@@ -601,14 +570,8 @@ mod tests {
 
     #[test]
     fn json_is_respaced_for_a_terminal_and_kept_when_piped() {
-        let mut output = Output {
-            json: true,
-            json_errors: true,
-            selection: None,
-            stdout_tty: false,
-            stdout_color: false,
-            stderr_color: false,
-        };
+        let mut output = Output::detect(true, ColorChoice::Never, None);
+        output.stdout_tty = false;
         let items = [
             "{ \"b\" : [1, {\"x\": \"a, b: {c}\\\" ]\"}], \"e\": [ ] }",
             "{\"a\":\"\u{202e}\u{9b}—\"}",

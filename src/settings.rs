@@ -3,6 +3,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -186,7 +187,7 @@ pub fn config_path(env: &Env) -> Result<PathBuf> {
 
 /// Resolve every setting from flags, environment and config file, in that order.
 pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> {
-    let api_key = resolve_api_key(flags, env, file);
+    let api_key = resolve_key(flags, env, file);
 
     let (url, api_url_source) = if let Some(url) = &flags.api_url {
         (url.clone(), Source::Flag("--api-url"))
@@ -231,11 +232,8 @@ pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> 
     })
 }
 
-fn resolve_api_key(
-    flags: &Flags,
-    env: &Env,
-    file: &ConfigFile,
-) -> Result<Option<(ApiKey, Source)>> {
+/// The API key and where it came from: flag > environment > config file.
+fn resolve_key(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Option<(ApiKey, Source)>> {
     let (raw, source) = match (&flags.api_key, &env.api_key) {
         (Some(KeyArg::Value(raw)), _) => (raw.clone(), Source::Flag("--api-key")),
         (Some(KeyArg::File { text, .. }), _) => (text.clone(), Source::Flag("--api-key-file")),
@@ -404,10 +402,7 @@ impl ConfigFile {
                 .hint("The existing config file was left unchanged")
         };
         let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let mut builder = fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        let created = builder.recursive(true).create(&dir);
+        let created = fs::DirBuilder::new().mode(0o700).recursive(true).create(&dir);
         created.map_err(|err| fail("create the directory for", &err))?;
         check_private_dir(&dir)?;
         let lock = fs::File::open(&dir).and_then(|lock| lock.lock().map(|()| lock));
@@ -430,10 +425,8 @@ impl ConfigFile {
         // A full disk or a crash leaves the old file: the new one is complete before the rename.
         let tmp = self.path.with_file_name(format!(".config.json.{}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
-        let mut options = fs::OpenOptions::new();
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options.write(true).create_new(true).open(&tmp).and_then(|mut file| {
+        let opened = fs::OpenOptions::new().mode(0o600).write(true).create_new(true).open(&tmp);
+        let written = opened.and_then(|mut file| {
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             fs::rename(&tmp, &self.path)
@@ -448,14 +441,9 @@ impl ConfigFile {
     }
 }
 
-/// The permission bits of a file, where there are such bits.
+/// The permission bits of a file.
 fn mode(path: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    return fs::metadata(path)
-        .ok()
-        .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
-    #[cfg(not(unix))]
-    None
+    fs::metadata(path).ok().map(|meta| meta.permissions().mode() & 0o7777)
 }
 
 /// A config directory that other users can write to lets them replace the file (and the URL

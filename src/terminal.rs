@@ -3,9 +3,11 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 
-use crate::error::Result;
+use crate::error::{Error, Kind, Result};
 
-pub use raw::stdout_was_closed;
+// The structures and numbers of the termios, ioctl and fcntl calls below are Linux's.
+#[cfg(not(target_os = "linux"))]
+compile_error!("torale's terminal calls are written for Linux");
 
 /// The bytes of a file, or of standard input for `-`, at most `limit` of them.
 pub fn read_input(path: &str, limit: u64) -> io::Result<Vec<u8>> {
@@ -24,8 +26,13 @@ pub fn stdin_is_terminal() -> bool {
 
 /// The terminal's width: the window size of stdout, else `COLUMNS`, else 80.
 pub fn width() -> usize {
-    let columns = || std::env::var("COLUMNS").ok()?.parse().ok();
-    raw::window_columns().or_else(columns).filter(|&cols| cols > 0).unwrap_or(80)
+    const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
+    // Linux `struct winsize`: rows, columns and two sizes in pixels.
+    let mut size = [0u16; 4];
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) into the pointer we pass.
+    let window = (unsafe { ioctl(1, TIOCGWINSZ, size.as_mut_ptr()) } == 0).then_some(size[1]);
+    let columns = std::env::var("COLUMNS").ok().and_then(|cols| cols.parse().ok());
+    window.map(usize::from).into_iter().chain(columns).find(|&cols| cols > 0).unwrap_or(80)
 }
 
 /// Ask a yes/no question on stderr and read the answer from the terminal; default no.
@@ -41,178 +48,127 @@ pub fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
+/// Linux `struct termios` (identical on glibc and musl for the common architectures).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Termios {
+    iflag: u32,
+    oflag: u32,
+    cflag: u32,
+    lflag: u32,
+    line: u8,
+    cc: [u8; 32],
+    ispeed: u32,
+    ospeed: u32,
+}
+
+extern "C" {
+    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+    fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
+    fn tcsetattr(fd: i32, action: i32, termios: *const Termios) -> i32;
+    fn signal(signum: i32, handler: usize) -> usize;
+    fn raise(signum: i32) -> i32;
+}
+
+/// Whether the process was started with stdout closed (`torale task list >&-`). Before
+/// `main`, the Rust runtime points a closed stdout at `/dev/null` opened read-write, while
+/// a shell's `>/dev/null` opens it write-only: that difference is what is looked at.
+pub fn stdout_was_closed() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    const F_GETFL: i32 = 3;
+    const O_ACCMODE: i32 = 0o3;
+    const O_RDWR: i32 = 0o2;
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let read_write = unsafe { fcntl(1, F_GETFL) } & O_ACCMODE == O_RDWR;
+    let null = |meta: std::fs::Metadata| meta.rdev() == 0x103;
+    read_write
+        && io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(|fd| std::fs::File::from(fd).metadata())
+            .is_ok_and(null)
+}
+
+const SIGHUP: i32 = 1;
+const SIGTERM: i32 = 15;
+const SIG_DFL: usize = 0;
+
+/// The settings to put back if the process is told to end during the prompt: a signal
+/// handler can reach only what is static.
+static SAVED: std::sync::OnceLock<Termios> = std::sync::OnceLock::new();
+
+extern "C" fn restore_and_end(signum: i32) {
+    // SAFETY: tcsetattr, signal and raise are async-signal-safe; SAVED is set before
+    // the handler is installed and never changes after.
+    unsafe {
+        if let Some(saved) = SAVED.get() {
+            tcsetattr(0, TCSANOW, saved);
+        }
+        signal(signum, SIG_DFL);
+        raise(signum);
+    }
+}
+
+const ISIG: u32 = 0o1;
+const ICANON: u32 = 0o2;
+const ECHO: u32 = 0o10;
+const VTIME: usize = 5;
+const VMIN: usize = 6;
+const TCSANOW: i32 = 0;
+
 /// Read a secret from the terminal without echoing it. Ctrl-C ends with exit 130 and the
 /// terminal restored; Ctrl-D or an empty line gives an empty string.
 pub fn read_hidden(prompt: &str) -> Result<String> {
     let mut err = io::stderr().lock();
     write!(err, "{prompt}")?;
     err.flush()?;
-    let line = raw::read_hidden_line();
+    let mut saved = Termios::default();
+    // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
+    if unsafe { tcgetattr(0, &mut saved) } != 0 {
+        let _ = writeln!(err);
+        return Err(Error::usage("Cannot read the terminal settings for a hidden prompt")
+            .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"));
+    }
+    if SAVED.set(saved).is_ok() {
+        // SAFETY: installs a handler that only restores the terminal and re-raises.
+        unsafe {
+            signal(SIGTERM, restore_and_end as *const () as usize);
+            signal(SIGHUP, restore_and_end as *const () as usize);
+        }
+    }
+    let mut raw = saved;
+    raw.lflag &= !(ECHO | ICANON | ISIG);
+    raw.cc[VMIN] = 1;
+    raw.cc[VTIME] = 0;
+    // SAFETY: fd 0 and a valid termios struct.
+    unsafe { tcsetattr(0, TCSANOW, &raw) };
+    let line = read_line_raw();
+    // SAFETY: fd 0 and the termios struct tcgetattr filled.
+    unsafe { tcsetattr(0, TCSANOW, &saved) };
     let _ = writeln!(err);
     line
 }
 
-#[cfg(target_os = "linux")]
-mod raw {
-    use super::*;
-    use crate::error::{Error, Kind};
-
-    /// Linux `struct termios` (identical on glibc and musl for the common architectures).
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Termios {
-        iflag: u32,
-        oflag: u32,
-        cflag: u32,
-        lflag: u32,
-        line: u8,
-        cc: [u8; 32],
-        ispeed: u32,
-        ospeed: u32,
-    }
-
-    /// Linux `struct winsize`.
-    #[repr(C)]
-    #[derive(Default)]
-    struct WinSize {
-        rows: u16,
-        cols: u16,
-        x: u16,
-        y: u16,
-    }
-
-    extern "C" {
-        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
-        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
-        fn tcgetattr(fd: i32, termios: *mut Termios) -> i32;
-        fn tcsetattr(fd: i32, action: i32, termios: *const Termios) -> i32;
-        fn signal(signum: i32, handler: usize) -> usize;
-        fn raise(signum: i32) -> i32;
-    }
-
-    /// Whether the process was started with stdout closed (`torale task list >&-`). Before
-    /// `main`, the Rust runtime points a closed stdout at `/dev/null` opened read-write, while
-    /// a shell's `>/dev/null` opens it write-only: that difference is what is looked at.
-    pub fn stdout_was_closed() -> bool {
-        use std::os::fd::AsFd;
-        use std::os::unix::fs::MetadataExt;
-        const F_GETFL: i32 = 3;
-        const O_ACCMODE: i32 = 0o3;
-        const O_RDWR: i32 = 0o2;
-        // SAFETY: F_GETFL only reads the descriptor's flags.
-        let read_write = unsafe { fcntl(1, F_GETFL) } & O_ACCMODE == O_RDWR;
-        let null = |meta: std::fs::Metadata| meta.rdev() == 0x103;
-        read_write
-            && io::stdout()
-                .as_fd()
-                .try_clone_to_owned()
-                .and_then(|fd| std::fs::File::from(fd).metadata())
-                .is_ok_and(null)
-    }
-
-    /// The columns of the terminal on stdout, as the kernel knows them.
-    pub fn window_columns() -> Option<usize> {
-        const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
-        let mut size = WinSize::default();
-        // SAFETY: TIOCGWINSZ writes one `struct winsize` (four u16) into the pointer we pass.
-        let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut size as *mut WinSize) };
-        (rc == 0 && size.cols > 0).then_some(size.cols as usize)
-    }
-
-    const SIGHUP: i32 = 1;
-    const SIGTERM: i32 = 15;
-    const SIG_DFL: usize = 0;
-
-    /// The settings to put back if the process is told to end during the prompt: a signal
-    /// handler can reach only what is static.
-    static SAVED: std::sync::OnceLock<Termios> = std::sync::OnceLock::new();
-
-    extern "C" fn restore_and_end(signum: i32) {
-        // SAFETY: tcsetattr, signal and raise are async-signal-safe; SAVED is set before
-        // the handler is installed and never changes after.
-        unsafe {
-            if let Some(saved) = SAVED.get() {
-                tcsetattr(0, TCSANOW, saved);
+/// A line typed with the terminal in raw mode, without echo: Ctrl-C interrupts, Ctrl-D or
+/// Enter ends it, Backspace and Ctrl-U edit it.
+fn read_line_raw() -> Result<String> {
+    let mut line = String::new();
+    for byte in io::stdin().lock().bytes() {
+        match byte? {
+            0x03 => return Err(Error::new(Kind::Interrupted, "Interrupted")),
+            0x04 | b'\r' | b'\n' => break,
+            0x7f | 0x08 => {
+                line.pop();
             }
-            signal(signum, SIG_DFL);
-            raise(signum);
+            0x15 => line.clear(),
+            b if (0x20..0x7f).contains(&b) => line.push(b as char),
+            _ => {}
+        }
+        if line.len() > 4096 {
+            break;
         }
     }
-
-    const ISIG: u32 = 0o1;
-    const ICANON: u32 = 0o2;
-    const ECHO: u32 = 0o10;
-    const VTIME: usize = 5;
-    const VMIN: usize = 6;
-    const TCSANOW: i32 = 0;
-
-    pub fn read_hidden_line() -> Result<String> {
-        let mut saved = Termios::default();
-        // SAFETY: tcgetattr fills the struct for fd 0; we check its return code.
-        if unsafe { tcgetattr(0, &mut saved) } != 0 {
-            return Err(Error::usage("Cannot read the terminal settings for a hidden prompt")
-                .hint("Pipe the key instead: echo \"$KEY\" | torale auth set-api-key"));
-        }
-        if SAVED.set(saved).is_ok() {
-            // SAFETY: installs a handler that only restores the terminal and re-raises.
-            unsafe {
-                signal(SIGTERM, restore_and_end as *const () as usize);
-                signal(SIGHUP, restore_and_end as *const () as usize);
-            }
-        }
-        let mut raw = saved;
-        raw.lflag &= !(ECHO | ICANON | ISIG);
-        raw.cc[VMIN] = 1;
-        raw.cc[VTIME] = 0;
-        // SAFETY: fd 0 and a valid termios struct.
-        unsafe {
-            tcsetattr(0, TCSANOW, &raw);
-        }
-        let line = read_line_raw();
-        // SAFETY: fd 0 and the termios struct tcgetattr filled.
-        unsafe {
-            tcsetattr(0, TCSANOW, &saved);
-        }
-        line
-    }
-
-    /// A line typed with the terminal in raw mode, without echo: Ctrl-C interrupts, Ctrl-D or
-    /// Enter ends it, Backspace and Ctrl-U edit it.
-    fn read_line_raw() -> Result<String> {
-        let mut line = String::new();
-        for byte in io::stdin().lock().bytes() {
-            match byte? {
-                0x03 => return Err(Error::new(Kind::Interrupted, "Interrupted")),
-                0x04 | b'\r' | b'\n' => break,
-                0x7f | 0x08 => {
-                    line.pop();
-                }
-                0x15 => line.clear(),
-                b if (0x20..0x7f).contains(&b) => line.push(b as char),
-                _ => {}
-            }
-            if line.len() > 4096 {
-                break;
-            }
-        }
-        Ok(line)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod raw {
-    pub fn stdout_was_closed() -> bool {
-        false
-    }
-
-    pub fn window_columns() -> Option<usize> {
-        None
-    }
-
-    /// Without termios bindings for this platform the key is read as a plain line.
-    pub fn read_hidden_line() -> crate::error::Result<String> {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        Ok(line.trim().to_string())
-    }
+    Ok(line)
 }
