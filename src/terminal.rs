@@ -2,6 +2,7 @@
 //! prompt and yes/no confirmations, the terminal's width, whether stdout was closed.
 
 use std::io::{self, IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Kind, Result};
 
@@ -71,25 +72,25 @@ extern "C" {
     fn raise(signum: i32) -> i32;
 }
 
-/// Whether the process was started with stdout closed (`torale task list >&-`). Before
-/// `main`, the Rust runtime points a closed stdout at `/dev/null` opened read-write, while
-/// a shell's `>/dev/null` opens it write-only: that difference is what is looked at.
+/// Whether the process was started with stdout closed (`torale task list >&-`). The Rust
+/// runtime points a closed stdout at `/dev/null` before `main`, so it is looked at earlier:
+/// from `.init_array`, which the C library runs before the runtime starts.
 pub fn stdout_was_closed() -> bool {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
-    const F_GETFL: i32 = 3;
-    const O_ACCMODE: i32 = 0o3;
-    const O_RDWR: i32 = 0o2;
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let read_write = unsafe { fcntl(1, F_GETFL) } & O_ACCMODE == O_RDWR;
-    let null = |meta: std::fs::Metadata| meta.rdev() == 0x103;
-    read_write
-        && io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .and_then(|fd| std::fs::File::from(fd).metadata())
-            .is_ok_and(null)
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+#[used]
+#[link_section = ".init_array"]
+static CHECK_STDOUT: extern "C" fn() = {
+    extern "C" fn check() {
+        const F_GETFD: i32 = 1;
+        // SAFETY: F_GETFD only reads the descriptor's flags; -1 means it is not open.
+        STDOUT_CLOSED.store(unsafe { fcntl(1, F_GETFD) } == -1, Ordering::Relaxed);
+    }
+    check
+};
 
 const SIGHUP: i32 = 1;
 const SIGTERM: i32 = 15;

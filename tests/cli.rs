@@ -167,6 +167,8 @@ fn a_closed_stdout_is_a_failure_not_a_lost_result() {
     assert_eq!(closed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&closed.stderr).contains("standard output is closed"));
     assert_eq!(run(">/dev/null").status.code(), Some(0));
+    // /dev/null opened read-write, as Python's subprocess.DEVNULL does, is an open stdout.
+    assert_eq!(run("1<>/dev/null").status.code(), Some(0));
 }
 
 #[test]
