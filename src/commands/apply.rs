@@ -4,10 +4,10 @@
 
 use std::io::Write;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::task::Args;
+use super::task::Command;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{create_body, decode_text, Task, TaskState};
@@ -67,22 +67,33 @@ struct Desired {
     notifications: Option<Vec<Map<String, Value>>>,
 }
 
-/// A change the plan makes.
-#[derive(Default)]
+/// A change the plan makes; with `--json` the plan is a list of these (keys in sorted order).
+#[derive(Default, Serialize)]
 struct Change {
     /// `create`, `update` or `delete`.
     action: &'static str,
-    name: String,
+    /// An update's fields that differ.
+    #[serde(rename = "changes", skip_serializing_if = "Vec::is_empty")]
+    diffs: Vec<Diff>,
     /// The task's ID; empty for a create.
+    #[serde(skip_serializing_if = "String::is_empty")]
     id: String,
-    /// `(field, old, new)`, the values as JSON (strings, or the notification lists).
-    diffs: Vec<(&'static str, Value, Value)>,
+    name: String,
     /// What a create or an update sends.
+    #[serde(skip)]
     body: Value,
 }
 
+/// A field an update changes, the values as JSON (strings, or the notification lists).
+#[derive(PartialEq, Serialize)]
+struct Diff {
+    field: &'static str,
+    from: Value,
+    to: Value,
+}
+
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
+pub fn run(client: &Client, args: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
     let file = args.file.as_deref().unwrap_or_default();
     let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
@@ -99,7 +110,7 @@ pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -
         "{creates} to create, {updates} to update, {deletes} to delete, {unchanged} unchanged"
     );
     if args.dry_run {
-        write_plan(plan.iter(), output, out)?;
+        write_plan(&plan, output, out)?;
         stderr_line(&format!("Plan: {summary}"));
         // Changes to make are the run's result, not a failure: the plan is printed either way.
         return Ok(if args.exit_code && !plan.is_empty() { 12 } else { 0 });
@@ -118,14 +129,11 @@ pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -
             return Err(Error::usage("Not applied: deleting was not confirmed"));
         }
     }
-    let (mut applied, mut failures) = (Vec::new(), Vec::new());
+    let mut failures = Vec::new();
     for change in &plan {
-        match apply_change(client, change) {
-            Ok(()) => applied.push(change),
-            Err(err) => {
-                stderr_line(&format!("✗ {}: {}", sanitize(&change.name), err.message));
-                failures.push(err);
-            }
+        if let Err(err) = apply_change(client, change) {
+            stderr_line(&format!("✗ {}: {}", sanitize(&change.name), err.message));
+            failures.push(err);
         }
     }
     if let Some(worst) = failures.iter().max_by_key(|e| e.exit_code()) {
@@ -134,7 +142,8 @@ pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -
         err.status = worst.status;
         return Err(err);
     }
-    write_plan(applied.into_iter(), output, out)?;
+    // Nothing failed: the whole plan was applied.
+    write_plan(&plan, output, out)?;
     stderr_line(&format!("Applied: {summary}"));
     Ok(0)
 }
@@ -266,9 +275,9 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
             ("state", "state", json!(task.state_label()), want.state.as_ref().map(|s| json!(s))),
             ("notifications", "notifications", have.map(normalized).collect(), wanted),
         ] {
-            if let Some(new) = new.filter(|new| *new != old) {
-                body.insert(key.into(), new.clone());
-                diffs.push((field, old, new));
+            if let Some(to) = new.filter(|new| *new != old) {
+                body.insert(key.into(), to.clone());
+                diffs.push(Diff { field, from: old, to });
             }
         }
         if diffs.is_empty() {
@@ -292,42 +301,25 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
     Ok(plan)
 }
 
-/// The changes: with `--json` one array of `{"action", "name", "id", "changes": [{"field",
-/// "from", "to"}]}`, else one line each (for an update, one per field).
-fn write_plan<'a>(
-    plan: impl Iterator<Item = &'a Change>,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let mut docs = Vec::new();
+/// The changes: with `--json` one array of them, else one line each (for an update, one per
+/// field).
+fn write_plan(plan: &[Change], output: &Output, out: &mut dyn Write) -> Result<()> {
+    if output.json {
+        return output.json_value(out, &json!(plan));
+    }
     for change in plan {
         let name = sanitize(&change.name);
-        let mut doc = json!({"action": change.action, "name": change.name});
         match change.action {
-            _ if output.json => {}
             "create" => writeln!(out, "{} create {name}", output.paint(Color::Green, "+"))?,
             "delete" => writeln!(out, "{} delete {name}", output.paint(Color::Red, "-"))?,
             _ => {
-                for (field, old, new) in &change.diffs {
+                for Diff { field, from, to } in &change.diffs {
                     let (mark, old, new) =
-                        (output.paint(Color::Yellow, "~"), show(field, old), show(field, new));
+                        (output.paint(Color::Yellow, "~"), show(field, from), show(field, to));
                     writeln!(out, "{mark} update {name}: {field} {old} → {new}")?;
                 }
             }
         }
-        if change.action != "create" {
-            doc["id"] = json!(change.id);
-        }
-        if change.action == "update" {
-            let diffs = change.diffs.iter();
-            doc["changes"] = diffs
-                .map(|(field, from, to)| json!({"field": field, "from": from, "to": to}))
-                .collect();
-        }
-        docs.push(doc);
-    }
-    if output.json {
-        output.json_value(out, &Value::Array(docs))?;
     }
     Ok(())
 }
@@ -366,7 +358,8 @@ fn apply_change(client: &Client, change: &Change) -> Result<()> {
         }
         "update" => {
             // A paused task that must become completed goes through active first.
-            if change.diffs.contains(&("state", json!("paused"), json!("completed"))) {
+            let (from, to) = (json!("paused"), json!("completed"));
+            if change.diffs.contains(&Diff { field: "state", from, to }) {
                 client.update_task(id, &json!({"state": "active", "is_active": true}))?;
             }
             client.update_task(id, &change.body)?;

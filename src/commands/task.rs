@@ -221,8 +221,9 @@ Usage: torale task preview
 ";
 
 /// A task subcommand, parsed once from its name or an alias.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 enum Sub {
+    #[default]
     List,
     Get,
     Create,
@@ -283,17 +284,11 @@ const DEFAULT_LOG_LIMIT: usize = 20;
 /// Executions fetched per poll while waiting; the new run is among the newest.
 const WAIT_PAGE: usize = 20;
 
-/// A task subcommand with its arguments, checked, as `run` takes it.
-#[derive(Debug, PartialEq)]
+/// A task subcommand with its words and options, checked, as `run` takes it. Each option is
+/// taken only where its subcommand's help lists it.
+#[derive(Debug, Default, PartialEq)]
 pub struct Command {
     sub: Sub,
-    args: Args,
-}
-
-/// A task subcommand's words and options. Each option is taken only where its subcommand's
-/// help lists it.
-#[derive(Debug, Default, PartialEq)]
-pub struct Args {
     /// Tasks by ID, name or unique ID prefix, as given; `run` looks them up.
     ids: Vec<String>,
     /// `list --active|--paused|--completed`, `create --paused`, `update --active|--inactive`.
@@ -330,18 +325,19 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Box<Command>> {
     // `subcommand` answers with a name from COMMANDS, which SUBS makes.
     let row = SUBS.iter().find(|(_, row)| row.name == name);
     let sub = row.ok_or_else(|| Error::internal(format!("No task subcommand {name}")))?.0;
-    let mut args = Args::default();
+    let mut command = Box::new(Command { sub, ..Command::default() });
     // Whatever the old CLI's preview took, the answer is the same explanation.
     if sub != Sub::Preview {
-        args.read(sub, p, g).map_err(|e| e.see_help(&format!("task {name}")))?;
+        command.read(p, g).map_err(|e| e.see_help(&format!("task {name}")))?;
     }
-    Ok(Box::new(Command { sub, args }))
+    Ok(command)
 }
 
-impl Args {
+impl Command {
     /// Read the subcommand's options and words, and check them.
-    fn read(&mut self, sub: Sub, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
-        let words = rest(p, g, |name, p| self.take(sub, name, p))?;
+    fn read(&mut self, p: &mut Parser, g: &mut GlobalOpts) -> Result<()> {
+        let sub = self.sub;
+        let words = rest(p, g, |name, p| self.take(name, p))?;
         self.limit = self.limit_text.as_deref().map(|n| parse_count(n, "--limit")).transpose()?;
         let (min, max) = match sub {
             Sub::List | Sub::Create | Sub::Apply => (0, 0),
@@ -369,15 +365,15 @@ impl Args {
                 if let Some(id) = &self.from_template {
                     check_uuid(id, "template ID")?;
                 }
-                self.check_fields(sub)
+                self.check_fields()
             }
             Sub::Update if self.webhook.is_some() && self.no_webhook => {
                 Err(Error::usage("Use only one of --webhook, --no-webhook"))
             }
             Sub::Update => {
-                self.check_fields(sub)?;
+                self.check_fields()?;
                 // Nothing but the task: no field to change.
-                if *self == (Args { ids: self.ids.clone(), ..Args::default() }) {
+                if *self == (Command { sub, ids: self.ids.clone(), ..Command::default() }) {
                     return Err(Error::usage(
                         "Nothing to update: give at least one field to change",
                     ));
@@ -404,7 +400,8 @@ impl Args {
     }
 
     /// Take option `name` if the subcommand has it; whether it did.
-    fn take(&mut self, sub: Sub, name: &str, p: &mut Parser) -> Result<bool> {
+    fn take(&mut self, name: &str, p: &mut Parser) -> Result<bool> {
+        let sub = self.sub;
         let edits = matches!(sub, Sub::Create | Sub::Update);
         match (sub, name) {
             (Sub::List, "active" | "paused" | "completed")
@@ -445,9 +442,9 @@ impl Args {
     }
 
     /// The fields `create` and `update` send, mistakes reported in the order each checks.
-    fn check_fields(&self, sub: Sub) -> Result<()> {
+    fn check_fields(&self) -> Result<()> {
         let empty = |value: &Option<String>| value.as_ref().is_some_and(|v| v.trim().is_empty());
-        let creates = sub == Sub::Create;
+        let creates = self.sub == Sub::Create;
         let bad_url = |url: &&String| {
             let host = url.strip_prefix("https://").unwrap_or("");
             host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace)
@@ -532,10 +529,10 @@ fn check_cron(expr: &str) -> std::result::Result<(), String> {
 }
 
 pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
-    let (c, o) = (&command.args, &cx.output);
+    let (c, o) = (&*command, &cx.output);
     // Every subcommand but preview needs the key and the tasks its words name.
     let t = || Tasks::new(cx, &c.ids);
-    match command.sub {
+    match c.sub {
         // The API dropped the endpoint: say so and show the alternative (exit 2).
         Sub::Preview => Err(Error::usage("Task preview is no longer offered by the Torale API")
             .hint("Create the task paused, run it once and read the result:")
@@ -574,13 +571,7 @@ struct Tasks {
 impl Tasks {
     fn new(cx: &Context, references: &[String]) -> Result<Tasks> {
         let mut tasks = Tasks { client: cx.client(true)?.0, ids: Vec::new(), all: None };
-        for reference in references {
-            let id = match is_uuid(reference) {
-                true => reference.to_ascii_lowercase(),
-                false => tasks.find(reference)?,
-            };
-            tasks.ids.push(id);
-        }
+        tasks.ids = references.iter().map(|r| tasks.find(r)).collect::<Result<_>>()?;
         Ok(tasks)
     }
 
@@ -589,9 +580,12 @@ impl Tasks {
         self.ids.first().map_or("", String::as_str)
     }
 
-    /// The task `reference` names: an exact name first, then a unique prefix of at least 4
-    /// hex characters.
+    /// The task `reference` names: a full ID as it is, else an exact name first, then a unique
+    /// prefix of at least 4 hex characters.
     fn find(&mut self, reference: &str) -> Result<String> {
+        if is_uuid(reference) {
+            return Ok(reference.to_ascii_lowercase());
+        }
         if self.all.is_none() {
             let doc = self.client.list_tasks(None)?;
             let tasks = doc.items("task list")?.into_iter().map(|item| Task::decode(item.get()));
@@ -642,13 +636,13 @@ impl Tasks {
                 return auth;
             }
         }
-        let mut err = Error::new(Kind::NotFound, format!("Task {id} not found")).with_status(404);
-        err.hints = vec!["List your tasks with 'torale task list'".into()];
-        err
+        Error::new(Kind::NotFound, format!("Task {id} not found"))
+            .with_status(404)
+            .hint("List your tasks with 'torale task list'")
     }
 }
 
-fn list(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let doc = client.list_tasks(c.state.map(TaskState::as_str))?;
     // The server's list as it came when nothing is left out: not parsed again, not copied.
     let whole = c.state.is_none() && c.limit.is_none();
@@ -659,16 +653,11 @@ fn list(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Resu
     // Legacy servers have no `completed` and each generation ignores the other's filter, so
     // the filter is applied here as well.
     if let Some(state) = c.state {
-        let (mut kept, mut legacy) = (Vec::new(), false);
-        for item in items {
-            let task = Task::decode(item.get())?;
-            legacy |= task.is_legacy();
-            if task.state() == Some(state) {
-                kept.push(item);
-            }
-        }
-        items = kept;
-        if legacy && state == TaskState::Completed {
+        let tasks: Vec<Task> =
+            items.iter().map(|item| Task::decode(item.get())).collect::<Result<_>>()?;
+        let kept = items.into_iter().zip(&tasks).filter(|(_, task)| task.state() == Some(state));
+        items = kept.map(|(item, _)| item).collect();
+        if state == TaskState::Completed && tasks.iter().any(Task::is_legacy) {
             stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
         }
     }
@@ -732,6 +721,14 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     let active = task.state() == Some(TaskState::Active);
     let evidence = task.last_known_state.as_ref().and_then(|s| s.get("evidence"));
+    let run = task.last_execution.as_ref();
+    // Without a last run, a legacy server's verdict; without either, `never`.
+    let met = task.condition_met.filter(|_| run.is_none());
+    let last_run = run.map(|run| {
+        let (start, end) = (run.started_at.as_deref(), run.completed_at.as_deref());
+        let took = duration_between(start, end);
+        format!("{}  {}  {took}  ({})", short_time(start), run.status(), run.id)
+    });
     for (label, value) in [
         ("Schedule", task.schedule.clone()),
         ("Notify", task.notify_behavior.clone()),
@@ -740,37 +737,14 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
         ("Updated", time(&task.updated_at)),
         ("Public", task.is_public.map(yes_no)),
         ("Last evidence", evidence.and_then(Value::as_str).map(str::to_string)),
+        ("Last run", last_run.or_else(|| met.is_none().then(|| "never".into()))),
+        ("Notification", run.and_then(Execution::notification_text)),
+        ("Sources", run.map(|run| source_domains(&run.source_urls())).filter(|s| !s.is_empty())),
+        ("Condition met", met.map(yes_no)),
+        ("Last notified", time(&task.last_notified_at).filter(|_| met.is_some())),
+        ("Run error", task.immediate_execution_error.clone()),
     ] {
         pairs.extend(value.map(|value| (label, value)));
-    }
-    match &task.last_execution {
-        Some(run) => {
-            pairs.push((
-                "Last run",
-                format!(
-                    "{}  {}  {}  ({})",
-                    short_time(run.started_at.as_deref()),
-                    run.status(),
-                    duration_between(run.started_at.as_deref(), run.completed_at.as_deref()),
-                    run.id
-                ),
-            ));
-            if let Some(text) = run.notification_text() {
-                pairs.push(("Notification", text));
-            }
-            let sources = source_domains(&run.source_urls());
-            if !sources.is_empty() {
-                pairs.push(("Sources", sources));
-            }
-        }
-        None if task.condition_met.is_some() => {
-            pairs.push(("Condition met", yes_no(task.condition_met == Some(true))));
-            pairs.extend(time(&task.last_notified_at).map(|at| ("Last notified", at)));
-        }
-        None => pairs.push(("Last run", "never".into())),
-    }
-    if let Some(err) = &task.immediate_execution_error {
-        pairs.push(("Run error", err.clone()));
     }
     Ok(write_pairs(out, &pairs)?)
 }
@@ -801,7 +775,7 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
     Ok(value.decode::<Vec<Task>>("task list")?.into_iter().filter_map(|t| t.name).collect())
 }
 
-fn create(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let mut query = c.query.clone().unwrap_or_default();
     let mut condition = c.condition.clone();
     // A template fills in what the command line leaves out; the name derives from its name.
@@ -877,7 +851,7 @@ fn create(client: &Client, c: &Args, output: &Output, out: &mut dyn Write) -> Re
 }
 
 /// Current servers accept and ignore the legacy-only options; say so instead of pretending.
-fn warn_legacy_only(task: &Task, c: &Args) {
+fn warn_legacy_only(task: &Task, c: &Command) {
     if task.is_legacy() || task.state.is_none() {
         return;
     }
@@ -890,7 +864,7 @@ fn warn_legacy_only(task: &Task, c: &Args) {
     }
 }
 
-fn update(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn update(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let (client, id) = (&t.client, t.id());
     let mut body = Map::new();
     for (key, value) in [
@@ -983,13 +957,10 @@ fn set_state(t: &Tasks, state: TaskState, output: &Output, out: &mut dyn Write) 
         let value = t.client.update_task(id, &body).map_err(|e| t.not_found(e, id))?;
         let task = Task::decode(value.text())?;
         if task.state() != Some(state) && task.is_legacy() && state == TaskState::Completed {
-            return Err(Error::new(
-                Kind::Rejected,
-                "This server (legacy 0.0.2) has no completed state",
-            )
-            .hint(format!("Pause the task instead: torale task pause {id}")));
-        }
-        if task.state() != Some(state) {
+            let err =
+                Error::new(Kind::Rejected, "This server (legacy 0.0.2) has no completed state");
+            return Err(err.hint(format!("Pause the task instead: torale task pause {id}")));
+        } else if task.state() != Some(state) {
             let now = task.state_label();
             return Err(Error::new(Kind::Rejected, format!("Task {id} is {now} after the change")));
         }
@@ -999,7 +970,7 @@ fn set_state(t: &Tasks, state: TaskState, output: &Output, out: &mut dyn Write) 
     })
 }
 
-fn delete(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
+fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
     if !c.yes {
         if !terminal::stdin_is_terminal() {
             return Err(Error::usage(
@@ -1021,21 +992,19 @@ fn delete(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<u
         }
     }
     for_each_id(t, "deleted", output, out, |id| {
-        let deleted = match t.client.delete_task(id) {
-            Ok(_) => true,
-            Err(err) if err.kind == Kind::NotFound && c.ignore_not_found => false,
+        let (deleted, line) = match t.client.delete_task(id) {
+            Ok(_) => (true, format!("{} Deleted {id}", output.paint(Color::Green, "✓"))),
+            Err(err) if err.kind == Kind::NotFound && c.ignore_not_found => {
+                (false, format!("- Not found {id} (ignored)"))
+            }
             Err(err) => return Err(t.not_found(err, id)),
-        };
-        let line = match deleted {
-            true => format!("{} Deleted {id}", output.paint(Color::Green, "✓")),
-            false => format!("- Not found {id} (ignored)"),
         };
         Ok((json!({"id": id, "deleted": deleted}).to_string(), line))
     })
     .map(|()| 0)
 }
 
-fn execute(t: &Tasks, c: &Args, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let id = t.id();
     let doc = t.client.execute_task(id).map_err(|e| t.not_found(e, id))?;
     let run_id = Execution::decode(doc.text())?.id;
@@ -1156,7 +1125,7 @@ fn wait_for_run(
 /// `logs` and `notifications`: a task's runs, newest first.
 fn logs(
     t: &Tasks,
-    c: &Args,
+    c: &Command,
     notifications: bool,
     output: &Output,
     out: &mut dyn Write,
@@ -1172,13 +1141,10 @@ fn logs(
         doc.items(if notifications { "notification list" } else { "execution list" })?;
     let mut empty = if notifications { "No notifications yet" } else { "No runs yet" }.to_string();
     if let Some(status) = &c.status {
-        let mut kept = Vec::with_capacity(items.len());
-        for item in items {
-            if Execution::decode(item.get())?.status() == status {
-                kept.push(item);
-            }
-        }
-        items = kept;
+        let runs: Vec<Execution> =
+            items.iter().map(|item| Execution::decode(item.get())).collect::<Result<_>>()?;
+        let kept = items.into_iter().zip(&runs).filter(|(_, run)| run.status() == status);
+        items = kept.map(|(item, _)| item).collect();
         empty = format!("No {status} runs");
     }
     if output.json {
@@ -1222,17 +1188,10 @@ fn logs(
 mod tests {
     use super::*;
 
+    /// What the naming stories in tests/task.rs do not reach: long and empty questions.
     #[test]
-    fn default_names_never_collide() {
-        let taken = vec!["When is the next iPhone release".to_string()];
-        assert_eq!(
-            default_name("When is the next iPhone release?", &[]),
-            "When is the next iPhone release"
-        );
-        assert_eq!(
-            default_name("When is the next iPhone release?", &taken),
-            "When is the next iPhone release (2)"
-        );
+    fn default_names_are_short_and_never_empty() {
+        assert_eq!(default_name("When is it?", &[]), "When is it");
         let long = "word ".repeat(40);
         assert!(default_name(&long, &[]).chars().count() <= 60);
         assert_eq!(default_name("???", &[]), "Task");
