@@ -14,7 +14,7 @@ use super::{
 };
 use crate::client::Client;
 use crate::error::{sanitize, Error, Kind, Result};
-use crate::model::{Execution, Json, RunStatus, Task, TaskState};
+use crate::model::{create_body, Execution, Json, RunStatus, Task, TaskState};
 use crate::output::{
     duration_between, short_time, source_domains, stderr_line, write_pairs, Color, Output, Table,
 };
@@ -548,11 +548,8 @@ pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u
         Sub::Create => create(&t()?.client, c, o, out),
         Sub::Update => update(&t()?, c, o, out),
         Sub::Execute => execute(&t()?, c, o, out),
-        Sub::Logs => logs(&t()?, c, false, o, out),
-        Sub::Notifications => logs(&t()?, c, true, o, out),
-        Sub::Pause => set_state(&t()?, TaskState::Paused, o, out),
-        Sub::Resume => set_state(&t()?, TaskState::Active, o, out),
-        Sub::Complete => set_state(&t()?, TaskState::Completed, o, out),
+        Sub::Logs | Sub::Notifications => logs(&t()?, c, o, out),
+        Sub::Pause | Sub::Resume | Sub::Complete => set_state(&t()?, c.sub, o, out),
     }
     .map(|()| 0)
 }
@@ -683,14 +680,9 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> R
             Some(run) => format!("{} {}", run.started_at.as_deref().unwrap_or("-"), run.status()),
             None => task.last_notified_at.clone().unwrap_or_default(),
         };
-        table.row(vec![
-            task.id.clone(),
-            task.name().to_string(),
-            task.state_label().to_string(),
-            next,
-            last,
-            task.created_at.clone().unwrap_or_default(),
-        ]);
+        let (name, state) = (task.name().to_string(), task.state_label().to_string());
+        let created = task.created_at.clone().unwrap_or_default();
+        table.row(vec![task.id.clone(), name, state, next, last, created]);
     }
     Ok(table.write(out, output)?)
 }
@@ -795,15 +787,9 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
     let webhook =
         c.webhook.iter().map(|url| json!({"type": "webhook", "url": url, "method": "POST"}));
     let email = c.email.iter().map(|address| json!({"type": "email", "address": address}));
-    let paused = c.state == Some(TaskState::Paused);
-    let state = if paused { "paused" } else { "active" };
-    let mut body = crate::model::create_body(
-        &query,
-        condition.as_deref(),
-        state,
-        c.schedule.as_deref(),
-        webhook.chain(email).collect(),
-    );
+    let (state, schedule) = (c.state.unwrap_or(TaskState::Active).as_str(), c.schedule.as_deref());
+    let notifications = webhook.chain(email).collect();
+    let mut body = create_body(&query, condition.as_deref(), state, schedule, notifications);
     if let Some(behavior) = &c.notify_behavior {
         body["notify_behavior"] = json!(behavior);
     }
@@ -836,7 +822,7 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
             created => break created?,
         }
     };
-    let (created, task) = client.pause_legacy_create(created, paused)?;
+    let (created, task) = client.pause_legacy_create(created, state == "paused")?;
     warn_legacy_only(&task, c);
     if let Some(err) = &task.immediate_execution_error {
         stderr_line(&format!("Warning: the first run could not start: {}", sanitize(err)));
@@ -947,11 +933,13 @@ fn for_each_id(
 }
 
 /// `pause`, `resume` and `complete`.
-fn set_state(t: &Tasks, state: TaskState, output: &Output, out: &mut dyn Write) -> Result<()> {
-    let (label, body) = match state {
-        TaskState::Paused => ("Paused", json!({"state": "paused", "is_active": false})),
-        TaskState::Active => ("Resumed", json!({"state": "active", "is_active": true})),
-        TaskState::Completed => ("Completed", json!({"state": "completed"})),
+fn set_state(t: &Tasks, sub: Sub, output: &Output, out: &mut dyn Write) -> Result<()> {
+    let (state, label, body) = match sub {
+        Sub::Pause => (TaskState::Paused, "Paused", json!({"state": "paused", "is_active": false})),
+        Sub::Resume => {
+            (TaskState::Active, "Resumed", json!({"state": "active", "is_active": true}))
+        }
+        _ => (TaskState::Completed, "Completed", json!({"state": "completed"})),
     };
     for_each_id(t, &label.to_ascii_lowercase(), output, out, |id| {
         let value = t.client.update_task(id, &body).map_err(|e| t.not_found(e, id))?;
@@ -1011,38 +999,33 @@ fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resu
     if !c.wait {
         return write_doc(&doc, &run_id, output, out);
     }
-    let timeout = Duration::from_secs(c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT) as u64);
+    let secs = c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT);
     // The run's ID comes first, so a wait that ends early never loses the run.
-    stderr_line(&format!("Started run {run_id}; waiting up to {}s", timeout.as_secs()));
-    let (doc, status) = wait_for_run(t, doc, &run_id, timeout)?;
+    stderr_line(&format!("Started run {run_id}; waiting up to {secs}s"));
+    let (doc, status) = wait_for_run(t, doc, &run_id, Duration::from_secs(secs as u64))?;
     let run = Execution::decode(doc.text())?;
     let state = run.status();
     match status {
         RunStatus::Failed => {
             let why = run.error_message.as_deref().map(|m| format!(": {}", sanitize(m)));
-            let err = Error::new(
-                Kind::RunFailed,
-                format!("Run {run_id} {state}{}", why.unwrap_or_default()),
-            );
+            let why = why.unwrap_or_default();
+            let err = Error::new(Kind::RunFailed, format!("Run {run_id} {state}{why}"));
             Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
         }
-        RunStatus::Waiting => Err(Error::new(
-            Kind::Pending,
-            format!("Run {run_id} is still {state} after {}s", timeout.as_secs()),
-        )
-        .hint(format!(
-            "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
-        ))),
+        RunStatus::Waiting => {
+            Err(Error::new(Kind::Pending, format!("Run {run_id} is still {state} after {secs}s"))
+                .hint(format!(
+                    "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
+                )))
+        }
         RunStatus::Succeeded => {
             let outcome = match run.notification_text() {
                 Some(text) => format!("condition met: {}", sanitize(&text)),
                 None => "condition not met".into(),
             };
-            stderr_line(&format!(
-                "{} Run {run_id} succeeded in {}; {outcome}",
-                output.paint_err(Color::Green, "✓"),
-                duration_between(run.started_at.as_deref(), run.completed_at.as_deref())
-            ));
+            let took = duration_between(run.started_at.as_deref(), run.completed_at.as_deref());
+            let mark = output.paint_err(Color::Green, "✓");
+            stderr_line(&format!("{mark} Run {run_id} succeeded in {took}; {outcome}"));
             write_doc(&doc, &run_id, output, out)
         }
     }
@@ -1097,16 +1080,10 @@ fn wait_for_run(
                 stderr_line(&format!("Run {run_id} is retrying: {}", sanitize(why)));
             }
             if progress {
-                let mut err = io::stderr().lock();
-                let secs = start.elapsed().as_secs();
-                let _ = write!(
-                    err,
-                    "\rWaiting for run {run_id}: {:<10} {secs:>4}s",
-                    sanitize(run.status())
-                );
-                if status != RunStatus::Waiting {
-                    let _ = writeln!(err);
-                }
+                let (secs, now) = (start.elapsed().as_secs(), sanitize(run.status()));
+                let end = if status == RunStatus::Waiting { "" } else { "\n" };
+                let _ =
+                    write!(io::stderr(), "\rWaiting for run {run_id}: {now:<10} {secs:>4}s{end}");
             }
             last = Json::from_raw(item);
             if status != RunStatus::Waiting {
@@ -1123,14 +1100,9 @@ fn wait_for_run(
 }
 
 /// `logs` and `notifications`: a task's runs, newest first.
-fn logs(
-    t: &Tasks,
-    c: &Command,
-    notifications: bool,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
+fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let (id, limit) = (t.id(), c.limit.unwrap_or(DEFAULT_LOG_LIMIT));
+    let notifications = c.sub == Sub::Notifications;
     let doc = if notifications || c.notifications_only {
         t.client.notifications(id, limit)
     } else {
@@ -1154,29 +1126,25 @@ fn logs(
         stderr_line(&empty);
         return Ok(());
     }
-    let mut table = if notifications {
-        Table::new(vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"]).flexible(2).times(&[1])
-    } else {
-        Table::new(vec!["ID", "STARTED", "STATUS", "DURATION", "RESULT", "SOURCES"])
-            .flexible(4)
-            .times(&[1])
+    let headers = match notifications {
+        true => vec!["ID", "STARTED", "NOTIFICATION", "SOURCES"],
+        false => vec!["ID", "STARTED", "STATUS", "DURATION", "RESULT", "SOURCES"],
     };
+    // The notification or result column gives way first.
+    let mut table = Table::new(headers.clone()).flexible(headers.len() - 2).times(&[1]);
     for item in &items {
         let run = Execution::decode(item.get())?;
+        let failed = run.run_status() == RunStatus::Failed || run.status() == "retrying";
         let result = match (run.notification_text(), &run.error_message) {
             (Some(text), _) => text,
-            (None, Some(err))
-                if run.run_status() == RunStatus::Failed || run.status() == "retrying" =>
-            {
-                err.clone()
-            }
+            (None, Some(err)) if failed => err.clone(),
             (None, _) if run.status() == "success" => "condition not met".into(),
             _ => "-".into(),
         };
         let mut row = vec![run.id.clone(), run.started_at.clone().unwrap_or_default()];
         if !notifications {
-            row.push(run.status().to_string());
-            row.push(duration_between(run.started_at.as_deref(), run.completed_at.as_deref()));
+            let took = duration_between(run.started_at.as_deref(), run.completed_at.as_deref());
+            row.extend([run.status().to_string(), took]);
         }
         row.extend([result.replace(['\n', '\r'], " "), source_domains(&run.source_urls())]);
         table.row(row);
