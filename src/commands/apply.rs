@@ -236,43 +236,31 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
                 continue;
             }
             [one] => one,
-            _ => return Err(Error::new(
-                Kind::Rejected,
-                format!(
-                    "{} tasks are named '{}'; apply needs names to be unique",
-                    matches.len(),
-                    sanitize(&name)
-                ),
-            )
-            .hint(
-                "Rename or delete the extra ones with 'torale task update' / 'torale task delete'",
-            )),
+            _ => {
+                let (n, name) = (matches.len(), sanitize(&name));
+                let why = format!("{n} tasks are named '{name}'; apply needs names to be unique");
+                let hint = "Rename or delete the extra ones with 'torale task update' / \
+                            'torale task delete'";
+                return Err(Error::new(Kind::Rejected, why).hint(hint));
+            }
         };
         if task.is_legacy() && want.state.as_deref() == Some("completed") {
-            return Err(Error::new(
-                Kind::Rejected,
-                format!("'{}': this server (legacy 0.0.2) has no completed state", sanitize(&name)),
-            ));
+            let why =
+                format!("'{}': this server (legacy 0.0.2) has no completed state", sanitize(&name));
+            return Err(Error::new(Kind::Rejected, why));
         }
         let have =
             raw["notifications"].as_array().into_iter().flatten().filter_map(Value::as_object);
         let wanted = want.notifications.as_ref().map(|list| list.iter().map(normalized).collect());
+        let old = |text: &Option<String>| json!(text.as_deref().unwrap_or_default());
+        let new = |text: &Option<String>| text.as_ref().map(|text| json!(text));
+        let condition = old(&task.condition_description);
         // Each field the file gives: its name in the plan and in the API, old and new value.
         let (mut diffs, mut body) = (Vec::new(), Map::new());
         for (field, key, old, new) in [
-            (
-                "query",
-                "search_query",
-                json!(task.search_query.as_deref().unwrap_or_default()),
-                Some(json!(want.query)),
-            ),
-            (
-                "condition",
-                "condition_description",
-                json!(task.condition_description.as_deref().unwrap_or_default()),
-                want.condition.as_ref().map(|c| json!(c)),
-            ),
-            ("state", "state", json!(task.state_label()), want.state.as_ref().map(|s| json!(s))),
+            ("query", "search_query", old(&task.search_query), Some(json!(want.query))),
+            ("condition", "condition_description", condition, new(&want.condition)),
+            ("state", "state", json!(task.state_label()), new(&want.state)),
             ("notifications", "notifications", have.map(normalized).collect(), wanted),
         ] {
             if let Some(to) = new.filter(|new| *new != old) {
@@ -283,21 +271,19 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
         if diffs.is_empty() {
             continue;
         }
-        if let Some(state) =
-            want.state.as_deref().filter(|s| body.contains_key("state") && *s != "completed")
-        {
+        // Legacy servers read `is_active`, which has no completed.
+        if let Some(state) = body.get("state").filter(|s| **s != "completed").cloned() {
             body.insert("is_active".into(), json!(state == "active"));
         }
         let (id, body) = (task.id.clone(), Value::Object(body));
         plan.push(Change { action: "update", name, id, diffs, body });
     }
-    if prune {
-        for (task, _) in current.iter().filter(|(t, _)| !desired.iter().any(|w| w.name == t.name()))
-        {
-            let (id, name) = (task.id.clone(), task.name().to_string());
-            plan.push(Change { action: "delete", name, id, ..Change::default() });
-        }
-    }
+    let extra =
+        current.iter().filter(|(t, _)| prune && !desired.iter().any(|w| w.name == t.name()));
+    plan.extend(extra.map(|(task, _)| {
+        let (id, name) = (task.id.clone(), task.name().to_string());
+        Change { action: "delete", name, id, ..Change::default() }
+    }));
     Ok(plan)
 }
 

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use lexopt::Parser;
 
+use super::templates::{self, Template};
 use super::{
     check_uuid, cmd, count_words, is_uuid, once, one_of, parse_count, rest, Cmd, Context,
     GlobalOpts,
@@ -745,13 +746,10 @@ fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
 fn default_name(query: &str, taken: &[String]) -> String {
     let mut base = String::new();
     for word in query.split_whitespace() {
-        if !base.is_empty() {
-            if base.chars().count() + word.chars().count() + 1 > 60 {
-                break;
-            }
-            base.push(' ');
+        if !base.is_empty() && base.chars().count() + word.chars().count() >= 60 {
+            break;
         }
-        base.push_str(word);
+        base = if base.is_empty() { word.to_string() } else { format!("{base} {word}") };
     }
     let base: String = base.chars().filter(|c| !c.is_control()).take(60).collect();
     let base = match base.trim_end_matches(['?', '.', '!', ',', ':', ';']) {
@@ -768,22 +766,19 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
 }
 
 fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
-    let mut query = c.query.clone().unwrap_or_default();
-    let mut condition = c.condition.clone();
+    let (mut query, mut condition, mut name_source) = (c.query.clone(), c.condition.clone(), None);
     // A template fills in what the command line leaves out; the name derives from its name.
-    let mut name_source = query.clone();
     if let Some(id) = &c.from_template {
-        let template: super::templates::Template =
-            super::templates::get(client, id)?.decode("template")?;
-        if query.is_empty() {
-            query = template.search_query.clone().unwrap_or_default();
-        }
+        let template: Template = templates::get(client, id)?.decode("template")?;
+        query = query.or(template.search_query);
         condition = condition.or(template.condition_description);
-        name_source = template.name.unwrap_or_else(|| query.clone());
-        if query.trim().is_empty() {
+        name_source = template.name;
+        if query.as_ref().is_none_or(|query| query.trim().is_empty()) {
             return Err(Error::new(Kind::Server, format!("Template {id} has no search query")));
         }
     }
+    let query = query.unwrap_or_default();
+    let name_source = name_source.unwrap_or_else(|| query.clone());
     let webhook =
         c.webhook.iter().map(|url| json!({"type": "webhook", "url": url, "method": "POST"}));
     let email = c.email.iter().map(|address| json!({"type": "email", "address": address}));
@@ -808,12 +803,9 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
             Err(err) if err.status == Some(500) => {
                 taken = task_names(client)?;
                 if c.name.is_some() && taken.contains(&name) {
-                    return Err(Error::new(
-                        Kind::Rejected,
-                        format!("A task named '{}' already exists", sanitize(&name)),
-                    )
-                    .with_status(500)
-                    .hint("Choose another --name, or leave it out to get a unique one"));
+                    let clash = format!("A task named '{}' already exists", sanitize(&name));
+                    let hint = "Choose another --name, or leave it out to get a unique one";
+                    return Err(Error::new(Kind::Rejected, clash).with_status(500).hint(hint));
                 }
                 if attempts >= 3 || !taken.contains(&name) {
                     return Err(err);
@@ -827,12 +819,8 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
     if let Some(err) = &task.immediate_execution_error {
         stderr_line(&format!("Warning: the first run could not start: {}", sanitize(err)));
     }
-    stderr_line(&format!(
-        "{} Created task '{}' ({})",
-        output.paint_err(Color::Green, "✓"),
-        sanitize(task.name()),
-        task.state_label()
-    ));
+    let (mark, name) = (output.paint_err(Color::Green, "✓"), sanitize(task.name()));
+    stderr_line(&format!("{mark} Created task '{name}' ({})", task.state_label()));
     write_doc(&created, &task.id, output, out)
 }
 
@@ -871,9 +859,8 @@ fn update(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resul
     if c.webhook.is_some() || c.no_webhook {
         // `notifications` replaces the whole list: keep everything but the old webhook.
         let current: Value = client.get_task(id).map_err(|e| t.not_found(e, id))?.decode("task")?;
-        let mut list: Vec<Value> =
-            current.get("notifications").and_then(Value::as_array).cloned().unwrap_or_default();
-        list.retain(|n| n.get("type").and_then(Value::as_str) != Some("webhook"));
+        let mut list = current["notifications"].as_array().cloned().unwrap_or_default();
+        list.retain(|n| n["type"] != "webhook");
         if let Some(url) = &c.webhook {
             list.push(json!({"type": "webhook", "url": url, "method": "POST"}));
         }
