@@ -354,6 +354,11 @@ impl Command {
             return Err(Error::usage("A task ID or name is empty"));
         }
         self.ids = words;
+        let timeout = self.wait_timeout_text.as_deref();
+        self.wait_timeout = timeout.map(|n| parse_count(n, "--wait-timeout")).transpose()?;
+        self.status = self.status.as_deref().map(check_status).transpose()?;
+        // Nothing but the subcommand and its tasks: an update with no field to change.
+        let bare = Command { sub, ids: self.ids.clone(), ..Command::default() };
         match sub {
             Sub::Create if self.query.as_ref().is_some_and(|q| q.trim().is_empty()) => {
                 Err(Error::usage("The query (-q) is empty"))
@@ -362,36 +367,13 @@ impl Command {
                 Err(Error::usage("Missing --query (-q)")
                     .hint("Or start from a template: --from-template ID"))
             }
-            Sub::Create => {
-                if let Some(id) = &self.from_template {
-                    check_uuid(id, "template ID")?;
-                }
-                self.check_fields()
-            }
             Sub::Update if self.webhook.is_some() && self.no_webhook => {
                 Err(Error::usage("Use only one of --webhook, --no-webhook"))
             }
-            Sub::Update => {
-                self.check_fields()?;
-                // Nothing but the task: no field to change.
-                if *self == (Command { sub, ids: self.ids.clone(), ..Command::default() }) {
-                    return Err(Error::usage(
-                        "Nothing to update: give at least one field to change",
-                    ));
-                }
-                Ok(())
+            Sub::Update if *self == bare => {
+                Err(Error::usage("Nothing to update: give at least one field to change"))
             }
-            Sub::Execute => {
-                self.wait |= self.wait_timeout_text.is_some();
-                let timeout = self.wait_timeout_text.as_deref();
-                self.wait_timeout =
-                    timeout.map(|n| parse_count(n, "--wait-timeout")).transpose()?;
-                Ok(())
-            }
-            Sub::Logs => {
-                self.status = self.status.as_deref().map(check_status).transpose()?;
-                Ok(())
-            }
+            Sub::Create | Sub::Update => self.check_fields(),
             Sub::Apply if self.file.is_none() => Err(Error::usage("Missing --file (-f)")),
             Sub::Apply if self.exit_code && !self.dry_run => {
                 Err(Error::usage("--exit-code goes with --dry-run"))
@@ -444,6 +426,9 @@ impl Command {
 
     /// The fields `create` and `update` send, mistakes reported in the order each checks.
     fn check_fields(&self) -> Result<()> {
+        if let Some(id) = &self.from_template {
+            check_uuid(id, "template ID")?;
+        }
         let empty = |value: &Option<String>| value.as_ref().is_some_and(|v| v.trim().is_empty());
         let creates = self.sub == Sub::Create;
         let bad_url = |url: &&String| {
@@ -629,10 +614,8 @@ impl Tasks {
         if err.kind != Kind::NotFound {
             return err;
         }
-        if let Err(auth) = self.client.me() {
-            if auth.kind == Kind::Auth {
-                return auth;
-            }
+        if let Some(auth) = self.client.me().err().filter(|auth| auth.kind == Kind::Auth) {
+            return auth;
         }
         Error::new(Kind::NotFound, format!("Task {id} not found"))
             .with_status(404)
@@ -826,15 +809,11 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
 
 /// Current servers accept and ignore the legacy-only options; say so instead of pretending.
 fn warn_legacy_only(task: &Task, c: &Command) {
-    if task.is_legacy() || task.state.is_none() {
-        return;
-    }
-    for (given, flag) in [(&c.schedule, "--schedule"), (&c.notify_behavior, "--notify-behavior")] {
-        if given.is_some() {
-            stderr_line(&format!(
-                "Warning: this server ignores {flag}; it applies to legacy (0.0.2) servers only"
-            ));
-        }
+    let flags = [(&c.schedule, "--schedule"), (&c.notify_behavior, "--notify-behavior")];
+    // Only current servers send `state`.
+    for (_, flag) in flags.iter().filter(|(given, _)| given.is_some() && task.state.is_some()) {
+        let why = "it applies to legacy (0.0.2) servers only";
+        stderr_line(&format!("Warning: this server ignores {flag}; {why}"));
     }
 }
 
@@ -983,13 +962,14 @@ fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resu
     let id = t.id();
     let doc = t.client.execute_task(id).map_err(|e| t.not_found(e, id))?;
     let run_id = Execution::decode(doc.text())?.id;
-    if !c.wait {
+    // --wait-timeout waits too.
+    if !c.wait && c.wait_timeout.is_none() {
         return write_doc(&doc, &run_id, output, out);
     }
     let secs = c.wait_timeout.unwrap_or(DEFAULT_WAIT_TIMEOUT);
     // The run's ID comes first, so a wait that ends early never loses the run.
     stderr_line(&format!("Started run {run_id}; waiting up to {secs}s"));
-    let (doc, status) = wait_for_run(t, doc, &run_id, Duration::from_secs(secs as u64))?;
+    let (doc, status) = wait_for_run(t, doc, &run_id, secs as u64)?;
     let run = Execution::decode(doc.text())?;
     let state = run.status();
     match status {
@@ -1026,18 +1006,14 @@ fn write_doc(doc: &Json, id: &str, output: &Output, out: &mut dyn Write) -> Resu
     Ok(writeln!(out, "{id}")?)
 }
 
-/// Poll the task's executions until `run_id` ends or the timeout passes. Returns the last
-/// copy of the run seen (`started` if none) and how it stands.
-fn wait_for_run(
-    t: &Tasks,
-    started: Json,
-    run_id: &str,
-    timeout: Duration,
-) -> Result<(Json, RunStatus)> {
+/// Poll the task's executions until `run_id` ends or `secs` pass. Returns the last copy of the
+/// run seen (`last` as given if none) and how it stands.
+fn wait_for_run(t: &Tasks, mut last: Json, run_id: &str, secs: u64) -> Result<(Json, RunStatus)> {
     let start = Instant::now();
-    let deadline = start + timeout;
+    let deadline = start + Duration::from_secs(secs);
     let progress = io::stderr().is_terminal();
-    let mut last = started;
+    let transient =
+        |err: &Error| matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network);
     let mut told_retrying = false;
     let mut delay = Duration::from_millis(125);
     loop {
@@ -1047,16 +1023,12 @@ fn wait_for_run(
         // dropped connection) is polled again until then.
         let doc = match t.client.until(deadline).executions(t.id(), WAIT_PAGE) {
             Ok(doc) => doc,
-            Err(err) if !matches!(err.kind, Kind::Server | Kind::RateLimited | Kind::Network) => {
-                return Err(t.not_found(err, t.id()))
-            }
+            Err(err) if !transient(&err) => return Err(t.not_found(err, t.id())),
             Err(_) if Instant::now() < deadline => continue,
             Err(_) => return Ok((last, RunStatus::Waiting)),
         };
-        let mut runs = doc
-            .items("execution list")?
-            .into_iter()
-            .map(|item| Execution::decode(item.get()).map(|run| (run, item)));
+        let items = doc.items("execution list")?;
+        let mut runs = items.into_iter().map(|i| Execution::decode(i.get()).map(|run| (run, i)));
         // The first run that fails to decode, or else the one waited for.
         let found = runs.find(|r| r.as_ref().map_or(true, |(run, _)| run.id == run_id));
         if let Some((run, item)) = found.transpose()? {
