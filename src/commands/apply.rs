@@ -117,10 +117,11 @@ pub fn run(client: &Client, args: &Command, output: &Output, out: &mut dyn Write
     }
     if deletes > 0 && !args.yes {
         if !terminal::stdin_is_terminal() {
-            return Err(Error::usage(format!(
-                "Refusing to delete {deletes} task(s) without confirmation: standard input is not a terminal"
-            ))
-            .hint("Add --yes (-y), or review the plan first with --dry-run"));
+            let why = "without confirmation: standard input is not a terminal";
+            let hint = "Add --yes (-y), or review the plan first with --dry-run";
+            return Err(
+                Error::usage(format!("Refusing to delete {deletes} task(s) {why}")).hint(hint)
+            );
         }
         let names: Vec<String> =
             plan.iter().filter(|c| c.action == "delete").map(|c| sanitize(&c.name)).collect();
@@ -137,10 +138,8 @@ pub fn run(client: &Client, args: &Command, output: &Output, out: &mut dyn Write
         }
     }
     if let Some(worst) = failures.iter().max_by_key(|e| e.exit_code()) {
-        let mut err =
-            Error::new(worst.kind, format!("{} of {} changes failed", failures.len(), plan.len()));
-        err.status = worst.status;
-        return Err(err);
+        let why = format!("{} of {} changes failed", failures.len(), plan.len());
+        return Err(Error { status: worst.status, ..Error::new(worst.kind, why) });
     }
     // Nothing failed: the whole plan was applied.
     write_plan(&plan, output, out)?;
@@ -336,11 +335,10 @@ fn apply_change(client: &Client, change: &Change) -> Result<()> {
             let created = client.create_task(&change.body)?;
             let (_, task) = client.pause_legacy_create(created, state == "paused")?;
             if state == "completed" && task.state() != Some(TaskState::Completed) {
-                return Err(Error::new(
-                    Kind::Rejected,
-                    "created, but this server (legacy 0.0.2) has no completed state",
-                ));
+                let why = "created, but this server (legacy 0.0.2) has no completed state";
+                return Err(Error::new(Kind::Rejected, why));
             }
+            Ok(())
         }
         "update" => {
             // A paused task that must become completed goes through active first.
@@ -348,11 +346,8 @@ fn apply_change(client: &Client, change: &Change) -> Result<()> {
             if change.diffs.contains(&Diff { field: "state", from, to }) {
                 client.update_task(id, &json!({"state": "active", "is_active": true}))?;
             }
-            client.update_task(id, &change.body)?;
+            client.update_task(id, &change.body).map(drop)
         }
-        _ => {
-            client.delete_task(id)?;
-        }
+        _ => client.delete_task(id).map(drop),
     }
-    Ok(())
 }

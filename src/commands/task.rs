@@ -264,8 +264,7 @@ pub const COMMANDS: &[Cmd] = &{
     let mut rows = [const { cmd("", &[], "") }; SUBS.len()];
     let mut i = 0;
     while i < SUBS.len() {
-        let row = &SUBS[i].1;
-        rows[i] = cmd(row.name, row.aliases, row.help);
+        rows[i] = Cmd { ..SUBS[i].1 };
         i += 1;
     }
     rows
@@ -466,13 +465,12 @@ impl Command {
 }
 
 fn check_status(value: &str) -> Result<String> {
-    const STATUSES: [&str; 6] =
-        ["pending", "running", "success", "retrying", "failed", "cancelled"];
+    let statuses = ["pending", "running", "success", "retrying", "failed", "cancelled"];
     let lower = value.to_ascii_lowercase();
-    if STATUSES.contains(&lower.as_str()) {
+    if statuses.contains(&lower.as_str()) {
         return Ok(lower);
     }
-    Err(Error::usage(format!("Invalid --status '{value}': use one of {}", STATUSES.join(", "))))
+    Err(Error::usage(format!("Invalid --status '{value}': use one of {}", statuses.join(", "))))
 }
 
 /// Check a 5-field cron expression (minute hour day-of-month month day-of-week).
@@ -656,10 +654,8 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> R
         .times(&[3, 4, 5]);
     for item in &items {
         let task = Task::decode(item.get())?;
-        let next = match task.state() {
-            Some(TaskState::Active) => task.next_run.clone().unwrap_or_default(),
-            _ => "-".into(),
-        };
+        let active = task.state() == Some(TaskState::Active);
+        let next = if active { task.next_run.clone().unwrap_or_default() } else { "-".into() };
         let last = match &task.last_execution {
             Some(run) => format!("{} {}", run.started_at.as_deref().unwrap_or("-"), run.status()),
             None => task.last_notified_at.clone().unwrap_or_default(),
@@ -735,10 +731,8 @@ fn default_name(query: &str, taken: &[String]) -> String {
         base = if base.is_empty() { word.to_string() } else { format!("{base} {word}") };
     }
     let base: String = base.chars().filter(|c| !c.is_control()).take(60).collect();
-    let base = match base.trim_end_matches(['?', '.', '!', ',', ':', ';']) {
-        "" => "Task",
-        base => base,
-    };
+    let base = base.trim_end_matches(['?', '.', '!', ',', ':', ';']);
+    let base = if base.is_empty() { "Task" } else { base };
     let names = (1..).map(|n| if n == 1 { base.to_string() } else { format!("{base} ({n})") });
     names.into_iter().find(|name| !taken.contains(name)).unwrap_or_default()
 }
@@ -819,18 +813,15 @@ fn warn_legacy_only(task: &Task, c: &Command) {
 
 fn update(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let (client, id) = (&t.client, t.id());
-    let mut body = Map::new();
-    for (key, value) in [
+    let fields = [
         ("name", &c.name),
         ("search_query", &c.query),
         ("condition_description", &c.condition),
         ("schedule", &c.schedule),
         ("notify_behavior", &c.notify_behavior),
-    ] {
-        if let Some(value) = value {
-            body.insert(key.into(), json!(value));
-        }
-    }
+    ];
+    let given = fields.into_iter().filter_map(|(k, v)| Some((k.into(), json!(v.as_ref()?))));
+    let mut body: Map<String, Value> = given.collect();
     if let Some(state) = c.state {
         body.insert("state".into(), json!(state.as_str()));
         body.insert("is_active".into(), json!(state == TaskState::Active));
@@ -893,9 +884,7 @@ fn for_each_id(
             failures.iter().map(|(id, err)| format!("{id}: {}", err.message)).collect();
         message = format!("{message}: {}", each.join("; "));
     }
-    let mut summary = Error::new(worst.kind, message);
-    summary.status = worst.status;
-    Err(summary.keep_output())
+    Err(Error { status: worst.status, ..Error::new(worst.kind, message) }.keep_output())
 }
 
 /// `pause`, `resume` and `complete`.
@@ -927,10 +916,8 @@ fn set_state(t: &Tasks, sub: Sub, output: &Output, out: &mut dyn Write) -> Resul
 fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
     if !c.yes {
         if !terminal::stdin_is_terminal() {
-            return Err(Error::usage(
-                "Refusing to delete without confirmation: standard input is not a terminal",
-            )
-            .hint("Add --yes (-y) to delete without asking"));
+            let why = "Refusing to delete without confirmation: standard input is not a terminal";
+            return Err(Error::usage(why).hint("Add --yes (-y) to delete without asking"));
         }
         let question = match t.ids.as_slice() {
             [id] => match t.name(id) {
@@ -1062,12 +1049,9 @@ fn wait_for_run(t: &Tasks, mut last: Json, run_id: &str, secs: u64) -> Result<(J
 fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
     let (id, limit) = (t.id(), c.limit.unwrap_or(DEFAULT_LOG_LIMIT));
     let notifications = c.sub == Sub::Notifications;
-    let doc = if notifications || c.notifications_only {
-        t.client.notifications(id, limit)
-    } else {
-        t.client.executions(id, limit)
-    }
-    .map_err(|e| t.not_found(e, id))?;
+    let only_met = notifications || c.notifications_only;
+    let fetch = if only_met { Client::notifications } else { Client::executions };
+    let doc = fetch(&t.client, id, limit).map_err(|e| t.not_found(e, id))?;
     let mut items =
         doc.items(if notifications { "notification list" } else { "execution list" })?;
     let mut empty = if notifications { "No notifications yet" } else { "No runs yet" }.to_string();
