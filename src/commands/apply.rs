@@ -59,11 +59,9 @@ struct Desired {
     name: String,
     #[serde(alias = "search_query")]
     query: String,
-    #[serde(default, alias = "condition_description")]
+    #[serde(alias = "condition_description")]
     condition: Option<String>,
-    #[serde(default)]
     state: Option<String>,
-    #[serde(default)]
     notifications: Option<Vec<Map<String, Value>>>,
 }
 
@@ -167,17 +165,12 @@ fn read_file(path: &str) -> Result<Vec<Desired>> {
         value => Some(value),
     };
     let Some(Value::Array(items)) = items else {
-        let shape = match object {
-            true => "expected {\"tasks\": [...]} or a list of tasks",
-            false => "expected a list of tasks",
-        };
-        return Err(Error::usage(format!("{path}: {shape}")).hint(format_hint));
+        let shape = if object { "expected {\"tasks\": [...]} or" } else { "expected" };
+        return Err(Error::usage(format!("{path}: {shape} a list of tasks")).hint(format_hint));
     };
     let tasks = items.into_iter().enumerate().map(|(i, item)| {
-        let which = match item.get("name").and_then(Value::as_str) {
-            Some(name) => format!("task {} ('{}')", i + 1, sanitize(name)),
-            None => format!("task {}", i + 1),
-        };
+        let name = item["name"].as_str().map(|name| format!(" ('{}')", sanitize(name)));
+        let which = format!("task {}{}", i + 1, name.unwrap_or_default());
         Desired::deserialize(item)
             .map_err(|err| Error::usage(format!("{path}: {which}: {err}")).hint(format_hint))
     });

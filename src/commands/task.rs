@@ -476,11 +476,9 @@ fn check_status(value: &str) -> Result<String> {
 /// Check a 5-field cron expression (minute hour day-of-month month day-of-week).
 fn check_cron(expr: &str) -> std::result::Result<(), String> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "expected 5 fields (minute hour day month weekday), found {}",
-            fields.len()
-        ));
+    let n = fields.len();
+    if n != 5 {
+        return Err(format!("expected 5 fields (minute hour day month weekday), found {n}"));
     }
     // Names count from the field's lowest value: jan is 1, sun is 0.
     let specs = [
@@ -756,8 +754,7 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) ->
     }
     let query = query.unwrap_or_default();
     let name_source = name_source.unwrap_or_else(|| query.clone());
-    let webhook =
-        c.webhook.iter().map(|url| json!({"type": "webhook", "url": url, "method": "POST"}));
+    let webhook = c.webhook.iter().map(|u| json!({"type": "webhook", "url": u, "method": "POST"}));
     let email = c.email.iter().map(|address| json!({"type": "email", "address": address}));
     let (state, schedule) = (c.state.unwrap_or(TaskState::Active).as_str(), c.schedule.as_deref());
     let notifications = webhook.chain(email).collect();
@@ -967,10 +964,9 @@ fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resu
             Err(err.hint(format!("See the task's runs with 'torale task logs {id}'")))
         }
         RunStatus::Waiting => {
-            Err(Error::new(Kind::Pending, format!("Run {run_id} is still {state} after {secs}s"))
-                .hint(format!(
-                    "Check later with 'torale task logs {id}', or wait longer with --wait-timeout"
-                )))
+            let later = format!("'torale task logs {id}', or wait longer with --wait-timeout");
+            let still = format!("Run {run_id} is still {state} after {secs}s");
+            Err(Error::new(Kind::Pending, still).hint(format!("Check later with {later}")))
         }
         RunStatus::Succeeded => {
             let outcome = match run.notification_text() {
@@ -1102,9 +1098,7 @@ mod tests {
     /// What the naming stories in tests/task.rs do not reach: long and empty questions.
     #[test]
     fn default_names_are_short_and_never_empty() {
-        assert_eq!(default_name("When is it?", &[]), "When is it");
-        let long = "word ".repeat(40);
-        assert!(default_name(&long, &[]).chars().count() <= 60);
+        assert!(default_name(&"word ".repeat(40), &[]).chars().count() <= 60);
         assert_eq!(default_name("???", &[]), "Task");
     }
 }
