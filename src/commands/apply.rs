@@ -4,10 +4,10 @@
 
 use std::io::Write;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::task::Args;
+use super::task::Command;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{create_body, decode_text, Task, TaskState};
@@ -59,30 +59,39 @@ struct Desired {
     name: String,
     #[serde(alias = "search_query")]
     query: String,
-    #[serde(default, alias = "condition_description")]
+    #[serde(alias = "condition_description")]
     condition: Option<String>,
-    #[serde(default)]
     state: Option<String>,
-    #[serde(default)]
     notifications: Option<Vec<Map<String, Value>>>,
 }
 
-/// A change the plan makes.
-#[derive(Default)]
+/// A change the plan makes; with `--json` the plan is a list of these (keys in sorted order).
+#[derive(Default, Serialize)]
 struct Change {
     /// `create`, `update` or `delete`.
     action: &'static str,
-    name: String,
+    /// An update's fields that differ.
+    #[serde(rename = "changes", skip_serializing_if = "Vec::is_empty")]
+    diffs: Vec<Diff>,
     /// The task's ID; empty for a create.
+    #[serde(skip_serializing_if = "String::is_empty")]
     id: String,
-    /// `(field, old, new)`, the values as JSON (strings, or the notification lists).
-    diffs: Vec<(&'static str, Value, Value)>,
+    name: String,
     /// What a create or an update sends.
+    #[serde(skip)]
     body: Value,
 }
 
+/// A field an update changes, the values as JSON (strings, or the notification lists).
+#[derive(PartialEq, Serialize)]
+struct Diff {
+    field: &'static str,
+    from: Value,
+    to: Value,
+}
+
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
+pub fn run(client: &Client, args: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
     let file = args.file.as_deref().unwrap_or_default();
     let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
@@ -99,17 +108,18 @@ pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -
         "{creates} to create, {updates} to update, {deletes} to delete, {unchanged} unchanged"
     );
     if args.dry_run {
-        write_plan(plan.iter(), output, out)?;
+        write_plan(&plan, output, out)?;
         stderr_line(&format!("Plan: {summary}"));
         // Changes to make are the run's result, not a failure: the plan is printed either way.
         return Ok(if args.exit_code && !plan.is_empty() { 12 } else { 0 });
     }
     if deletes > 0 && !args.yes {
         if !terminal::stdin_is_terminal() {
-            return Err(Error::usage(format!(
-                "Refusing to delete {deletes} task(s) without confirmation: standard input is not a terminal"
-            ))
-            .hint("Add --yes (-y), or review the plan first with --dry-run"));
+            let why = "without confirmation: standard input is not a terminal";
+            let hint = "Add --yes (-y), or review the plan first with --dry-run";
+            return Err(
+                Error::usage(format!("Refusing to delete {deletes} task(s) {why}")).hint(hint)
+            );
         }
         let names: Vec<String> =
             plan.iter().filter(|c| c.action == "delete").map(|c| sanitize(&c.name)).collect();
@@ -118,23 +128,19 @@ pub fn run(client: &Client, args: &Args, output: &Output, out: &mut dyn Write) -
             return Err(Error::usage("Not applied: deleting was not confirmed"));
         }
     }
-    let (mut applied, mut failures) = (Vec::new(), Vec::new());
+    let mut failures = Vec::new();
     for change in &plan {
-        match apply_change(client, change) {
-            Ok(()) => applied.push(change),
-            Err(err) => {
-                stderr_line(&format!("✗ {}: {}", sanitize(&change.name), err.message));
-                failures.push(err);
-            }
+        if let Err(err) = apply_change(client, change) {
+            stderr_line(&format!("✗ {}: {}", sanitize(&change.name), err.message));
+            failures.push(err);
         }
     }
     if let Some(worst) = failures.iter().max_by_key(|e| e.exit_code()) {
-        let mut err =
-            Error::new(worst.kind, format!("{} of {} changes failed", failures.len(), plan.len()));
-        err.status = worst.status;
-        return Err(err);
+        let why = format!("{} of {} changes failed", failures.len(), plan.len());
+        return Err(Error { status: worst.status, ..Error::new(worst.kind, why) });
     }
-    write_plan(applied.into_iter(), output, out)?;
+    // Nothing failed: the whole plan was applied.
+    write_plan(&plan, output, out)?;
     stderr_line(&format!("Applied: {summary}"));
     Ok(0)
 }
@@ -159,17 +165,12 @@ fn read_file(path: &str) -> Result<Vec<Desired>> {
         value => Some(value),
     };
     let Some(Value::Array(items)) = items else {
-        let shape = match object {
-            true => "expected {\"tasks\": [...]} or a list of tasks",
-            false => "expected a list of tasks",
-        };
-        return Err(Error::usage(format!("{path}: {shape}")).hint(format_hint));
+        let shape = if object { "expected {\"tasks\": [...]} or" } else { "expected" };
+        return Err(Error::usage(format!("{path}: {shape} a list of tasks")).hint(format_hint));
     };
     let tasks = items.into_iter().enumerate().map(|(i, item)| {
-        let which = match item.get("name").and_then(Value::as_str) {
-            Some(name) => format!("task {} ('{}')", i + 1, sanitize(name)),
-            None => format!("task {}", i + 1),
-        };
+        let name = item["name"].as_str().map(|name| format!(" ('{}')", sanitize(name)));
+        let which = format!("task {}{}", i + 1, name.unwrap_or_default());
         Desired::deserialize(item)
             .map_err(|err| Error::usage(format!("{path}: {which}: {err}")).hint(format_hint))
     });
@@ -227,107 +228,76 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
                 continue;
             }
             [one] => one,
-            _ => return Err(Error::new(
-                Kind::Rejected,
-                format!(
-                    "{} tasks are named '{}'; apply needs names to be unique",
-                    matches.len(),
-                    sanitize(&name)
-                ),
-            )
-            .hint(
-                "Rename or delete the extra ones with 'torale task update' / 'torale task delete'",
-            )),
+            _ => {
+                let (n, name) = (matches.len(), sanitize(&name));
+                let why = format!("{n} tasks are named '{name}'; apply needs names to be unique");
+                let hint = "Rename or delete the extra ones with 'torale task update' / \
+                            'torale task delete'";
+                return Err(Error::new(Kind::Rejected, why).hint(hint));
+            }
         };
         if task.is_legacy() && want.state.as_deref() == Some("completed") {
-            return Err(Error::new(
-                Kind::Rejected,
-                format!("'{}': this server (legacy 0.0.2) has no completed state", sanitize(&name)),
-            ));
+            let why =
+                format!("'{}': this server (legacy 0.0.2) has no completed state", sanitize(&name));
+            return Err(Error::new(Kind::Rejected, why));
         }
         let have =
             raw["notifications"].as_array().into_iter().flatten().filter_map(Value::as_object);
         let wanted = want.notifications.as_ref().map(|list| list.iter().map(normalized).collect());
+        let old = |text: &Option<String>| json!(text.as_deref().unwrap_or_default());
+        let new = |text: &Option<String>| text.as_ref().map(|text| json!(text));
+        let condition = old(&task.condition_description);
         // Each field the file gives: its name in the plan and in the API, old and new value.
         let (mut diffs, mut body) = (Vec::new(), Map::new());
         for (field, key, old, new) in [
-            (
-                "query",
-                "search_query",
-                json!(task.search_query.as_deref().unwrap_or_default()),
-                Some(json!(want.query)),
-            ),
-            (
-                "condition",
-                "condition_description",
-                json!(task.condition_description.as_deref().unwrap_or_default()),
-                want.condition.as_ref().map(|c| json!(c)),
-            ),
-            ("state", "state", json!(task.state_label()), want.state.as_ref().map(|s| json!(s))),
+            ("query", "search_query", old(&task.search_query), Some(json!(want.query))),
+            ("condition", "condition_description", condition, new(&want.condition)),
+            ("state", "state", json!(task.state_label()), new(&want.state)),
             ("notifications", "notifications", have.map(normalized).collect(), wanted),
         ] {
-            if let Some(new) = new.filter(|new| *new != old) {
-                body.insert(key.into(), new.clone());
-                diffs.push((field, old, new));
+            if let Some(to) = new.filter(|new| *new != old) {
+                body.insert(key.into(), to.clone());
+                diffs.push(Diff { field, from: old, to });
             }
         }
         if diffs.is_empty() {
             continue;
         }
-        if let Some(state) =
-            want.state.as_deref().filter(|s| body.contains_key("state") && *s != "completed")
-        {
+        // Legacy servers read `is_active`, which has no completed.
+        if let Some(state) = body.get("state").filter(|s| **s != "completed").cloned() {
             body.insert("is_active".into(), json!(state == "active"));
         }
         let (id, body) = (task.id.clone(), Value::Object(body));
         plan.push(Change { action: "update", name, id, diffs, body });
     }
-    if prune {
-        for (task, _) in current.iter().filter(|(t, _)| !desired.iter().any(|w| w.name == t.name()))
-        {
-            let (id, name) = (task.id.clone(), task.name().to_string());
-            plan.push(Change { action: "delete", name, id, ..Change::default() });
-        }
-    }
+    let extra =
+        current.iter().filter(|(t, _)| prune && !desired.iter().any(|w| w.name == t.name()));
+    plan.extend(extra.map(|(task, _)| {
+        let (id, name) = (task.id.clone(), task.name().to_string());
+        Change { action: "delete", name, id, ..Change::default() }
+    }));
     Ok(plan)
 }
 
-/// The changes: with `--json` one array of `{"action", "name", "id", "changes": [{"field",
-/// "from", "to"}]}`, else one line each (for an update, one per field).
-fn write_plan<'a>(
-    plan: impl Iterator<Item = &'a Change>,
-    output: &Output,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let mut docs = Vec::new();
+/// The changes: with `--json` one array of them, else one line each (for an update, one per
+/// field).
+fn write_plan(plan: &[Change], output: &Output, out: &mut dyn Write) -> Result<()> {
+    if output.json {
+        return output.json_value(out, &json!(plan));
+    }
     for change in plan {
         let name = sanitize(&change.name);
-        let mut doc = json!({"action": change.action, "name": change.name});
         match change.action {
-            _ if output.json => {}
             "create" => writeln!(out, "{} create {name}", output.paint(Color::Green, "+"))?,
             "delete" => writeln!(out, "{} delete {name}", output.paint(Color::Red, "-"))?,
             _ => {
-                for (field, old, new) in &change.diffs {
+                for Diff { field, from, to } in &change.diffs {
                     let (mark, old, new) =
-                        (output.paint(Color::Yellow, "~"), show(field, old), show(field, new));
+                        (output.paint(Color::Yellow, "~"), show(field, from), show(field, to));
                     writeln!(out, "{mark} update {name}: {field} {old} → {new}")?;
                 }
             }
         }
-        if change.action != "create" {
-            doc["id"] = json!(change.id);
-        }
-        if change.action == "update" {
-            let diffs = change.diffs.iter();
-            doc["changes"] = diffs
-                .map(|(field, from, to)| json!({"field": field, "from": from, "to": to}))
-                .collect();
-        }
-        docs.push(doc);
-    }
-    if output.json {
-        output.json_value(out, &Value::Array(docs))?;
     }
     Ok(())
 }
@@ -358,22 +328,19 @@ fn apply_change(client: &Client, change: &Change) -> Result<()> {
             let created = client.create_task(&change.body)?;
             let (_, task) = client.pause_legacy_create(created, state == "paused")?;
             if state == "completed" && task.state() != Some(TaskState::Completed) {
-                return Err(Error::new(
-                    Kind::Rejected,
-                    "created, but this server (legacy 0.0.2) has no completed state",
-                ));
+                let why = "created, but this server (legacy 0.0.2) has no completed state";
+                return Err(Error::new(Kind::Rejected, why));
             }
+            Ok(())
         }
         "update" => {
             // A paused task that must become completed goes through active first.
-            if change.diffs.contains(&("state", json!("paused"), json!("completed"))) {
+            let (from, to) = (json!("paused"), json!("completed"));
+            if change.diffs.contains(&Diff { field: "state", from, to }) {
                 client.update_task(id, &json!({"state": "active", "is_active": true}))?;
             }
-            client.update_task(id, &change.body)?;
+            client.update_task(id, &change.body).map(drop)
         }
-        _ => {
-            client.delete_task(id)?;
-        }
+        _ => client.delete_task(id).map(drop),
     }
-    Ok(())
 }
