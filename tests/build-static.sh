@@ -10,9 +10,9 @@
 #                                     dist/torale-VERSION-TARGET.tar.gz holding the binary, README.md,
 #                                     LICENSE, torale.1 and complete/; dist/SHA256SUMS over the archives
 #
-# Every binary is musl, linked non-PIE by gold (`file` says "statically linked"), without unwind
-# tables (with panic = "abort" nothing unwinds; they would only feed a panic's backtrace), and
-# must fit in 2 MiB. ring's C and assembly build with the host's C compiler for x86-64 and with Debian's
+# Every binary is musl, linked non-PIE (`file` says "statically linked"), without unwind tables
+# (with panic = "abort" nothing unwinds; they would only feed a panic's backtrace), and must fit
+# in 2 MiB. ring's C and assembly build with the host's C compiler for x86-64 and with Debian's
 # gcc-aarch64-linux-gnu (also the linker) for ARM64. There is no glibc fallback: when a musl
 # target or the cross compiler cannot be had, the build stops and says which.
 #
@@ -61,8 +61,6 @@ configure() {
     package="gcc-$(echo "${target%%-*}" | tr _ -)-linux-gnu"
     die "$cc is missing: it is the C compiler and linker for $target (Debian package $package; \`make dist\` installs it with apt-get when it can)"
   fi
-  command -v "${prefix}ld.gold" >/dev/null 2>&1 ||
-    die "${prefix}ld.gold is missing: it links $target (binutils)"
   var=$(echo "$target" | tr 'a-z-' 'A-Z_')
   lower=$(echo "$target" | tr '-' '_')
   export "CC_$lower=$cc"
@@ -72,8 +70,6 @@ configure() {
   sep=$(printf '\037')
   cargo_home=${CARGO_HOME:-$HOME/.cargo}
   flags="-Crelocation-model=static${sep}-Clink-arg=-Wl,--no-eh-frame-hdr"
-  # gold folds identical functions (generic copies that compiled to the same code): 12 KB less.
-  flags="$flags${sep}-Clink-arg=-fuse-ld=gold${sep}-Clink-arg=-Wl,--icf=all"
   flags="$flags${sep}--remap-path-prefix=$root=/build/torale"
   flags="$flags${sep}--remap-path-prefix=$cargo_home=/cargo"
   export CARGO_ENCODED_RUSTFLAGS="$flags"
