@@ -37,6 +37,16 @@ fn task_list_fits_the_terminal_and_stays_whole_when_piped() {
     assert!(narrow.contains(&a) && narrow.contains(&b), "{narrow}");
     assert!(widths(&narrow).iter().all(|&n| n <= 110), "{narrow}");
 
+    // A terminal that does not know its width: COLUMNS, else 80.
+    let widest_at = |columns: &[(&str, &str)]| {
+        let mut terminal = w.terminal(0, "task list --color never");
+        let output = terminal.envs(columns.iter().copied()).output().unwrap();
+        let widest = widths(&String::from_utf8_lossy(&output.stdout)).into_iter().max();
+        widest.unwrap_or(0)
+    };
+    assert!((81..=110).contains(&widest_at(&[("COLUMNS", "110")])));
+    assert!((40..=80).contains(&widest_at(&[])));
+
     // Narrower still: IDs are cut, at most to a unique prefix of 8 or more characters, which
     // every task command accepts; the name stops at 12 columns.
     let tight = on_terminal(&w, 50, "task list --color never");
