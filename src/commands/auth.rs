@@ -307,11 +307,10 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             })?;
             let created: Created = doc.decode("new API key")?;
             let prefix = created.key_info.and_then(|i| i.key_prefix);
+            let shown = prefix.unwrap_or_else(|| mask_key(&created.key));
+            let (check, name) = (output.paint_err(Color::Green, "✓"), sanitize(&name));
             stderr_line(&format!(
-                "{} Created API key '{}' ({}); it is shown only once: store it now",
-                output.paint_err(Color::Green, "✓"),
-                sanitize(&name),
-                prefix.unwrap_or_else(|| mask_key(&created.key))
+                "{check} Created API key '{name}' ({shown}); it is shown only once: store it now"
             ));
             if !output.json {
                 return Ok(writeln!(out, "{}", created.key)?);
@@ -330,11 +329,10 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
                     output.paint_err(Color::Yellow, "Warning:")
                 ));
             }
+            let refusal =
+                "Refusing to revoke without confirmation: standard input is not a terminal";
             if !yes && !terminal::stdin_is_terminal() {
-                return Err(Error::usage(
-                    "Refusing to revoke without confirmation: standard input is not a terminal",
-                )
-                .hint("Add --yes (-y) to revoke without asking"));
+                return Err(Error::usage(refusal).hint("Add --yes (-y) to revoke without asking"));
             }
             if !yes && !terminal::confirm(&format!("Revoke API key {label}?"))? {
                 return Err(Error::usage("Not revoked: not confirmed"));

@@ -124,12 +124,9 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (env, output) = (&cx.env, &cx.output);
     if let Command::Get(key) | Command::Set(key, _) | Command::Unset(key) = &command {
         if !KNOWN_KEYS.contains(&key.as_str()) {
-            let known = KNOWN_KEYS.join(", ");
-            return Err(Error::usage(format!(
-                "Unknown config key '{}': use one of {known}",
-                sanitize(key)
-            ))
-            .hint("See 'torale config --help'"));
+            let (key, known) = (sanitize(key), KNOWN_KEYS.join(", "));
+            return Err(Error::usage(format!("Unknown config key '{key}': use one of {known}"))
+                .hint("See 'torale config --help'"));
         }
     }
     match command {
@@ -199,16 +196,14 @@ fn show(settings: &Settings, output: &Output, out: &mut dyn Write) -> Result<()>
     let (url_source, timeout_source) = (&settings.api_url_source, &settings.timeout_source);
     let secs = settings.timeout.as_secs();
     if output.json {
-        return output.json_value(
-            out,
-            &json!({
-                "api_key": {"value": key_value, "source": key_source.name()},
-                "api_url": {"value": settings.api_url, "source": url_source.name()},
-                "timeout": {"value": secs, "source": timeout_source.name()},
-                "noauth": settings.noauth,
-                "config_path": settings.config_path.display().to_string(),
-            }),
-        );
+        let result = json!({
+            "api_key": {"value": key_value, "source": key_source.name()},
+            "api_url": {"value": settings.api_url, "source": url_source.name()},
+            "timeout": {"value": secs, "source": timeout_source.name()},
+            "noauth": settings.noauth,
+            "config_path": settings.config_path.display().to_string(),
+        });
+        return output.json_value(out, &result);
     }
     let noauth =
         if settings.noauth { ["on", "environment TORALE_NOAUTH"] } else { ["off", "default"] };

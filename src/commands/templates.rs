@@ -92,7 +92,6 @@ pub struct Template {
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     // Templates need no key; one is sent when configured.
     let (client, _) = cx.client(false)?;
-    let output = &cx.output;
     let doc = match &command {
         Command::List { category } => {
             let query: Vec<_> = category.iter().map(|c| ("category", c.clone())).collect();
@@ -100,8 +99,8 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
         }
         Command::Get { id } => get(&client, id)?,
     };
-    if output.json {
-        return output.json_text(out, doc.text());
+    if cx.output.json {
+        return cx.output.json_text(out, doc.text());
     }
     if let Command::Get { .. } = command {
         let t: Template = doc.decode("template")?;
@@ -125,7 +124,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
         let (category, name) = (t.category.unwrap_or_default(), t.name.unwrap_or_default());
         table.row(vec![t.id, category, name, t.search_query.unwrap_or_default()]);
     }
-    Ok(table.write(out, output)?)
+    Ok(table.write(out, &cx.output)?)
 }
 
 /// `GET /api/v1/templates/{id}`, with the ID in a 404's message.
