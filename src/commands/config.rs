@@ -105,11 +105,8 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
         None => "show",
     };
     let path = if sub == "show" { "config".to_string() } else { format!("config {sub}") };
-    let n = match sub {
-        "get" | "unset" => 1,
-        "set" => 2,
-        _ => 0,
-    };
+    // get, set and unset take a key; set also takes its value.
+    let n = usize::from(matches!(sub, "get" | "set" | "unset")) + usize::from(sub == "set");
     let words = words(p, g, n, ["", "KEY", "KEY VALUE"][n]).map_err(|e| e.see_help(&path))?;
     Ok(match (sub, &words[..]) {
         ("get", [key]) => Command::Get(key.clone()),
