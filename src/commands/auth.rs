@@ -204,21 +204,17 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
             "whoami" => Command::Whoami,
             "logout" => Command::Logout,
             "list" => Command::ListKeys,
-            "create" if word.trim().is_empty() => {
-                return Err(Error::usage("The key name is empty"))
-            }
+            "create" if word.trim().is_empty() => Err(Error::usage("The key name is empty"))?,
             "create" => Command::CreateKey { name: word },
-            _ => {
-                check_uuid(&word, "key ID")?;
-                Command::RevokeKey { id: word, yes: switch }
-            }
+            _ => check_uuid(&word, "key ID")
+                .map(|()| Command::RevokeKey { id: word, yes: switch })?,
         })
     });
     command.map_err(|e| e.see_help(&path))
 }
 
 /// An API key as `GET /auth/api-keys` lists it.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct KeyInfo {
     id: String,
     key_prefix: Option<String>,
@@ -237,13 +233,12 @@ struct Created {
 
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let output = &cx.output;
-    if command == Command::Logout {
-        return logout(cx, out);
+    match command {
+        Command::Logout => return logout(cx, out),
+        Command::SetApiKey { verify } => return set_api_key(cx, verify, out),
+        _ => {}
     }
-    let (settings, file) = cx.settings()?;
-    if let Command::SetApiKey { verify } = command {
-        return set_api_key(cx, &settings, file, verify, out);
-    }
+    let (settings, _) = cx.settings()?;
     let key = settings.require_key()?;
     let client = Client::new(&settings, key, cx.debug);
     let call = |method, path: &str, body: Option<&Value>| {
@@ -255,7 +250,34 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let is_current = |info: &KeyInfo| current.is_some() && info.key_prefix == current;
     let doc = match command {
         Command::Status => {
-            return status(&settings, key, call(Method::Get, "/auth/me", None), cx, out)
+            let source = settings.api_key.as_ref().ok().and_then(Option::as_ref).map(|(_, s)| s);
+            let sent = key.zip(source);
+            let me = call(Method::Get, "/auth/me", None).map_err(|err| match sent {
+                Some((key, from)) if err.kind == Kind::Auth => {
+                    let url = &settings.api_url;
+                    err.hint(format!("Key {} from {from} was refused by {url}", key.masked()))
+                }
+                _ => err,
+            })?;
+            User::decode(me.text())?;
+            if output.json {
+                let result = json!({
+                    "authenticated": true,
+                    "user": me.decode::<Value>("user")?,
+                    "api_key": key.map(ApiKey::masked),
+                    "api_key_source": source.map(Source::name),
+                    "api_url": settings.api_url,
+                    "noauth": settings.noauth,
+                });
+                return output.json_value(out, &result);
+            }
+            write_authenticated(out, output, &me)?;
+            match sent {
+                Some((key, source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
+                None => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
+            }
+            writeln!(out, "API URL: {} ({})", settings.api_url, settings.api_url_source)?;
+            return Ok(());
         }
         Command::ListKeys if !output.json => {
             let headers = vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"];
@@ -274,7 +296,6 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             }
             return Ok(table.write(out, output)?);
         }
-        Command::ListKeys => call(Method::Get, "/auth/api-keys", None)?,
         Command::CreateKey { name } => {
             let body = json!({ "name": name });
             let doc = call(Method::Post, "/auth/api-keys", Some(&body)).map_err(|err| {
@@ -286,11 +307,10 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             })?;
             let created: Created = doc.decode("new API key")?;
             let prefix = created.key_info.and_then(|i| i.key_prefix);
+            let shown = prefix.unwrap_or_else(|| mask_key(&created.key));
+            let (check, name) = (output.paint_err(Color::Green, "✓"), sanitize(&name));
             stderr_line(&format!(
-                "{} Created API key '{}' ({}); it is shown only once: store it now",
-                output.paint_err(Color::Green, "✓"),
-                sanitize(&name),
-                prefix.unwrap_or_else(|| mask_key(&created.key))
+                "{check} Created API key '{name}' ({shown}); it is shown only once: store it now"
             ));
             if !output.json {
                 return Ok(writeln!(out, "{}", created.key)?);
@@ -298,78 +318,61 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             doc
         }
         Command::RevokeKey { id, yes } => {
-            let list = keys()?;
-            let target = list.iter().find(|info| info.id == id);
-            let label = match target {
-                Some(info) => format!(
-                    "'{}' ({})",
-                    sanitize(info.name.as_deref().unwrap_or("")),
-                    info.key_prefix.as_deref().unwrap_or("?")
-                ),
-                None => id.clone(),
-            };
-            if target.is_some_and(is_current) {
+            let target = keys()?.into_iter().find(|info| info.id == id);
+            let label = target.as_ref().map_or(id.clone(), |info| {
+                let name = sanitize(info.name.as_deref().unwrap_or(""));
+                format!("'{name}' ({})", info.key_prefix.as_deref().unwrap_or("?"))
+            });
+            if target.as_ref().is_some_and(is_current) {
                 stderr_line(&format!(
                     "{} {label} is the key torale is using: after this, torale can no longer reach the API with it",
                     output.paint_err(Color::Yellow, "Warning:")
                 ));
             }
+            let refusal =
+                "Refusing to revoke without confirmation: standard input is not a terminal";
             if !yes && !terminal::stdin_is_terminal() {
-                return Err(Error::usage(
-                    "Refusing to revoke without confirmation: standard input is not a terminal",
-                )
-                .hint("Add --yes (-y) to revoke without asking"));
+                return Err(Error::usage(refusal).hint("Add --yes (-y) to revoke without asking"));
             }
             if !yes && !terminal::confirm(&format!("Revoke API key {label}?"))? {
                 return Err(Error::usage("Not revoked: not confirmed"));
             }
-            let doc = call(Method::Delete, &format!("/auth/api-keys/{id}"), None).map_err(
-                |err| match err.kind {
-                    Kind::NotFound => Error::new(Kind::NotFound, format!("API key {id} not found"))
-                        .with_status(404)
-                        .hint("List your keys with 'torale auth keys list'"),
-                    Kind::Server => {
-                        err.hint("The key may still be active; check with 'torale auth keys list'")
-                    }
-                    _ => err,
-                },
-            )?;
+            let path = format!("/auth/api-keys/{id}");
+            let doc = call(Method::Delete, &path, None).map_err(|err| match err.kind {
+                Kind::NotFound => Error::new(Kind::NotFound, format!("API key {id} not found"))
+                    .with_status(404)
+                    .hint("List your keys with 'torale auth keys list'"),
+                Kind::Server => {
+                    err.hint("The key may still be active; check with 'torale auth keys list'")
+                }
+                _ => err,
+            })?;
             if !output.json {
-                return Ok(writeln!(
-                    out,
-                    "{} Revoked API key {label}",
-                    output.paint(Color::Green, "✓")
-                )?);
+                let check = output.paint(Color::Green, "✓");
+                return Ok(writeln!(out, "{check} Revoked API key {label}")?);
             }
             doc
         }
+        Command::ListKeys => call(Method::Get, "/auth/api-keys", None)?,
         _ => call(Method::Get, "/auth/me", None)?,
     };
     output.json_text(out, doc.text())
 }
 
-fn set_api_key(
-    cx: &Context,
-    settings: &Settings,
-    mut file: ConfigFile,
-    verify: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let output = &cx.output;
+fn set_api_key(cx: &Context, verify: bool, out: &mut dyn Write) -> Result<()> {
+    let (output, (settings, mut file)) = (&cx.output, cx.settings()?);
+    let flag = cx.options.api_key.is_some() || cx.options.api_key_file.is_some();
     let key = match &settings.api_key {
-        _ if cx.options.api_key.is_none() && cx.options.api_key_file.is_none() => read_new_key()?,
-        Ok(Some((key, _))) => key.clone(),
-        Err(err) => return Err(err.clone()),
-        Ok(None) => read_new_key()?,
+        Ok(Some((key, Source::Flag(_)))) => key.clone(),
+        Err(err) if flag => return Err(err.clone()),
+        _ => read_new_key()?,
     };
-    let user = verify.then(|| Client::new(settings, Some(&key), cx.debug).me());
-    let user = user.transpose().map_err(|err| {
-        let err = explain_auth_error(err, settings);
-        if err.kind == Kind::Network {
+    let user = verify.then(|| Client::new(&settings, Some(&key), cx.debug).me());
+    let user = user.transpose().map_err(|err| match explain_auth_error(err, &settings) {
+        err if err.kind == Kind::Network => {
             err.hint("To save the key without checking it, add --no-verify")
-        } else {
-            err
         }
+        err => err,
     })?;
     file.update(|entries| {
         entries.set("api_key", Value::String(key.expose().to_string()));
@@ -401,7 +404,7 @@ fn read_new_key() -> Result<ApiKey> {
     let raw = if terminal::stdin_is_terminal() {
         terminal::read_hidden("Paste your API key (input is hidden): ")?
     } else {
-        String::from_utf8_lossy(&terminal::read_input("-", 4096)?).trim().to_string()
+        String::from_utf8_lossy(&terminal::read_input("-", 4096)?).into_owned()
     };
     if raw.trim().is_empty() {
         return Err(Error::usage("No API key given")
@@ -411,44 +414,6 @@ fn read_new_key() -> Result<ApiKey> {
         Error::usage(format!("Invalid API key: {why}"))
             .hint("Real keys look like sk_ followed by 43 characters; copy it again from torale.ai")
     })
-}
-
-/// `auth status`: `me` is the answer to `GET /auth/me` with `key`.
-fn status(
-    settings: &Settings,
-    key: Option<&ApiKey>,
-    me: Result<Json>,
-    cx: &Context,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let source = settings.api_key.as_ref().ok().and_then(Option::as_ref).map(|(_, source)| source);
-    let me = me.map_err(|err| match key.zip(source) {
-        Some((key, source)) if err.kind == Kind::Auth => err.hint(format!(
-            "Key {} from {source} was refused by {}",
-            key.masked(),
-            settings.api_url
-        )),
-        _ => err,
-    })?;
-    User::decode(me.text())?;
-    if cx.output.json {
-        let result = json!({
-            "authenticated": true,
-            "user": me.decode::<Value>("user")?,
-            "api_key": key.map(ApiKey::masked),
-            "api_key_source": source.map(Source::name),
-            "api_url": settings.api_url,
-            "noauth": settings.noauth,
-        });
-        return cx.output.json_value(out, &result);
-    }
-    write_authenticated(out, &cx.output, &me)?;
-    match key.zip(source) {
-        Some((key, source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
-        None => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
-    }
-    writeln!(out, "API URL: {} ({})", settings.api_url, settings.api_url_source)?;
-    Ok(())
 }
 
 /// `✓ Authenticated as EMAIL`, the line the product page promises.
@@ -461,16 +426,14 @@ fn write_authenticated(out: &mut dyn Write, output: &Output, me: &Json) -> Resul
 /// Give authentication failures the seed page's wording and a next step.
 fn explain_auth_error(err: Error, settings: &Settings) -> Error {
     let lower = err.message.to_ascii_lowercase();
-    if err.kind != Kind::Auth {
-        err
-    } else if lower.contains("invalid api key") {
-        Error::new(Kind::Auth, "Invalid API key").with_status(err.status.unwrap_or(401)).hint(
-            "Create a new key at torale.ai under Settings > API Keys, then run 'torale auth set-api-key'",
-        )
-    } else if settings.noauth && lower.contains("not authenticated") {
-        err.hint("TORALE_NOAUTH=1 sends no key; this server still requires one for this route (legacy servers do for /auth)")
-    } else {
-        err
+    match err.kind {
+        Kind::Auth if lower.contains("invalid api key") => Error::new(Kind::Auth, "Invalid API key")
+            .with_status(err.status.unwrap_or(401))
+            .hint("Create a new key at torale.ai under Settings > API Keys, then run 'torale auth set-api-key'"),
+        Kind::Auth if settings.noauth && lower.contains("not authenticated") => {
+            err.hint("TORALE_NOAUTH=1 sends no key; this server still requires one for this route (legacy servers do for /auth)")
+        }
+        _ => err,
     }
 }
 

@@ -99,37 +99,37 @@ pub enum Command {
 
 /// `torale config [...]`, after the word `config`: no subcommand shows the settings.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
+    let group = Cmd { commands: COMMANDS, ..cmd("config", &[], HELP) };
     let sub = match next_word(p, g).map_err(|e| e.see_help("config"))? {
-        Some(word) => {
-            Cmd { commands: COMMANDS, ..cmd("config", &[], HELP) }.lookup("config", &word)?
-        }
+        Some(word) => group.lookup("config", &word)?,
         None => "show",
     };
     let path = if sub == "show" { "config".to_string() } else { format!("config {sub}") };
-    let n = match sub {
-        "get" | "unset" => 1,
-        "set" => 2,
-        _ => 0,
-    };
+    // get, set and unset take a key; set also takes its value.
+    let n = usize::from(matches!(sub, "get" | "set" | "unset")) + usize::from(sub == "set");
     let words = words(p, g, n, ["", "KEY", "KEY VALUE"][n]).map_err(|e| e.see_help(&path))?;
-    let mut words = words.into_iter();
-    let mut word = || words.next().unwrap_or_default();
-    Ok(match sub {
-        "get" => Command::Get(word()),
-        "set" => Command::Set(word(), word()),
-        "unset" => Command::Unset(word()),
-        "path" => Command::Path,
+    Ok(match (sub, &words[..]) {
+        ("get", [key]) => Command::Get(key.clone()),
+        ("set", [key, value]) => Command::Set(key.clone(), value.clone()),
+        ("unset", [key]) => Command::Unset(key.clone()),
+        ("path", _) => Command::Path,
         _ => Command::Show,
     })
 }
 
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (env, output) = (&cx.env, &cx.output);
+    if let Command::Get(key) | Command::Set(key, _) | Command::Unset(key) = &command {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            let (key, known) = (sanitize(key), KNOWN_KEYS.join(", "));
+            return Err(Error::usage(format!("Unknown config key '{key}': use one of {known}"))
+                .hint("See 'torale config --help'"));
+        }
+    }
     match command {
         Command::Path => writeln!(out, "{}", config_path(env)?.display())?,
         Command::Show => show(&cx.settings()?.0, output, out)?,
         Command::Get(key) => {
-            check_key(&key)?;
             let (settings, _) = cx.settings()?;
             let value = match key.as_str() {
                 "api_key" => json!(settings.api_key?.ok_or_else(Error::no_api_key)?.0.masked()),
@@ -143,14 +143,18 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             }
         }
         Command::Set(key, value) => {
-            check_key(&key)?;
             let mut file = ConfigFile::open(env)?;
             let value = match value.as_str() {
                 "-" if key == "api_key" => super::read_key_file("-")?,
                 "-" => String::from_utf8_lossy(&read_input("-", 64 * 1024)?).trim().to_string(),
                 _ => value,
             };
-            let stored = checked_value(&key, &value)?;
+            let invalid = |why| Error::usage(format!("Invalid {key}: {why}"));
+            let stored = match key.as_str() {
+                "api_key" => json!(ApiKey::parse(&value).map_err(invalid)?.expose()),
+                "api_url" => json!(check_api_url(&value)?),
+                _ => json!(parse_timeout(&value).map_err(invalid)?.as_secs()),
+            };
             file.update(|entries| {
                 entries.set(&key, stored);
                 Ok((true, ()))
@@ -164,46 +168,19 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             }
         }
         Command::Unset(key) => {
-            check_key(&key)?;
             let mut file = ConfigFile::open(env)?;
             let removed = file.update(|entries| {
                 let removed = entries.remove(&key);
                 Ok((removed, removed))
             })?;
             let path = file.path.display();
-            match removed {
-                true => stderr_line(&format!("Removed {key} from {path}")),
-                false => stderr_line(&format!("{key} was not set in {path}")),
-            }
+            stderr_line(&match removed {
+                true => format!("Removed {key} from {path}"),
+                false => format!("{key} was not set in {path}"),
+            });
         }
     }
     Ok(())
-}
-fn check_key(key: &str) -> Result<()> {
-    if KNOWN_KEYS.contains(&key) {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "Unknown config key '{}': use one of {}",
-        sanitize(key),
-        KNOWN_KEYS.join(", ")
-    ))
-    .hint("See 'torale config --help'"))
-}
-
-/// The JSON value to store for a key, after checking it.
-fn checked_value(key: &str, value: &str) -> Result<Value> {
-    match key {
-        "api_key" => {
-            let key = ApiKey::parse(value)
-                .map_err(|why| Error::usage(format!("Invalid api_key: {why}")))?;
-            Ok(Value::String(key.expose().to_string()))
-        }
-        "api_url" => check_api_url(value).map(Value::String),
-        _ => parse_timeout(value)
-            .map(|t| json!(t.as_secs()))
-            .map_err(|why| Error::usage(format!("Invalid timeout: {why}"))),
-    }
 }
 
 fn show(settings: &Settings, output: &Output, out: &mut dyn Write) -> Result<()> {

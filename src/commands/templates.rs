@@ -10,7 +10,7 @@ use super::{check_uuid, cmd, count_words, once, rest, Cmd, Context, GlobalOpts};
 use crate::client::{Client, Method};
 use crate::error::{Error, Kind, Result};
 use crate::model::Json;
-use crate::output::{write_pairs, Table};
+use crate::output::{stderr_line, write_pairs, Table};
 
 pub const HELP: &str = "\
 List and show task templates
@@ -79,7 +79,7 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
 }
 
 /// A template as the CLI reads it; other fields are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct Template {
     pub id: String,
     pub name: Option<String>,
@@ -92,17 +92,15 @@ pub struct Template {
 pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     // Templates need no key; one is sent when configured.
     let (client, _) = cx.client(false)?;
-    let output = &cx.output;
     let doc = match &command {
         Command::List { category } => {
-            let query: Vec<(&str, String)> =
-                category.iter().map(|c| ("category", c.clone())).collect();
+            let query: Vec<_> = category.iter().map(|c| ("category", c.clone())).collect();
             client.call(Method::Get, "/api/v1/templates/", &query, None)?
         }
         Command::Get { id } => get(&client, id)?,
     };
-    if output.json {
-        return output.json_text(out, doc.text());
+    if cx.output.json {
+        return cx.output.json_text(out, doc.text());
     }
     if let Command::Get { .. } = command {
         let t: Template = doc.decode("template")?;
@@ -118,7 +116,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     }
     let templates: Vec<Template> = doc.decode("template list")?;
     if templates.is_empty() {
-        crate::output::stderr_line("No templates");
+        stderr_line("No templates");
         return Ok(());
     }
     let mut table = Table::new(vec!["ID", "CATEGORY", "NAME", "QUERY"]).flexible(3).flexible(2);
@@ -126,17 +124,16 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
         let (category, name) = (t.category.unwrap_or_default(), t.name.unwrap_or_default());
         table.row(vec![t.id, category, name, t.search_query.unwrap_or_default()]);
     }
-    Ok(table.write(out, output)?)
+    Ok(table.write(out, &cx.output)?)
 }
 
 /// `GET /api/v1/templates/{id}`, with the ID in a 404's message.
 pub fn get(client: &Client, id: &str) -> Result<Json> {
-    client.call(Method::Get, &format!("/api/v1/templates/{id}"), &[], None).map_err(|err| {
-        if err.kind != Kind::NotFound {
-            return err;
-        }
-        Error::new(Kind::NotFound, format!("Template {id} not found"))
+    let path = format!("/api/v1/templates/{id}");
+    client.call(Method::Get, &path, &[], None).map_err(|err| match err.kind {
+        Kind::NotFound => Error::new(Kind::NotFound, format!("Template {id} not found"))
             .with_status(404)
-            .hint("List the templates with 'torale templates list'")
+            .hint("List the templates with 'torale templates list'"),
+        _ => err,
     })
 }
