@@ -1,7 +1,7 @@
 //! `torale auth`: storing, checking and removing the key, which key (if any) each request
 //! carries, the account's keys, and the trace that shows requests without the key.
 
-use crate::support::fake::{Generation, Options};
+use crate::support::fake::{Fault, Generation, Options};
 use std::io::{Read, Write};
 
 use crate::support::{closed_port_url, find_full_key, mode, World, UNKNOWN_KEY};
@@ -288,10 +288,12 @@ fn keys_create_prints_the_new_key_once_and_revoke_ends_it() {
     w.run(&["auth", "keys", "revoke", &id])
         .code(2)
         .stderr_has("Refusing to revoke without confirmation");
-    w.run(&["auth", "keys", "revoke", &id, "--yes"])
-        .ok()
-        .stdout_has("✓ Revoked API key 'CI key'")
-        .stderr_lacks("Warning");
+    // The prefix is the server's text: a terminal control in it is shown escaped.
+    let hostile =
+        format!(r#"[{{"id": "{id}", "name": "CI key", "key_prefix": "sk_\u001b]0;x\u0007"}}]"#);
+    w.fake.fault_on("/auth/api-keys", Fault::json(200, &hostile), 1);
+    let run = w.run(&["auth", "keys", "revoke", &id, "--yes"]);
+    run.ok().stdout_has("✓ Revoked API key 'CI key' (sk_\\x1b]0;x\\x07)").stderr_lacks("Warning");
     whoami().code(4).stderr_has("Invalid API key");
 }
 

@@ -307,7 +307,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             })?;
             let created: Created = doc.decode("new API key")?;
             let prefix = created.key_info.and_then(|i| i.key_prefix);
-            let shown = prefix.unwrap_or_else(|| mask_key(&created.key));
+            let shown = prefix.map_or_else(|| mask_key(&created.key), |p| sanitize(&p));
             let (check, name) = (output.paint_err(Color::Green, "✓"), sanitize(&name));
             stderr_line(&format!(
                 "{check} Created API key '{name}' ({shown}); it is shown only once: store it now"
@@ -321,7 +321,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
             let target = keys()?.into_iter().find(|info| info.id == id);
             let label = target.as_ref().map_or(id.clone(), |info| {
                 let name = sanitize(info.name.as_deref().unwrap_or(""));
-                format!("'{name}' ({})", info.key_prefix.as_deref().unwrap_or("?"))
+                format!("'{name}' ({})", sanitize(info.key_prefix.as_deref().unwrap_or("?")))
             });
             if target.as_ref().is_some_and(is_current) {
                 stderr_line(&format!(
