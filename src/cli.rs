@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use lexopt::{Parser, ValueExt};
 
-use crate::commands::{self, Cmd, Command, Options, HELP, TREE};
+use crate::commands::{self, Cmd, Command, Options, TREE};
 use crate::error::{Error, Result, EXIT_CODES_HELP};
 use crate::output::{ColorChoice, Selection};
 
@@ -14,12 +14,8 @@ use crate::output::{ColorChoice, Selection};
 /// command or why there is none. `-h`/`--help` and `--version` win over everything else on
 /// the line, so help is shown even when other arguments are wrong; `--json` counts even
 /// when the line fails before reaching it, so the error is JSON too.
-pub fn parse<I>(args: I) -> (Options, Result<Command>)
-where
-    I: IntoIterator,
-    I::Item: Into<OsString>,
-{
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> (Options, Result<Command>) {
+    let args: Vec<OsString> = args.into_iter().collect();
     let mut options = Options::default();
     let mut words: Vec<&str> = Vec::new();
     let mut help = false;
@@ -36,7 +32,7 @@ where
     if help {
         return (options, Ok(Command::Help(help_for(&words))));
     }
-    let mut p = Parser::from_args(args.iter().cloned());
+    let mut p = Parser::from_args(&args);
     let command = command(&mut p, &mut options).map_err(|err| suggest(err, &words));
     (options, command)
 }
@@ -95,7 +91,7 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
     let Some(word) = commands::next_word(p, g).map_err(|e| e.see_help(""))? else {
         return Err(Error::usage("Missing command").hint("See 'torale --help' for the commands"));
     };
-    Ok(match TREE.find(&word).map_or(word.as_str(), |c| c.name) {
+    Ok(match TREE.lookup("", &word)? {
         "auth" => Command::Auth(commands::auth::parse(p, g)?),
         "task" => Command::Task(commands::task::parse(p, g)?),
         "config" => Command::Config(commands::config::parse(p, g)?),
@@ -106,17 +102,14 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
             commands::words(p, g, 0, "").map_err(|e| e.see_help("version"))?;
             Command::Version
         }
-        "help" => {
+        // `help`, the one name left in the tree.
+        _ => {
             let words = commands::rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("help"))?;
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             Command::Help(help_of(&words).ok_or_else(|| {
                 Error::usage(format!("No help for '{}'", words.join(" ")))
                     .hint("See 'torale --help' for the commands")
             })?)
-        }
-        _ => {
-            return Err(Error::usage(format!("Unknown command '{word}'"))
-                .hint("See 'torale --help' for the commands"))
         }
     })
 }
@@ -148,14 +141,11 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
                 return Err(Error::usage(why));
             }
         },
-        "field" => {
-            let field = value()?;
-            match &mut o.selection {
-                None => o.selection = Some(Selection::Fields(vec![String::new(), field])),
-                Some(Selection::Fields(fields)) => fields.extend(["\t".into(), field]),
-                Some(Selection::Format(_)) => return Err(both()),
-            }
-        }
+        "field" => match (&mut o.selection, value()?) {
+            (None, field) => o.selection = Some(Selection::Fields(vec![String::new(), field])),
+            (Some(Selection::Fields(fields)), field) => fields.extend(["\t".into(), field]),
+            (Some(Selection::Format(_)), _) => return Err(both()),
+        },
         "format" => {
             let template = value()?;
             if matches!(o.selection, Some(Selection::Fields(_))) {
@@ -173,14 +163,12 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
 /// The help text for words such as `["task", "create"]`: the deepest command they name,
 /// from the first word that names one (option values may stand between).
 fn help_for(words: &[&str]) -> &'static str {
-    let Some(at) = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes") else {
-        return HELP;
-    };
-    let mut words = &words[at..];
+    let at = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes");
+    let mut words = &words[at.unwrap_or(words.len())..];
     if words.len() > 1 && words[0] == "help" {
         words = &words[1..];
     }
-    if words[0] == "exit-codes" {
+    if words.first() == Some(&"exit-codes") {
         return EXIT_CODES_HELP;
     }
     deepest(words).help
@@ -188,10 +176,8 @@ fn help_for(words: &[&str]) -> &'static str {
 
 /// The deepest command the words name, from the first word that names one.
 fn deepest(words: &[&str]) -> &'static Cmd {
-    let start = words.iter().position(|w| TREE.find(w).is_some()).unwrap_or(words.len());
-    let path =
-        words[start..].iter().scan(&TREE, |node, word| node.find(word).inspect(|n| *node = n));
-    path.last().unwrap_or(&TREE)
+    let words = words.iter().skip_while(|w| TREE.find(w).is_none());
+    words.scan(&TREE, |node, word| node.find(word).inspect(|n| *node = n)).last().unwrap_or(&TREE)
 }
 
 /// The help text of exactly these words, if every word names a command.

@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
+use lexopt::{Parser, ValueExt};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Number, Value};
-
-use lexopt::Parser;
-use lexopt::ValueExt;
 
 use super::{count_words, once, rest, Context, GlobalOpts};
 use crate::client::{percent_encode, Method};
@@ -87,19 +86,16 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
             return Err(Error::usage(format!("'{path}' contains spaces or control characters")));
         }
         let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+        let body = !fields.is_empty() || input.is_some();
+        let name = method.as_deref().unwrap_or(if body { "POST" } else { "GET" });
         let methods = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
-        let given = method
-            .map(|m| methods.into_iter().find(|x| m.eq_ignore_ascii_case(x.as_str())).ok_or(m));
-        let method = match given.transpose().map_err(|m| {
+        let method = methods.into_iter().find(|m| name.eq_ignore_ascii_case(m.as_str()));
+        let method = method.ok_or_else(|| {
             Error::usage(format!(
                 "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
-                sanitize(&m)
+                sanitize(name)
             ))
-        })? {
-            Some(m) => m,
-            None if !fields.is_empty() || input.is_some() => Method::Post,
-            None => Method::Get,
-        };
+        })?;
         if input.is_some() && !fields.is_empty() {
             return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
         }
@@ -120,15 +116,11 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
         Some(input) => Some(read_input(input)?),
         None if fields.is_empty() => None,
         None if matches!(method, Method::Get | Method::Delete) => {
-            let pairs: Vec<String> = fields
-                .iter()
-                .map(|(k, v)| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                    format!("{}={}", percent_encode(k), percent_encode(&text))
-                })
-                .collect();
-            let sep = if path.contains('?') { '&' } else { '?' };
-            path = format!("{path}{sep}{}", pairs.join("&"));
+            for (key, value) in &fields {
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                let sep = if path.contains('?') { '&' } else { '?' };
+                path = format!("{path}{sep}{}={}", percent_encode(key), percent_encode(&text));
+            }
             None
         }
         None => Some(Value::Object(fields).to_string().into_bytes()),
@@ -143,25 +135,21 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
         writeln!(out)?;
     }
     if !(200..300).contains(&reply.status) {
-        let err = crate::client::status_error(reply.status, &reply.body, method, &path);
-        return Err(match reply.status {
-            405 => err.hint(format!(
-                "The route does not take {}; choose the method with -X",
-                method.as_str()
-            )),
-            _ => err,
-        });
+        let mut err = crate::client::status_error(reply.status, &reply.body, method, &path);
+        if reply.status == 405 {
+            let method = method.as_str();
+            err = err.hint(format!("The route does not take {method}; choose the method with -X"));
+        }
+        return Err(err);
     }
     let (body, output) = (reply.body, &cx.output);
     match std::str::from_utf8(&body) {
-        Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+        Ok(text) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
             output.json_text(out, text)?
         }
         _ if output.selection.is_some() => {
-            return Err(Error::new(
-                crate::error::Kind::Server,
-                "The response is not JSON, so --field/--format cannot select from it",
-            ))
+            let why = "The response is not JSON, so --field/--format cannot select from it";
+            return Err(Error::new(crate::error::Kind::Server, why));
         }
         // Not JSON: the body as sent for a pipe, made safe for a terminal (as gh api does).
         _ if output.stdout_tty => {
@@ -182,16 +170,12 @@ fn typed_value(raw: &str) -> Result<Value> {
         return Ok(Value::String(text.trim_end_matches('\n').to_string()));
     }
     let numeric = raw.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
-    let number = raw
-        .parse::<i64>()
-        .map(Number::from)
-        .ok()
-        .or_else(|| raw.parse::<f64>().ok().and_then(Number::from_f64).filter(|_| numeric));
-    Ok(match (raw, number) {
-        ("true" | "false", _) => Value::Bool(raw == "true"),
-        ("null", _) => Value::Null,
-        (_, Some(number)) => Value::Number(number),
-        _ => Value::String(raw.to_string()),
+    let float = raw.parse::<f64>().ok().and_then(Number::from_f64).filter(|_| numeric);
+    let number = raw.parse::<i64>().map(Number::from).ok().or(float);
+    Ok(match raw {
+        "true" | "false" => Value::Bool(raw == "true"),
+        "null" => Value::Null,
+        _ => number.map_or_else(|| Value::String(raw.to_string()), Value::Number),
     })
 }
 

@@ -11,8 +11,7 @@ pub mod templates;
 
 use std::io::Write;
 
-use lexopt::ValueExt;
-use lexopt::{Arg, Parser};
+use lexopt::{Arg, Parser, ValueExt};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -135,16 +134,17 @@ impl Cmd {
         opts
     }
 
-    /// The subcommand named `word` (or one of its aliases).
     pub fn find(&self, word: &str) -> Option<&'static Cmd> {
         self.commands.iter().find(|c| c.name == word || c.aliases.contains(&word))
     }
 
-    /// The canonical name of `word` among the subcommands of `group`, or the unknown-command error.
+    /// The canonical name of `word` among the subcommands of `group` (`""` for the top level),
+    /// or the unknown-command error.
     pub fn lookup(&self, group: &str, word: &str) -> Result<&'static str> {
+        let group = if group.is_empty() { String::new() } else { format!("{group} ") };
         self.find(word).map(|c| c.name).ok_or_else(|| {
-            Error::usage(format!("Unknown {group} command '{word}'"))
-                .hint(format!("See 'torale {group} --help' for the commands"))
+            Error::usage(format!("Unknown {group}command '{word}'"))
+                .hint(format!("See 'torale {group}--help' for the commands"))
         })
     }
 
@@ -162,8 +162,6 @@ impl Cmd {
     }
 }
 
-/// A parsed command line's command.
-#[derive(Debug, PartialEq)]
 pub enum Command {
     /// Print this help text on stdout.
     Help(&'static str),
@@ -173,7 +171,8 @@ pub enum Command {
     Config(config::Command),
     Templates(templates::Command),
     Api(api::Args),
-    Completion(completion::Shell),
+    /// `bash`, `zsh` or `fish`.
+    Completion(&'static str),
 }
 
 /// The options every command accepts, before or after its name.
@@ -237,13 +236,8 @@ pub fn rest(
 
 /// The positional words of a command without options of its own: exactly `n` of them,
 /// `name` in "Missing NAME".
-pub fn words(
-    p: &mut Parser,
-    globals: &mut GlobalOpts,
-    n: usize,
-    name: &str,
-) -> Result<Vec<String>> {
-    let words = rest(p, globals, |_, _| Ok(false))?;
+pub fn words(p: &mut Parser, g: &mut GlobalOpts, n: usize, name: &str) -> Result<Vec<String>> {
+    let words = rest(p, g, |_, _| Ok(false))?;
     count_words(&words, n, n, name)?;
     Ok(words)
 }
@@ -271,17 +265,10 @@ pub fn once(slot: &mut Option<String>, long: &str, p: &mut Parser) -> Result<()>
 }
 
 /// One of a set of switches that contradict each other: `(value, long name)` in help order.
-pub fn one_of<T: Copy + PartialEq>(
-    slot: &mut Option<T>,
-    value: T,
-    set: &[(T, &str)],
-) -> Result<()> {
+pub fn one_of<T: Copy + Eq>(slot: &mut Option<T>, value: T, set: &[(T, &str)]) -> Result<()> {
     if let Some(old) = slot.filter(|old| *old != value) {
-        let names: Vec<String> = set
-            .iter()
-            .filter(|(v, _)| *v == old || *v == value)
-            .map(|(_, name)| format!("--{name}"))
-            .collect();
+        let names = set.iter().filter(|(v, _)| *v == old || *v == value);
+        let names: Vec<String> = names.map(|(_, name)| format!("--{name}")).collect();
         return Err(Error::usage(format!("Use only one of {}", names.join(", "))));
     }
     *slot = Some(value);
@@ -309,13 +296,10 @@ pub fn check_uuid(id: &str, what: &str) -> Result<()> {
     )))
 }
 
+/// Hex digits in groups of 8-4-4-4-12, joined by dashes.
 pub fn is_uuid(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
+    text.split('-').map(str::len).eq([8, 4, 4, 4, 12])
+        && text.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
 }
 
 impl From<lexopt::Error> for Error {
@@ -326,13 +310,10 @@ impl From<lexopt::Error> for Error {
             E::UnexpectedOption(opt) => format!("Unknown option '{opt}'"),
             E::MissingValue { option: Some(opt) } => format!("Missing value for '{opt}'"),
             E::MissingValue { option: None } => "Missing value".to_string(),
-            E::UnexpectedArgument(arg) => {
-                format!("Unexpected argument '{}'", arg.to_string_lossy())
-            }
             E::UnexpectedValue { option, .. } => format!("'{option}' does not take a value"),
             E::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
-            E::ParsingFailed { value, error } => format!("Invalid value '{value}': {error}"),
-            E::Custom(err) => err.to_string(),
+            // Made only by calls the parsers do not use (`Arg::unexpected` on a word, `parse`).
+            err => err.to_string(),
         })
     }
 }
@@ -373,11 +354,8 @@ impl Context {
     /// A client for these settings, with the key when one is required (`need_key`) or set.
     pub fn client(&self, need_key: bool) -> Result<(Client, Settings)> {
         let (settings, _) = self.settings()?;
-        let key = match settings.require_key() {
-            Ok(key) => key,
-            Err(err) if need_key => return Err(err),
-            Err(_) => None,
-        };
+        let key =
+            settings.require_key().or_else(|err| if need_key { Err(err) } else { Ok(None) })?;
         Ok((Client::new(&settings, key, self.debug), settings))
     }
 }
