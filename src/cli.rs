@@ -40,13 +40,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> (Options, Result<Comma
 /// Add "Did you mean" to an unknown command or option, from the names the parser reads.
 fn suggest(mut err: Error, words: &[&str]) -> Error {
     let unknown = err.message.split('\'').nth(1).unwrap_or("");
-    if !err.message.starts_with("Unknown") || unknown.is_empty() {
-        return err;
-    }
     let node = deepest(words);
-    let names: Vec<String> = if unknown.starts_with("--") {
+    let names: Vec<String> = if !err.message.starts_with("Unknown") {
+        return err;
+    } else if unknown.starts_with("--") {
         let opts = node.options().into_iter().chain(TREE.options());
-        opts.map(|o| format!("--{}", o.long)).collect()
+        opts.map(|(long, ..)| format!("--{long}")).collect()
     } else if err.message.contains("command") {
         let names = node.commands.iter().flat_map(|c| std::iter::once(&c.name).chain(c.aliases));
         names.map(|name| name.to_string()).collect()
@@ -73,17 +72,13 @@ fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
         }
         row[b.len()]
     };
-    let starts: Vec<&String> =
-        names.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
-    if let [only] = starts.as_slice() {
+    let mut starts = names.iter().filter(|n| word.len() >= 3 && n.starts_with(word));
+    if let (Some(only), None) = (starts.next(), starts.next()) {
         return Some(only);
     }
-    names
-        .iter()
-        .map(|n| (distance(word, n), n))
-        .filter(|(d, n)| *d <= 2 && *d < n.len().min(word.len()))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n.as_str())
+    let close = names.iter().map(|n| (distance(word, n), n.as_str()));
+    let close = close.filter(|(d, n)| *d <= 2 && *d < n.len().min(word.len()));
+    close.min_by_key(|(d, _)| *d).map(|(_, n)| n)
 }
 
 fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
@@ -102,11 +97,12 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
             commands::words(p, g, 0, "").map_err(|e| e.see_help("version"))?;
             Command::Version
         }
-        // `help`, the one name left in the tree.
+        // `help`, the one name left in the tree: the help of exactly the commands named.
         _ => {
             let words = commands::rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("help"))?;
-            let words: Vec<&str> = words.iter().map(String::as_str).collect();
-            Command::Help(help_of(&words).ok_or_else(|| {
+            let node = words.iter().try_fold(&TREE, |node, word| node.find(word));
+            let exit_codes = (words == ["exit-codes"]).then_some(EXIT_CODES_HELP);
+            Command::Help(node.map(|node| node.help).or(exit_codes).ok_or_else(|| {
                 Error::usage(format!("No help for '{}'", words.join(" ")))
                     .hint("See 'torale --help' for the commands")
             })?)
@@ -164,26 +160,16 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
 /// from the first word that names one (option values may stand between).
 fn help_for(words: &[&str]) -> &'static str {
     let at = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes");
-    let mut words = &words[at.unwrap_or(words.len())..];
-    if words.len() > 1 && words[0] == "help" {
-        words = &words[1..];
+    match &words[at.unwrap_or(words.len())..] {
+        ["exit-codes", ..] | ["help", "exit-codes", ..] => EXIT_CODES_HELP,
+        // `help` alone is the help node, whose text is the top level's too.
+        ["help", rest @ ..] => deepest(rest).help,
+        words => deepest(words).help,
     }
-    if words.first() == Some(&"exit-codes") {
-        return EXIT_CODES_HELP;
-    }
-    deepest(words).help
 }
 
 /// The deepest command the words name, from the first word that names one.
 fn deepest(words: &[&str]) -> &'static Cmd {
     let words = words.iter().skip_while(|w| TREE.find(w).is_none());
     words.scan(&TREE, |node, word| node.find(word).inspect(|n| *node = n)).last().unwrap_or(&TREE)
-}
-
-/// The help text of exactly these words, if every word names a command.
-fn help_of(words: &[&str]) -> Option<&'static str> {
-    if words == ["exit-codes"] {
-        return Some(EXIT_CODES_HELP);
-    }
-    words.iter().try_fold(&TREE, |node, word| node.find(word)).map(|node| node.help)
 }

@@ -39,7 +39,6 @@ Examples:
 ";
 
 /// `torale api` after its name.
-#[derive(Debug, PartialEq)]
 pub struct Args {
     /// `-X`; else GET, or POST when there is a body.
     pub method: Method,
@@ -144,21 +143,18 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     }
     let (body, output) = (reply.body, &cx.output);
     match std::str::from_utf8(&body) {
-        Ok(text) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
-            output.json_text(out, text)?
-        }
+        Ok(text) if serde_json::from_str::<IgnoredAny>(text).is_ok() => output.json_text(out, text),
         _ if output.selection.is_some() => {
             let why = "The response is not JSON, so --field/--format cannot select from it";
-            return Err(Error::new(crate::error::Kind::Server, why));
+            Err(Error::new(crate::error::Kind::Server, why))
         }
         // Not JSON: the body as sent for a pipe, made safe for a terminal (as gh api does).
         _ if output.stdout_tty => {
             let text = sanitize(&String::from_utf8_lossy(&body)).replace("\\n", "\n");
-            writeln!(out, "{}", text.trim_end())?
+            Ok(writeln!(out, "{}", text.trim_end())?)
         }
-        _ => out.write_all(&body)?,
+        _ => Ok(out.write_all(&body)?),
     }
-    Ok(())
 }
 
 /// `-F` values: literals become JSON values, `@FILE` reads a file, `@-` standard input.

@@ -38,27 +38,25 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<&'static str> {
 /// Every command and group of commands under `node`, depth first: its words from the top
 /// (`""` for the top level), the subcommands that may follow it, and its options (none at the
 /// top level, whose options are the global ones).
-fn walk(path: &str, node: &'static Cmd, all: &mut Vec<(String, String, Vec<Opt>)>) {
+fn walk(path: &str, node: &'static Cmd) -> Vec<(String, String, Vec<Opt>)> {
     let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
     let opts = if node.help == TREE.help { Vec::new() } else { node.options() };
-    all.push((path.to_string(), words.join(" "), opts));
-    for child in node.commands {
-        walk(format!("{path} {}", child.name).trim_start(), child, all);
-    }
+    let below =
+        node.commands.iter().flat_map(|c| walk(format!("{path} {}", c.name).trim_start(), c));
+    std::iter::once((path.to_string(), words.join(" "), opts)).chain(below).collect()
 }
 
-/// The options' names (`--long -s`), separated by spaces.
-fn opt_words(opts: &[Opt]) -> String {
-    opts.iter().flat_map(Opt::names).collect::<Vec<_>>().join(" ")
+/// An option's names: `--long`, then `-s` when it has a short name.
+fn names((long, short, _): &Opt) -> impl Iterator<Item = String> {
+    std::iter::once(format!("--{long}")).chain(short.map(|c| format!("-{c}")))
 }
 
 pub fn run(shell: &str, out: &mut dyn Write) -> Result<()> {
-    let mut nodes = Vec::new();
-    walk("", &TREE, &mut nodes);
+    let nodes = walk("", &TREE);
     let global_opts = TREE.options();
     // Options that take a value (their value is not a command word), as `--x` and `-x`, sorted.
     let all_opts = global_opts.iter().chain(nodes.iter().flat_map(|n| &n.2));
-    let value_opts: BTreeSet<String> = all_opts.filter(|o| o.value).flat_map(Opt::names).collect();
+    let value_opts: BTreeSet<String> = all_opts.filter(|o| o.2).flat_map(names).collect();
     let sep = if shell == "fish" { " " } else { "|" };
     let value_opts = Vec::from_iter(value_opts).join(sep);
     let paths = nodes[1..].iter().map(|n| format!("'{}'", n.0)).collect::<Vec<_>>().join(sep);
@@ -105,10 +103,10 @@ complete -c torale -f
             if !words.is_empty() {
                 writeln!(out, "complete -c torale -n {condition} -a '{words}'")?;
             }
-            for opt in opts {
-                let short = opt.short.map(|c| format!(" -s {c}")).unwrap_or_default();
-                let value = if opt.value { " -r" } else { "" };
-                writeln!(out, "complete -c torale -n {condition} -l {}{short}{value}", opt.long)?;
+            for (long, short, value) in opts {
+                let short = short.map(|c| format!(" -s {c}")).unwrap_or_default();
+                let value = if *value { " -r" } else { "" };
+                writeln!(out, "complete -c torale -n {condition} -l {long}{short}{value}")?;
             }
             Ok(())
         };
@@ -122,12 +120,13 @@ complete -c torale -f
     if shell == "zsh" {
         out.write_all(b"#compdef torale\nautoload -U +X bashcompinit && bashcompinit\n")?;
     }
+    // Each command's subcommands and its options' names (`--long -s`), separated by spaces.
     let mut cases = String::new();
     for (path, words, opts) in &nodes {
-        let opts = opt_words(opts);
-        cases.push_str(&format!("        '{path}') words='{words}'; opts='{opts}' ;;\n"));
+        let opts = opts.iter().flat_map(names).collect::<Vec<_>>().join(" ");
+        cases += &format!("        '{path}') words='{words}'; opts='{opts}' ;;\n");
     }
-    let global = opt_words(&global_opts);
+    let global = global_opts.iter().flat_map(names).collect::<Vec<_>>().join(" ");
     // Walk the words before the cursor, skip options and the values they take, and keep the
     // longest prefix that names a command in `cmdpath`.
     write!(

@@ -81,9 +81,6 @@ pub const fn cmd(name: &'static str, aliases: &'static [&'static str], help: &'s
 
 /// The top level of the command tree.
 pub const TREE: Cmd = Cmd {
-    name: "torale",
-    aliases: &[],
-    help: HELP,
     commands: &[
         Cmd { commands: auth::COMMANDS, ..cmd("auth", &[], auth::HELP) },
         Cmd { commands: task::COMMANDS, ..cmd("task", &["tasks"], task::HELP) },
@@ -94,21 +91,12 @@ pub const TREE: Cmd = Cmd {
         cmd("help", &[], HELP),
         cmd("version", &[], HELP),
     ],
+    ..cmd("torale", &[], HELP)
 };
 
-/// An option as a help text lists it: `  -q, --query Q    The question`.
-pub struct Opt {
-    pub long: &'static str,
-    pub short: Option<char>,
-    pub value: bool,
-}
-
-impl Opt {
-    /// `--long`, then `-s` when it has a short name.
-    pub fn names(&self) -> impl Iterator<Item = String> {
-        std::iter::once(format!("--{}", self.long)).chain(self.short.map(|c| format!("-{c}")))
-    }
-}
+/// An option as a help text lists it (`  -q, --query Q    The question`): its long name, its
+/// short name, and whether it takes a value.
+pub type Opt = (&'static str, Option<char>, bool);
 
 impl Cmd {
     /// The options its help text lists in its `Options` section.
@@ -118,18 +106,17 @@ impl Cmd {
         for line in self.help.lines() {
             in_options = line.starts_with("Options") || (in_options && line.starts_with(' '));
             let spec = line.trim_start().split("  ").next().unwrap_or("");
-            if !in_options || !spec.starts_with('-') {
-                continue;
-            }
-            let mut opt = Opt { long: "", short: None, value: false };
-            for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
-                match (token.strip_prefix("--"), token.strip_prefix('-')) {
-                    (Some(long), _) => opt.long = long,
-                    (None, Some(short)) => opt.short = short.chars().next(),
-                    (None, None) => opt.value = true,
+            if in_options && spec.starts_with('-') {
+                let (mut long, mut short, mut value) = ("", None, false);
+                for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
+                    match (token.strip_prefix("--"), token.strip_prefix('-')) {
+                        (Some(name), _) => long = name,
+                        (None, Some(name)) => short = name.chars().next(),
+                        (None, None) => value = true,
+                    }
                 }
+                opts.push((long, short, value));
             }
-            opts.push(opt);
         }
         opts
     }
@@ -197,11 +184,8 @@ pub fn next_word(p: &mut Parser, globals: &mut GlobalOpts) -> Result<Option<Stri
     while let Some(arg) = p.next()? {
         match arg {
             Arg::Value(word) => return Ok(Some(word.string()?)),
-            Arg::Long(name) => {
-                let name = name.to_owned();
-                globals(&name, p)?;
-            }
-            arg => return Err(arg.unexpected().into()),
+            Arg::Long(name) => globals(&String::from(name), p)?,
+            Arg::Short(c) => return Err(Error::usage(format!("Unknown option '-{c}'"))),
         }
     }
     Ok(None)
@@ -209,11 +193,10 @@ pub fn next_word(p: &mut Parser, globals: &mut GlobalOpts) -> Result<Option<Stri
 
 /// Every remaining argument: positional words are returned, options go to `own` first
 /// (which says whether it took the option), then to the global options.
-pub fn rest(
-    p: &mut Parser,
-    globals: &mut GlobalOpts,
-    mut own: impl FnMut(&str, &mut Parser) -> Result<bool>,
-) -> Result<Vec<String>> {
+pub fn rest<F>(p: &mut Parser, globals: &mut GlobalOpts, mut own: F) -> Result<Vec<String>>
+where
+    F: FnMut(&str, &mut Parser) -> Result<bool>,
+{
     let mut words = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
@@ -256,22 +239,19 @@ pub fn count_words(words: &[String], min: usize, max: usize, name: &str) -> Resu
 
 /// A value option, which may be given once.
 pub fn once(slot: &mut Option<String>, long: &str, p: &mut Parser) -> Result<()> {
-    let value = p.value()?.string()?;
-    if slot.is_some() {
+    if slot.replace(p.value()?.string()?).is_some() {
         return Err(Error::usage(format!("'--{long}' is given more than once")));
     }
-    *slot = Some(value);
     Ok(())
 }
 
 /// One of a set of switches that contradict each other: `(value, long name)` in help order.
 pub fn one_of<T: Copy + Eq>(slot: &mut Option<T>, value: T, set: &[(T, &str)]) -> Result<()> {
-    if let Some(old) = slot.filter(|old| *old != value) {
+    if let Some(old) = slot.replace(value).filter(|old| *old != value) {
         let names = set.iter().filter(|(v, _)| *v == old || *v == value);
         let names: Vec<String> = names.map(|(_, name)| format!("--{name}")).collect();
         return Err(Error::usage(format!("Use only one of {}", names.join(", "))));
     }
-    *slot = Some(value);
     Ok(())
 }
 
@@ -307,12 +287,11 @@ impl From<lexopt::Error> for Error {
     fn from(err: lexopt::Error) -> Error {
         use lexopt::Error as E;
         Error::usage(match err {
-            E::UnexpectedOption(opt) => format!("Unknown option '{opt}'"),
             E::MissingValue { option: Some(opt) } => format!("Missing value for '{opt}'"),
-            E::MissingValue { option: None } => "Missing value".to_string(),
             E::UnexpectedValue { option, .. } => format!("'{option}' does not take a value"),
             E::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
-            // Made only by calls the parsers do not use (`Arg::unexpected` on a word, `parse`).
+            // The rest come from calls the parsers never make (`unexpected`, `parse`).
+            // (`value` is only called after an option, so a missing value always has a name.)
             err => err.to_string(),
         })
     }
@@ -341,9 +320,7 @@ impl Context {
         let o = &self.options;
         let api_key = match (&o.api_key, &o.api_key_file) {
             (Some(key), _) => Some(KeyArg::Value(key.clone())),
-            (None, Some(path)) => {
-                Some(KeyArg::File { path: path.clone(), text: read_key_file(path)? })
-            }
+            (None, Some(f)) => Some(KeyArg::File { path: f.clone(), text: read_key_file(f)? }),
             (None, None) => None,
         };
         let flags = Flags { api_key, api_url: o.api_url.clone(), timeout: o.timeout.clone() };
@@ -354,8 +331,7 @@ impl Context {
     /// A client for these settings, with the key when one is required (`need_key`) or set.
     pub fn client(&self, need_key: bool) -> Result<(Client, Settings)> {
         let (settings, _) = self.settings()?;
-        let key =
-            settings.require_key().or_else(|err| if need_key { Err(err) } else { Ok(None) })?;
+        let key = settings.require_key().or_else(|e| if need_key { Err(e) } else { Ok(None) })?;
         Ok((Client::new(&settings, key, self.debug), settings))
     }
 }
