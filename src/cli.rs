@@ -142,15 +142,13 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
             (Some(Selection::Fields(fields)), field) => fields.extend(["\t".into(), field]),
             (Some(Selection::Format(_)), _) => return Err(both()),
         },
-        "format" => {
-            let template = value()?;
-            if matches!(o.selection, Some(Selection::Fields(_))) {
-                return Err(both());
-            }
-            let format = Selection::parse_format(&template)
-                .map_err(|why| Error::usage(format!("Invalid --format: {why}")))?;
-            o.selection = Some(format);
-        }
+        "format" => match (&o.selection, value()?) {
+            (Some(Selection::Fields(_)), _) => return Err(both()),
+            (_, template) => match Selection::parse_format(&template) {
+                Ok(format) => o.selection = Some(format),
+                Err(why) => return Err(Error::usage(format!("Invalid --format: {why}"))),
+            },
+        },
         _ => return Err(Error::usage(format!("Unknown option '--{name}'"))),
     }
     Ok(())
@@ -162,7 +160,6 @@ fn help_for(words: &[&str]) -> &'static str {
     let at = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes");
     match &words[at.unwrap_or(words.len())..] {
         ["exit-codes", ..] | ["help", "exit-codes", ..] => EXIT_CODES_HELP,
-        // `help` alone is the help node, whose text is the top level's too.
         ["help", rest @ ..] => deepest(rest).help,
         words => deepest(words).help,
     }

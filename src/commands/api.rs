@@ -50,8 +50,7 @@ pub struct Args {
 }
 
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
-    let (mut method, mut input, mut include) = (None, None, false);
-    let mut fields = Vec::new();
+    let (mut method, mut input, mut include, mut fields) = (None, None, false, Vec::new());
     let words = rest(p, g, |name, p| {
         match name {
             "method" | "X" => once(&mut method, "method", p)?,
@@ -73,27 +72,22 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
     let args = words.and_then(|words| {
         count_words(&words, 1, 1, "PATH")?;
         // A path on the configured API, never another origin.
-        let path = &words[0];
+        let (path, shown) = (&words[0], sanitize(&words[0]));
         if path.contains("://") || path.starts_with("//") {
-            return Err(Error::usage(format!(
-                "'{}' is a URL: give a path such as /api/v1/tasks/ (the URL comes from --api-url)",
-                sanitize(path)
-            )));
+            let how = "give a path such as /api/v1/tasks/ (the URL comes from --api-url)";
+            return Err(Error::usage(format!("'{shown}' is a URL: {how}")));
         }
         if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            let path = sanitize(path);
-            return Err(Error::usage(format!("'{path}' contains spaces or control characters")));
+            return Err(Error::usage(format!("'{shown}' contains spaces or control characters")));
         }
         let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
         let body = !fields.is_empty() || input.is_some();
         let name = method.as_deref().unwrap_or(if body { "POST" } else { "GET" });
         let methods = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
         let method = methods.into_iter().find(|m| name.eq_ignore_ascii_case(m.as_str()));
+        let how = "use GET, POST, PUT, PATCH or DELETE";
         let method = method.ok_or_else(|| {
-            Error::usage(format!(
-                "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
-                sanitize(name)
-            ))
+            Error::usage(format!("Invalid value '{}' for '--method': {how}", sanitize(name)))
         })?;
         if input.is_some() && !fields.is_empty() {
             return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
@@ -107,8 +101,7 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (client, _) = cx.client(true)?;
     let mut fields = Map::new();
     for (key, raw, typed) in args.fields {
-        let value = if typed { typed_value(&raw)? } else { Value::String(raw) };
-        fields.insert(key, value);
+        fields.insert(key, if typed { typed_value(&raw)? } else { Value::String(raw) });
     }
     let (method, mut path) = (args.method, args.path);
     let body = match &args.input {
@@ -160,9 +153,8 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
 /// `-F` values: literals become JSON values, `@FILE` reads a file, `@-` standard input.
 fn typed_value(raw: &str) -> Result<Value> {
     if let Some(source) = raw.strip_prefix('@') {
-        let bytes = read_input(source)?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| Error::usage(format!("{source} is not text")))?;
+        let text = String::from_utf8(read_input(source)?);
+        let text = text.map_err(|_| Error::usage(format!("{source} is not text")))?;
         return Ok(Value::String(text.trim_end_matches('\n').to_string()));
     }
     let numeric = raw.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));

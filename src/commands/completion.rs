@@ -7,7 +7,7 @@ use std::io::Write;
 use lexopt::Parser;
 
 use super::{words, Cmd, GlobalOpts, Opt, TREE};
-use crate::error::{Error, Result};
+use crate::error::{sanitize, Error, Result};
 
 pub const HELP: &str = "\
 Print a shell completion script
@@ -25,24 +25,20 @@ Examples:
 
 /// The shell named after `completion`.
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<&'static str> {
-    let words =
-        words(p, g, 1, "SHELL (bash, zsh or fish)").map_err(|e| e.see_help("completion"))?;
-    let shell = ["bash", "zsh", "fish"].into_iter().find(|shell| *shell == words[0]);
-    shell.ok_or_else(|| {
-        let shell = crate::error::sanitize(&words[0]);
-        Error::usage(format!("Unknown shell '{shell}': use bash, zsh or fish"))
-            .see_help("completion")
-    })
+    let shell = words(p, g, 1, "SHELL (bash, zsh or fish)").and_then(|words| {
+        let known = ["bash", "zsh", "fish"].into_iter().find(|shell| *shell == words[0]);
+        let shell = sanitize(&words[0]);
+        known.ok_or_else(|| Error::usage(format!("Unknown shell '{shell}': use bash, zsh or fish")))
+    });
+    shell.map_err(|e| e.see_help("completion"))
 }
 
-/// Every command and group of commands under `node`, depth first: its words from the top
-/// (`""` for the top level), the subcommands that may follow it, and its options (none at the
-/// top level, whose options are the global ones).
+/// Every command and group under `node`, depth first: its words from the top (`""` for the top
+/// level), the subcommands that may follow, and its options (the top level's are global).
 fn walk(path: &str, node: &'static Cmd) -> Vec<(String, String, Vec<Opt>)> {
     let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
     let opts = if node.help == TREE.help { Vec::new() } else { node.options() };
-    let below =
-        node.commands.iter().flat_map(|c| walk(format!("{path} {}", c.name).trim_start(), c));
+    let below = node.commands.iter().flat_map(|c| walk(format!("{path} {}", c.name).trim(), c));
     std::iter::once((path.to_string(), words.join(" "), opts)).chain(below).collect()
 }
 

@@ -14,7 +14,7 @@ use std::io::Write;
 use lexopt::{Arg, Parser, ValueExt};
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{sanitize, Error, Result};
 use crate::output::{ColorChoice, Output, Selection};
 use crate::settings::{self, ConfigFile, Env, Flags, KeyArg, Settings};
 use crate::terminal;
@@ -66,8 +66,7 @@ Exit codes: 'torale help exit-codes'.
 ";
 
 /// A command or a group of commands: its name, other names, help text and subcommands.
-/// Help, completions and suggestions come from this tree; each group's parser reads the
-/// same names.
+/// Help, completions and suggestions come from this tree, and the parsers read its names.
 pub struct Cmd {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
@@ -94,8 +93,8 @@ pub const TREE: Cmd = Cmd {
     ..cmd("torale", &[], HELP)
 };
 
-/// An option as a help text lists it (`  -q, --query Q    The question`): its long name, its
-/// short name, and whether it takes a value.
+/// An option as a help text lists it (`-q, --query Q   The question`): long and short names,
+/// and whether it takes a value.
 pub type Opt = (&'static str, Option<char>, bool);
 
 impl Cmd {
@@ -125,8 +124,7 @@ impl Cmd {
         self.commands.iter().find(|c| c.name == word || c.aliases.contains(&word))
     }
 
-    /// The canonical name of `word` among the subcommands of `group` (`""` for the top level),
-    /// or the unknown-command error.
+    /// `word`'s canonical name among the subcommands of `group` (`""` at the top), or the error.
     pub fn lookup(&self, group: &str, word: &str) -> Result<&'static str> {
         let group = if group.is_empty() { String::new() } else { format!("{group} ") };
         self.find(word).map(|c| c.name).ok_or_else(|| {
@@ -217,8 +215,7 @@ where
     Ok(words)
 }
 
-/// The positional words of a command without options of its own: exactly `n` of them,
-/// `name` in "Missing NAME".
+/// The words of a command without options of its own: exactly `n`, `name` in "Missing NAME".
 pub fn words(p: &mut Parser, g: &mut GlobalOpts, n: usize, name: &str) -> Result<Vec<String>> {
     let words = rest(p, g, |_, _| Ok(false))?;
     count_words(&words, n, n, name)?;
@@ -227,14 +224,11 @@ pub fn words(p: &mut Parser, g: &mut GlobalOpts, n: usize, name: &str) -> Result
 
 /// Check the number of positional words: `name` in "Missing NAME".
 pub fn count_words(words: &[String], min: usize, max: usize, name: &str) -> Result<()> {
-    if let Some(extra) = words.get(max) {
-        let extra = crate::error::sanitize(extra);
-        return Err(Error::usage(format!("Unexpected argument '{extra}'")));
+    match words.get(max) {
+        Some(extra) => Err(Error::usage(format!("Unexpected argument '{}'", sanitize(extra)))),
+        None if words.len() < min => Err(Error::usage(format!("Missing {name}"))),
+        None => Ok(()),
     }
-    if words.len() < min {
-        return Err(Error::usage(format!("Missing {name}")));
-    }
-    Ok(())
 }
 
 /// A value option, which may be given once.
@@ -270,7 +264,7 @@ pub fn check_uuid(id: &str, what: &str) -> Result<()> {
     if is_uuid(id) {
         return Ok(());
     }
-    let shown: String = crate::error::sanitize(id).chars().take(60).collect();
+    let shown: String = sanitize(id).chars().take(60).collect();
     Err(Error::usage(format!(
         "Invalid {what} '{shown}': expected a UUID such as 85426056-2e6c-4c21-887d-701e6fe3eee3"
     )))
@@ -290,8 +284,7 @@ impl From<lexopt::Error> for Error {
             E::MissingValue { option: Some(opt) } => format!("Missing value for '{opt}'"),
             E::UnexpectedValue { option, .. } => format!("'{option}' does not take a value"),
             E::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
-            // The rest come from calls the parsers never make (`unexpected`, `parse`).
-            // (`value` is only called after an option, so a missing value always has a name.)
+            // Unreachable: the parsers call neither `unexpected` nor `parse`, nor `value` alone.
             err => err.to_string(),
         })
     }
