@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use lexopt::{Parser, ValueExt};
 
-use crate::commands::{self, Cmd, Command, Options, HELP, TREE};
+use crate::commands::{self, Cmd, Command, Options, TREE};
 use crate::error::{Error, Result, EXIT_CODES_HELP};
 use crate::output::{ColorChoice, Selection};
 
@@ -14,12 +14,8 @@ use crate::output::{ColorChoice, Selection};
 /// command or why there is none. `-h`/`--help` and `--version` win over everything else on
 /// the line, so help is shown even when other arguments are wrong; `--json` counts even
 /// when the line fails before reaching it, so the error is JSON too.
-pub fn parse<I>(args: I) -> (Options, Result<Command>)
-where
-    I: IntoIterator,
-    I::Item: Into<OsString>,
-{
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> (Options, Result<Command>) {
+    let args: Vec<OsString> = args.into_iter().collect();
     let mut options = Options::default();
     let mut words: Vec<&str> = Vec::new();
     let mut help = false;
@@ -36,7 +32,7 @@ where
     if help {
         return (options, Ok(Command::Help(help_for(&words))));
     }
-    let mut p = Parser::from_args(args.iter().cloned());
+    let mut p = Parser::from_args(&args);
     let command = command(&mut p, &mut options).map_err(|err| suggest(err, &words));
     (options, command)
 }
@@ -44,13 +40,12 @@ where
 /// Add "Did you mean" to an unknown command or option, from the names the parser reads.
 fn suggest(mut err: Error, words: &[&str]) -> Error {
     let unknown = err.message.split('\'').nth(1).unwrap_or("");
-    if !err.message.starts_with("Unknown") || unknown.is_empty() {
-        return err;
-    }
     let node = deepest(words);
-    let names: Vec<String> = if unknown.starts_with("--") {
+    let names: Vec<String> = if !err.message.starts_with("Unknown") {
+        return err;
+    } else if unknown.starts_with("--") {
         let opts = node.options().into_iter().chain(TREE.options());
-        opts.map(|o| format!("--{}", o.long)).collect()
+        opts.map(|(long, ..)| format!("--{long}")).collect()
     } else if err.message.contains("command") {
         let names = node.commands.iter().flat_map(|c| std::iter::once(&c.name).chain(c.aliases));
         names.map(|name| name.to_string()).collect()
@@ -77,17 +72,13 @@ fn nearest<'a>(word: &str, names: &'a [String]) -> Option<&'a str> {
         }
         row[b.len()]
     };
-    let starts: Vec<&String> =
-        names.iter().filter(|n| word.len() >= 3 && n.starts_with(word)).collect();
-    if let [only] = starts.as_slice() {
+    let mut starts = names.iter().filter(|n| word.len() >= 3 && n.starts_with(word));
+    if let (Some(only), None) = (starts.next(), starts.next()) {
         return Some(only);
     }
-    names
-        .iter()
-        .map(|n| (distance(word, n), n))
-        .filter(|(d, n)| *d <= 2 && *d < n.len().min(word.len()))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n.as_str())
+    let close = names.iter().map(|n| (distance(word, n), n.as_str()));
+    let close = close.filter(|(d, n)| *d <= 2 && *d < n.len().min(word.len()));
+    close.min_by_key(|(d, _)| *d).map(|(_, n)| n)
 }
 
 fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
@@ -95,7 +86,7 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
     let Some(word) = commands::next_word(p, g).map_err(|e| e.see_help(""))? else {
         return Err(Error::usage("Missing command").hint("See 'torale --help' for the commands"));
     };
-    Ok(match TREE.find(&word).map_or(word.as_str(), |c| c.name) {
+    Ok(match TREE.lookup("", &word)? {
         "auth" => Command::Auth(commands::auth::parse(p, g)?),
         "task" => Command::Task(commands::task::parse(p, g)?),
         "config" => Command::Config(commands::config::parse(p, g)?),
@@ -106,17 +97,15 @@ fn command(p: &mut Parser, options: &mut Options) -> Result<Command> {
             commands::words(p, g, 0, "").map_err(|e| e.see_help("version"))?;
             Command::Version
         }
-        "help" => {
+        // `help`, the one name left in the tree: the help of exactly the commands named.
+        _ => {
             let words = commands::rest(p, g, |_, _| Ok(false)).map_err(|e| e.see_help("help"))?;
-            let words: Vec<&str> = words.iter().map(String::as_str).collect();
-            Command::Help(help_of(&words).ok_or_else(|| {
+            let node = words.iter().try_fold(&TREE, |node, word| node.find(word));
+            let exit_codes = (words == ["exit-codes"]).then_some(EXIT_CODES_HELP);
+            Command::Help(node.map(|node| node.help).or(exit_codes).ok_or_else(|| {
                 Error::usage(format!("No help for '{}'", words.join(" ")))
                     .hint("See 'torale --help' for the commands")
             })?)
-        }
-        _ => {
-            return Err(Error::usage(format!("Unknown command '{word}'"))
-                .hint("See 'torale --help' for the commands"))
         }
     })
 }
@@ -148,23 +137,18 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
                 return Err(Error::usage(why));
             }
         },
-        "field" => {
-            let field = value()?;
-            match &mut o.selection {
-                None => o.selection = Some(Selection::Fields(vec![String::new(), field])),
-                Some(Selection::Fields(fields)) => fields.extend(["\t".into(), field]),
-                Some(Selection::Format(_)) => return Err(both()),
-            }
-        }
-        "format" => {
-            let template = value()?;
-            if matches!(o.selection, Some(Selection::Fields(_))) {
-                return Err(both());
-            }
-            let format = Selection::parse_format(&template)
-                .map_err(|why| Error::usage(format!("Invalid --format: {why}")))?;
-            o.selection = Some(format);
-        }
+        "field" => match (&mut o.selection, value()?) {
+            (None, field) => o.selection = Some(Selection::Fields(vec![String::new(), field])),
+            (Some(Selection::Fields(fields)), field) => fields.extend(["\t".into(), field]),
+            (Some(Selection::Format(_)), _) => return Err(both()),
+        },
+        "format" => match (&o.selection, value()?) {
+            (Some(Selection::Fields(_)), _) => return Err(both()),
+            (_, template) => match Selection::parse_format(&template) {
+                Ok(format) => o.selection = Some(format),
+                Err(why) => return Err(Error::usage(format!("Invalid --format: {why}"))),
+            },
+        },
         _ => return Err(Error::usage(format!("Unknown option '--{name}'"))),
     }
     Ok(())
@@ -173,31 +157,16 @@ fn global(o: &mut Options, name: &str, p: &mut Parser) -> Result<()> {
 /// The help text for words such as `["task", "create"]`: the deepest command they name,
 /// from the first word that names one (option values may stand between).
 fn help_for(words: &[&str]) -> &'static str {
-    let Some(at) = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes") else {
-        return HELP;
-    };
-    let mut words = &words[at..];
-    if words.len() > 1 && words[0] == "help" {
-        words = &words[1..];
+    let at = words.iter().position(|w| TREE.find(w).is_some() || *w == "exit-codes");
+    match &words[at.unwrap_or(words.len())..] {
+        ["exit-codes", ..] | ["help", "exit-codes", ..] => EXIT_CODES_HELP,
+        ["help", rest @ ..] => deepest(rest).help,
+        words => deepest(words).help,
     }
-    if words[0] == "exit-codes" {
-        return EXIT_CODES_HELP;
-    }
-    deepest(words).help
 }
 
 /// The deepest command the words name, from the first word that names one.
 fn deepest(words: &[&str]) -> &'static Cmd {
-    let start = words.iter().position(|w| TREE.find(w).is_some()).unwrap_or(words.len());
-    let path =
-        words[start..].iter().scan(&TREE, |node, word| node.find(word).inspect(|n| *node = n));
-    path.last().unwrap_or(&TREE)
-}
-
-/// The help text of exactly these words, if every word names a command.
-fn help_of(words: &[&str]) -> Option<&'static str> {
-    if words == ["exit-codes"] {
-        return Some(EXIT_CODES_HELP);
-    }
-    words.iter().try_fold(&TREE, |node, word| node.find(word)).map(|node| node.help)
+    let words = words.iter().skip_while(|w| TREE.find(w).is_none());
+    words.scan(&TREE, |node, word| node.find(word).inspect(|n| *node = n)).last().unwrap_or(&TREE)
 }

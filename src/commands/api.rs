@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
+use lexopt::{Parser, ValueExt};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Number, Value};
-
-use lexopt::Parser;
-use lexopt::ValueExt;
 
 use super::{count_words, once, rest, Context, GlobalOpts};
 use crate::client::{percent_encode, Method};
@@ -40,7 +39,6 @@ Examples:
 ";
 
 /// `torale api` after its name.
-#[derive(Debug, PartialEq)]
 pub struct Args {
     /// `-X`; else GET, or POST when there is a body.
     pub method: Method,
@@ -52,8 +50,7 @@ pub struct Args {
 }
 
 pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
-    let (mut method, mut input, mut include) = (None, None, false);
-    let mut fields = Vec::new();
+    let (mut method, mut input, mut include, mut fields) = (None, None, false, Vec::new());
     let words = rest(p, g, |name, p| {
         match name {
             "method" | "X" => once(&mut method, "method", p)?,
@@ -75,31 +72,23 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
     let args = words.and_then(|words| {
         count_words(&words, 1, 1, "PATH")?;
         // A path on the configured API, never another origin.
-        let path = &words[0];
+        let (path, shown) = (&words[0], sanitize(&words[0]));
         if path.contains("://") || path.starts_with("//") {
-            return Err(Error::usage(format!(
-                "'{}' is a URL: give a path such as /api/v1/tasks/ (the URL comes from --api-url)",
-                sanitize(path)
-            )));
+            let how = "give a path such as /api/v1/tasks/ (the URL comes from --api-url)";
+            return Err(Error::usage(format!("'{shown}' is a URL: {how}")));
         }
         if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            let path = sanitize(path);
-            return Err(Error::usage(format!("'{path}' contains spaces or control characters")));
+            return Err(Error::usage(format!("'{shown}' contains spaces or control characters")));
         }
         let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+        let body = !fields.is_empty() || input.is_some();
+        let name = method.as_deref().unwrap_or(if body { "POST" } else { "GET" });
         let methods = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
-        let given = method
-            .map(|m| methods.into_iter().find(|x| m.eq_ignore_ascii_case(x.as_str())).ok_or(m));
-        let method = match given.transpose().map_err(|m| {
-            Error::usage(format!(
-                "Invalid value '{}' for '--method': use GET, POST, PUT, PATCH or DELETE",
-                sanitize(&m)
-            ))
-        })? {
-            Some(m) => m,
-            None if !fields.is_empty() || input.is_some() => Method::Post,
-            None => Method::Get,
-        };
+        let method = methods.into_iter().find(|m| name.eq_ignore_ascii_case(m.as_str()));
+        let how = "use GET, POST, PUT, PATCH or DELETE";
+        let method = method.ok_or_else(|| {
+            Error::usage(format!("Invalid value '{}' for '--method': {how}", sanitize(name)))
+        })?;
         if input.is_some() && !fields.is_empty() {
             return Err(Error::usage("Use either --input or fields (-f/-F), not both"));
         }
@@ -112,23 +101,18 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
     let (client, _) = cx.client(true)?;
     let mut fields = Map::new();
     for (key, raw, typed) in args.fields {
-        let value = if typed { typed_value(&raw)? } else { Value::String(raw) };
-        fields.insert(key, value);
+        fields.insert(key, if typed { typed_value(&raw)? } else { Value::String(raw) });
     }
     let (method, mut path) = (args.method, args.path);
     let body = match &args.input {
         Some(input) => Some(read_input(input)?),
         None if fields.is_empty() => None,
         None if matches!(method, Method::Get | Method::Delete) => {
-            let pairs: Vec<String> = fields
-                .iter()
-                .map(|(k, v)| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                    format!("{}={}", percent_encode(k), percent_encode(&text))
-                })
-                .collect();
-            let sep = if path.contains('?') { '&' } else { '?' };
-            path = format!("{path}{sep}{}", pairs.join("&"));
+            for (key, value) in &fields {
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                let sep = if path.contains('?') { '&' } else { '?' };
+                path = format!("{path}{sep}{}={}", percent_encode(key), percent_encode(&text));
+            }
             None
         }
         None => Some(Value::Object(fields).to_string().into_bytes()),
@@ -143,55 +127,43 @@ pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
         writeln!(out)?;
     }
     if !(200..300).contains(&reply.status) {
-        let err = crate::client::status_error(reply.status, &reply.body, method, &path);
-        return Err(match reply.status {
-            405 => err.hint(format!(
-                "The route does not take {}; choose the method with -X",
-                method.as_str()
-            )),
-            _ => err,
-        });
+        let mut err = crate::client::status_error(reply.status, &reply.body, method, &path);
+        if reply.status == 405 {
+            let method = method.as_str();
+            err = err.hint(format!("The route does not take {method}; choose the method with -X"));
+        }
+        return Err(err);
     }
     let (body, output) = (reply.body, &cx.output);
     match std::str::from_utf8(&body) {
-        Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
-            output.json_text(out, text)?
-        }
+        Ok(text) if serde_json::from_str::<IgnoredAny>(text).is_ok() => output.json_text(out, text),
         _ if output.selection.is_some() => {
-            return Err(Error::new(
-                crate::error::Kind::Server,
-                "The response is not JSON, so --field/--format cannot select from it",
-            ))
+            let why = "The response is not JSON, so --field/--format cannot select from it";
+            Err(Error::new(crate::error::Kind::Server, why))
         }
         // Not JSON: the body as sent for a pipe, made safe for a terminal (as gh api does).
         _ if output.stdout_tty => {
             let text = sanitize(&String::from_utf8_lossy(&body)).replace("\\n", "\n");
-            writeln!(out, "{}", text.trim_end())?
+            Ok(writeln!(out, "{}", text.trim_end())?)
         }
-        _ => out.write_all(&body)?,
+        _ => Ok(out.write_all(&body)?),
     }
-    Ok(())
 }
 
 /// `-F` values: literals become JSON values, `@FILE` reads a file, `@-` standard input.
 fn typed_value(raw: &str) -> Result<Value> {
     if let Some(source) = raw.strip_prefix('@') {
-        let bytes = read_input(source)?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| Error::usage(format!("{source} is not text")))?;
+        let text = String::from_utf8(read_input(source)?);
+        let text = text.map_err(|_| Error::usage(format!("{source} is not text")))?;
         return Ok(Value::String(text.trim_end_matches('\n').to_string()));
     }
     let numeric = raw.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
-    let number = raw
-        .parse::<i64>()
-        .map(Number::from)
-        .ok()
-        .or_else(|| raw.parse::<f64>().ok().and_then(Number::from_f64).filter(|_| numeric));
-    Ok(match (raw, number) {
-        ("true" | "false", _) => Value::Bool(raw == "true"),
-        ("null", _) => Value::Null,
-        (_, Some(number)) => Value::Number(number),
-        _ => Value::String(raw.to_string()),
+    let float = raw.parse::<f64>().ok().and_then(Number::from_f64).filter(|_| numeric);
+    let number = raw.parse::<i64>().map(Number::from).ok().or(float);
+    Ok(match raw {
+        "true" | "false" => Value::Bool(raw == "true"),
+        "null" => Value::Null,
+        _ => number.map_or_else(|| Value::String(raw.to_string()), Value::Number),
     })
 }
 

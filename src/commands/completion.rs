@@ -1,12 +1,13 @@
 //! `torale completion bash|zsh|fish`: shell completion scripts generated from the command
 //! tree and the options each command's help lists, the same names the parsers read.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 
 use lexopt::Parser;
 
 use super::{words, Cmd, GlobalOpts, Opt, TREE};
-use crate::error::{Error, Result};
+use crate::error::{sanitize, Error, Result};
 
 pub const HELP: &str = "\
 Print a shell completion script
@@ -22,74 +23,41 @@ Examples:
   torale completion fish > ~/.config/fish/completions/torale.fish
 ";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shell {
-    Bash,
-    Zsh,
-    Fish,
+/// The shell named after `completion`.
+pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<&'static str> {
+    let shell = words(p, g, 1, "SHELL (bash, zsh or fish)").and_then(|words| {
+        let known = ["bash", "zsh", "fish"].into_iter().find(|shell| *shell == words[0]);
+        let shell = sanitize(&words[0]);
+        known.ok_or_else(|| Error::usage(format!("Unknown shell '{shell}': use bash, zsh or fish")))
+    });
+    shell.map_err(|e| e.see_help("completion"))
 }
 
-pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Shell> {
-    let words =
-        words(p, g, 1, "SHELL (bash, zsh or fish)").map_err(|e| e.see_help("completion"))?;
-    match words[0].as_str() {
-        "bash" => Ok(Shell::Bash),
-        "zsh" => Ok(Shell::Zsh),
-        "fish" => Ok(Shell::Fish),
-        other => Err(Error::usage(format!(
-            "Unknown shell '{}': use bash, zsh or fish",
-            crate::error::sanitize(other)
-        ))
-        .see_help("completion")),
-    }
-}
-
-/// Every command and group of commands under `node`, depth first: its words from the top
-/// (`""` for the top level), the subcommands that may follow it, and its options (none at the
-/// top level, whose options are the global ones).
-fn walk(path: &str, node: &'static Cmd, all: &mut Vec<(String, String, Vec<Opt>)>) {
+/// Every command and group under `node`, depth first: its words from the top (`""` for the top
+/// level), the subcommands that may follow, and its options (the top level's are global).
+fn walk(path: &str, node: &'static Cmd) -> Vec<(String, String, Vec<Opt>)> {
     let words: Vec<&str> = node.commands.iter().map(|c| c.name).collect();
     let opts = if node.help == TREE.help { Vec::new() } else { node.options() };
-    all.push((path.to_string(), words.join(" "), opts));
-    for child in node.commands {
-        walk(format!("{path} {}", child.name).trim_start(), child, all);
-    }
+    let below = node.commands.iter().flat_map(|c| walk(format!("{path} {}", c.name).trim(), c));
+    std::iter::once((path.to_string(), words.join(" "), opts)).chain(below).collect()
 }
 
-/// The options' names (`--long -s`), separated by spaces.
-fn opt_words(opts: &[Opt]) -> String {
-    opts.iter().flat_map(Opt::names).collect::<Vec<_>>().join(" ")
+/// An option's names: `--long`, then `-s` when it has a short name.
+fn names((long, short, _): &Opt) -> impl Iterator<Item = String> {
+    std::iter::once(format!("--{long}")).chain(short.map(|c| format!("-{c}")))
 }
 
-pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
-    let mut nodes = Vec::new();
-    walk("", &TREE, &mut nodes);
+pub fn run(shell: &str, out: &mut dyn Write) -> Result<()> {
+    let nodes = walk("", &TREE);
     let global_opts = TREE.options();
-    // Options that take a value (their value is not a command word), as `--x` and `-x`.
+    // Options that take a value (their value is not a command word), as `--x` and `-x`, sorted.
     let all_opts = global_opts.iter().chain(nodes.iter().flat_map(|n| &n.2));
-    let mut value_opts: Vec<String> = all_opts.filter(|o| o.value).flat_map(Opt::names).collect();
-    value_opts.sort();
-    value_opts.dedup();
-    let paths: Vec<String> = nodes[1..].iter().map(|n| format!("'{}'", n.0)).collect();
-    if shell == Shell::Fish {
-        let mut lines = String::new();
-        let mut add = |condition: &str, words: &str, opts: &[Opt]| {
-            if !words.is_empty() {
-                lines.push_str(&format!("complete -c torale -n {condition} -a '{words}'\n"));
-            }
-            for opt in opts {
-                let short = opt.short.map(|c| format!(" -s {c}")).unwrap_or_default();
-                let value = if opt.value { " -r" } else { "" };
-                let line = format!("-n {condition} -l {}{short}{value}", opt.long);
-                lines.push_str(&format!("complete -c torale {line}\n"));
-            }
-        };
-        add("'true'", "", &global_opts);
-        for (path, words, opts) in &nodes {
-            add(&format!("'__torale_at \"{path}\"'"), words, opts);
-        }
-        let (value_opts, paths) = (value_opts.join(" "), paths.join(" "));
-        return Ok(write!(
+    let value_opts: BTreeSet<String> = all_opts.filter(|o| o.2).flat_map(names).collect();
+    let sep = if shell == "fish" { " " } else { "|" };
+    let value_opts = Vec::from_iter(value_opts).join(sep);
+    let paths = nodes[1..].iter().map(|n| format!("'{}'", n.0)).collect::<Vec<_>>().join(sep);
+    if shell == "fish" {
+        write!(
             out,
             r#"# fish completion for torale; generated by `torale completion fish`
 set -g __torale_paths {paths}
@@ -125,20 +93,36 @@ function __torale_at
     test "$current" = "$argv[1]"
 end
 complete -c torale -f
-{lines}"#
-        )?);
+"#
+        )?;
+        let mut add = |condition: &str, words: &str, opts: &[Opt]| -> Result<()> {
+            if !words.is_empty() {
+                writeln!(out, "complete -c torale -n {condition} -a '{words}'")?;
+            }
+            for (long, short, value) in opts {
+                let short = short.map(|c| format!(" -s {c}")).unwrap_or_default();
+                let value = if *value { " -r" } else { "" };
+                writeln!(out, "complete -c torale -n {condition} -l {long}{short}{value}")?;
+            }
+            Ok(())
+        };
+        add("'true'", "", &global_opts)?;
+        for (path, words, opts) in &nodes {
+            add(&format!("'__torale_at \"{path}\"'"), words, opts)?;
+        }
+        return Ok(());
     }
     // zsh runs the bash function through its bash emulation (bashcompinit).
-    if shell == Shell::Zsh {
+    if shell == "zsh" {
         out.write_all(b"#compdef torale\nautoload -U +X bashcompinit && bashcompinit\n")?;
     }
+    // Each command's subcommands and its options' names (`--long -s`), separated by spaces.
     let mut cases = String::new();
     for (path, words, opts) in &nodes {
-        let opts = opt_words(opts);
-        cases.push_str(&format!("        '{path}') words='{words}'; opts='{opts}' ;;\n"));
+        let opts = opts.iter().flat_map(names).collect::<Vec<_>>().join(" ");
+        cases += &format!("        '{path}') words='{words}'; opts='{opts}' ;;\n");
     }
-    let (value_opts, paths) = (value_opts.join("|"), paths.join("|"));
-    let global = opt_words(&global_opts);
+    let global = global_opts.iter().flat_map(names).collect::<Vec<_>>().join(" ");
     // Walk the words before the cursor, skip options and the values they take, and keep the
     // longest prefix that names a command in `cmdpath`.
     write!(
@@ -179,7 +163,7 @@ _torale() {{
 complete -F _torale torale
 "#
     )?;
-    if shell == Shell::Zsh {
+    if shell == "zsh" {
         // Autoloaded from $fpath, this file is the first call: complete it too.
         out.write_all(b"[[ \"${funcstack[1]}\" == _torale ]] && _bash_complete -F _torale\n")?;
     }

@@ -11,11 +11,10 @@ pub mod templates;
 
 use std::io::Write;
 
-use lexopt::ValueExt;
-use lexopt::{Arg, Parser};
+use lexopt::{Arg, Parser, ValueExt};
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{sanitize, Error, Result};
 use crate::output::{ColorChoice, Output, Selection};
 use crate::settings::{self, ConfigFile, Env, Flags, KeyArg, Settings};
 use crate::terminal;
@@ -67,8 +66,7 @@ Exit codes: 'torale help exit-codes'.
 ";
 
 /// A command or a group of commands: its name, other names, help text and subcommands.
-/// Help, completions and suggestions come from this tree; each group's parser reads the
-/// same names.
+/// Help, completions and suggestions come from this tree, and the parsers read its names.
 pub struct Cmd {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
@@ -82,9 +80,6 @@ pub const fn cmd(name: &'static str, aliases: &'static [&'static str], help: &'s
 
 /// The top level of the command tree.
 pub const TREE: Cmd = Cmd {
-    name: "torale",
-    aliases: &[],
-    help: HELP,
     commands: &[
         Cmd { commands: auth::COMMANDS, ..cmd("auth", &[], auth::HELP) },
         Cmd { commands: task::COMMANDS, ..cmd("task", &["tasks"], task::HELP) },
@@ -95,21 +90,12 @@ pub const TREE: Cmd = Cmd {
         cmd("help", &[], HELP),
         cmd("version", &[], HELP),
     ],
+    ..cmd("torale", &[], HELP)
 };
 
-/// An option as a help text lists it: `  -q, --query Q    The question`.
-pub struct Opt {
-    pub long: &'static str,
-    pub short: Option<char>,
-    pub value: bool,
-}
-
-impl Opt {
-    /// `--long`, then `-s` when it has a short name.
-    pub fn names(&self) -> impl Iterator<Item = String> {
-        std::iter::once(format!("--{}", self.long)).chain(self.short.map(|c| format!("-{c}")))
-    }
-}
+/// An option as a help text lists it (`-q, --query Q   The question`): long and short names,
+/// and whether it takes a value.
+pub type Opt = (&'static str, Option<char>, bool);
 
 impl Cmd {
     /// The options its help text lists in its `Options` section.
@@ -119,32 +105,31 @@ impl Cmd {
         for line in self.help.lines() {
             in_options = line.starts_with("Options") || (in_options && line.starts_with(' '));
             let spec = line.trim_start().split("  ").next().unwrap_or("");
-            if !in_options || !spec.starts_with('-') {
-                continue;
-            }
-            let mut opt = Opt { long: "", short: None, value: false };
-            for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
-                match (token.strip_prefix("--"), token.strip_prefix('-')) {
-                    (Some(long), _) => opt.long = long,
-                    (None, Some(short)) => opt.short = short.chars().next(),
-                    (None, None) => opt.value = true,
+            if in_options && spec.starts_with('-') {
+                let (mut long, mut short, mut value) = ("", None, false);
+                for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
+                    match (token.strip_prefix("--"), token.strip_prefix('-')) {
+                        (Some(name), _) => long = name,
+                        (None, Some(name)) => short = name.chars().next(),
+                        (None, None) => value = true,
+                    }
                 }
+                opts.push((long, short, value));
             }
-            opts.push(opt);
         }
         opts
     }
 
-    /// The subcommand named `word` (or one of its aliases).
     pub fn find(&self, word: &str) -> Option<&'static Cmd> {
         self.commands.iter().find(|c| c.name == word || c.aliases.contains(&word))
     }
 
-    /// The canonical name of `word` among the subcommands of `group`, or the unknown-command error.
+    /// `word`'s canonical name among the subcommands of `group` (`""` at the top), or the error.
     pub fn lookup(&self, group: &str, word: &str) -> Result<&'static str> {
+        let group = if group.is_empty() { String::new() } else { format!("{group} ") };
         self.find(word).map(|c| c.name).ok_or_else(|| {
-            Error::usage(format!("Unknown {group} command '{word}'"))
-                .hint(format!("See 'torale {group} --help' for the commands"))
+            Error::usage(format!("Unknown {group}command '{word}'"))
+                .hint(format!("See 'torale {group}--help' for the commands"))
         })
     }
 
@@ -162,8 +147,6 @@ impl Cmd {
     }
 }
 
-/// A parsed command line's command.
-#[derive(Debug, PartialEq)]
 pub enum Command {
     /// Print this help text on stdout.
     Help(&'static str),
@@ -173,7 +156,8 @@ pub enum Command {
     Config(config::Command),
     Templates(templates::Command),
     Api(api::Args),
-    Completion(completion::Shell),
+    /// `bash`, `zsh` or `fish`.
+    Completion(&'static str),
 }
 
 /// The options every command accepts, before or after its name.
@@ -198,11 +182,8 @@ pub fn next_word(p: &mut Parser, globals: &mut GlobalOpts) -> Result<Option<Stri
     while let Some(arg) = p.next()? {
         match arg {
             Arg::Value(word) => return Ok(Some(word.string()?)),
-            Arg::Long(name) => {
-                let name = name.to_owned();
-                globals(&name, p)?;
-            }
-            arg => return Err(arg.unexpected().into()),
+            Arg::Long(name) => globals(&String::from(name), p)?,
+            Arg::Short(c) => return Err(Error::usage(format!("Unknown option '-{c}'"))),
         }
     }
     Ok(None)
@@ -210,11 +191,10 @@ pub fn next_word(p: &mut Parser, globals: &mut GlobalOpts) -> Result<Option<Stri
 
 /// Every remaining argument: positional words are returned, options go to `own` first
 /// (which says whether it took the option), then to the global options.
-pub fn rest(
-    p: &mut Parser,
-    globals: &mut GlobalOpts,
-    mut own: impl FnMut(&str, &mut Parser) -> Result<bool>,
-) -> Result<Vec<String>> {
+pub fn rest<F>(p: &mut Parser, globals: &mut GlobalOpts, mut own: F) -> Result<Vec<String>>
+where
+    F: FnMut(&str, &mut Parser) -> Result<bool>,
+{
     let mut words = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
@@ -235,56 +215,37 @@ pub fn rest(
     Ok(words)
 }
 
-/// The positional words of a command without options of its own: exactly `n` of them,
-/// `name` in "Missing NAME".
-pub fn words(
-    p: &mut Parser,
-    globals: &mut GlobalOpts,
-    n: usize,
-    name: &str,
-) -> Result<Vec<String>> {
-    let words = rest(p, globals, |_, _| Ok(false))?;
+/// The words of a command without options of its own: exactly `n`, `name` in "Missing NAME".
+pub fn words(p: &mut Parser, g: &mut GlobalOpts, n: usize, name: &str) -> Result<Vec<String>> {
+    let words = rest(p, g, |_, _| Ok(false))?;
     count_words(&words, n, n, name)?;
     Ok(words)
 }
 
 /// Check the number of positional words: `name` in "Missing NAME".
 pub fn count_words(words: &[String], min: usize, max: usize, name: &str) -> Result<()> {
-    if let Some(extra) = words.get(max) {
-        let extra = crate::error::sanitize(extra);
-        return Err(Error::usage(format!("Unexpected argument '{extra}'")));
+    match words.get(max) {
+        Some(extra) => Err(Error::usage(format!("Unexpected argument '{}'", sanitize(extra)))),
+        None if words.len() < min => Err(Error::usage(format!("Missing {name}"))),
+        None => Ok(()),
     }
-    if words.len() < min {
-        return Err(Error::usage(format!("Missing {name}")));
-    }
-    Ok(())
 }
 
 /// A value option, which may be given once.
 pub fn once(slot: &mut Option<String>, long: &str, p: &mut Parser) -> Result<()> {
-    let value = p.value()?.string()?;
-    if slot.is_some() {
+    if slot.replace(p.value()?.string()?).is_some() {
         return Err(Error::usage(format!("'--{long}' is given more than once")));
     }
-    *slot = Some(value);
     Ok(())
 }
 
 /// One of a set of switches that contradict each other: `(value, long name)` in help order.
-pub fn one_of<T: Copy + PartialEq>(
-    slot: &mut Option<T>,
-    value: T,
-    set: &[(T, &str)],
-) -> Result<()> {
-    if let Some(old) = slot.filter(|old| *old != value) {
-        let names: Vec<String> = set
-            .iter()
-            .filter(|(v, _)| *v == old || *v == value)
-            .map(|(_, name)| format!("--{name}"))
-            .collect();
+pub fn one_of<T: Copy + Eq>(slot: &mut Option<T>, value: T, set: &[(T, &str)]) -> Result<()> {
+    if let Some(old) = slot.replace(value).filter(|old| *old != value) {
+        let names = set.iter().filter(|(v, _)| *v == old || *v == value);
+        let names: Vec<String> = names.map(|(_, name)| format!("--{name}")).collect();
         return Err(Error::usage(format!("Use only one of {}", names.join(", "))));
     }
-    *slot = Some(value);
     Ok(())
 }
 
@@ -303,19 +264,16 @@ pub fn check_uuid(id: &str, what: &str) -> Result<()> {
     if is_uuid(id) {
         return Ok(());
     }
-    let shown: String = crate::error::sanitize(id).chars().take(60).collect();
+    let shown: String = sanitize(id).chars().take(60).collect();
     Err(Error::usage(format!(
         "Invalid {what} '{shown}': expected a UUID such as 85426056-2e6c-4c21-887d-701e6fe3eee3"
     )))
 }
 
+/// Hex digits in groups of 8-4-4-4-12, joined by dashes.
 pub fn is_uuid(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
+    text.split('-').map(str::len).eq([8, 4, 4, 4, 12])
+        && text.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
 }
 
 impl From<lexopt::Error> for Error {
@@ -323,16 +281,11 @@ impl From<lexopt::Error> for Error {
     fn from(err: lexopt::Error) -> Error {
         use lexopt::Error as E;
         Error::usage(match err {
-            E::UnexpectedOption(opt) => format!("Unknown option '{opt}'"),
             E::MissingValue { option: Some(opt) } => format!("Missing value for '{opt}'"),
-            E::MissingValue { option: None } => "Missing value".to_string(),
-            E::UnexpectedArgument(arg) => {
-                format!("Unexpected argument '{}'", arg.to_string_lossy())
-            }
             E::UnexpectedValue { option, .. } => format!("'{option}' does not take a value"),
             E::NonUnicodeValue(_) => "An argument is not valid UTF-8".to_string(),
-            E::ParsingFailed { value, error } => format!("Invalid value '{value}': {error}"),
-            E::Custom(err) => err.to_string(),
+            // Unreachable: the parsers call neither `unexpected` nor `parse`, nor `value` alone.
+            err => err.to_string(),
         })
     }
 }
@@ -360,9 +313,7 @@ impl Context {
         let o = &self.options;
         let api_key = match (&o.api_key, &o.api_key_file) {
             (Some(key), _) => Some(KeyArg::Value(key.clone())),
-            (None, Some(path)) => {
-                Some(KeyArg::File { path: path.clone(), text: read_key_file(path)? })
-            }
+            (None, Some(f)) => Some(KeyArg::File { path: f.clone(), text: read_key_file(f)? }),
             (None, None) => None,
         };
         let flags = Flags { api_key, api_url: o.api_url.clone(), timeout: o.timeout.clone() };
@@ -373,11 +324,7 @@ impl Context {
     /// A client for these settings, with the key when one is required (`need_key`) or set.
     pub fn client(&self, need_key: bool) -> Result<(Client, Settings)> {
         let (settings, _) = self.settings()?;
-        let key = match settings.require_key() {
-            Ok(key) => key,
-            Err(err) if need_key => return Err(err),
-            Err(_) => None,
-        };
+        let key = settings.require_key().or_else(|e| if need_key { Err(e) } else { Ok(None) })?;
         Ok((Client::new(&settings, key, self.debug), settings))
     }
 }
