@@ -44,6 +44,12 @@ fn bash_completes_commands_and_options() {
     assert_eq!(complete(&["torale", "ta"]), "task");
     assert_eq!(complete(&["torale", "task", "cr"]), "create");
     assert_eq!(complete(&["torale", "task", "create", "--q"]), "--query");
+    // `--active | --inactive`: both offered, neither taking a value.
+    assert_eq!(complete(&["torale", "task", "update", "--ac"]), "--active");
+    assert_eq!(
+        complete(&["torale", "task", "update", "--inactive", "--n"]),
+        "--name --no-webhook --notify-behavior"
+    );
     // Global options and their values are skipped when finding the command.
     assert_eq!(complete(&["torale", "--api-url", "http://x", "ta"]), "task");
     assert_eq!(

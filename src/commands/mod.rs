@@ -105,7 +105,8 @@ impl Cmd {
         for line in self.help.lines() {
             in_options = line.starts_with("Options") || (in_options && line.starts_with(' '));
             let spec = line.trim_start().split("  ").next().unwrap_or("");
-            if in_options && spec.starts_with('-') {
+            // `--active | --inactive` lists two options on one line.
+            for spec in spec.split(" | ").filter(|_| in_options && spec.starts_with('-')) {
                 let (mut long, mut short, mut value) = ("", None, false);
                 for token in spec.split([' ', ',']).filter(|t| !t.is_empty()) {
                     match (token.strip_prefix("--"), token.strip_prefix('-')) {
