@@ -8,12 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use torale::error::Kind;
 
 fuzz_target!(|data: &[u8]| {
-    let args: Vec<OsString> = data
-        .split(|&b| b == 0)
-        .map(|arg| OsString::from_vec(arg.to_vec()))
-        .collect();
-    if let Err(err) = torale::cli::parse(args) {
-        assert_eq!(err.kind, Kind::Usage, "{err:?}");
+    let args = data.split(|&b| b == 0).map(|arg| OsString::from_vec(arg.to_vec()));
+    if let (_, Err(err)) = torale::cli::parse(args.collect::<Vec<_>>()) {
+        assert_eq!(err.kind, Kind::Usage, "{}", err.message);
         assert!(!err.message.is_empty() && !err.message.chars().any(char::is_control));
     }
 });

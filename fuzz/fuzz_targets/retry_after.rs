@@ -1,4 +1,4 @@
-//! `Retry-After` values: seconds or an HTTP date, never a wait over the cap.
+//! `Retry-After` values (seconds): never a wait over the cap.
 #![no_main]
 
 use std::time::Duration;

@@ -1,11 +1,12 @@
 //! API documents: any bytes are a document (tasks, runs, lists of them) or a malformed-response
-//! error (exit 9); re-spacing a document for `--json` keeps it valid JSON.
+//! error (exit 9); `--json` output, piped or re-spaced for a terminal, stays the same JSON.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use torale::error::Kind;
+use serde_json::Value;
+use torale::error::{sanitize, Kind};
 use torale::model::{Execution, Json, Task};
-use torale::output::{reformat_json, sanitize};
+use torale::output::Output;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = String::from_utf8(data.to_vec()) else {
@@ -14,10 +15,19 @@ fuzz_target!(|data: &[u8]| {
     let Ok(doc) = Json::parse(text) else {
         return;
     };
-    for pretty in [false, true] {
-        let mut out = String::new();
-        reformat_json(doc.text(), pretty, &mut out);
-        assert!(Json::parse(out).is_ok());
+    let value: Value = serde_json::from_str(doc.text()).expect("parse checked it");
+    for stdout_tty in [false, true] {
+        let output = Output {
+            json: true,
+            json_errors: true,
+            selection: None,
+            stdout_tty,
+            stdout_color: false,
+            stderr_color: false,
+        };
+        let mut out = Vec::new();
+        output.json_text(&mut out, doc.text()).expect("a valid document is written");
+        assert_eq!(serde_json::from_slice::<Value>(&out).ok().as_ref(), Some(&value));
     }
     let mut texts = vec![doc.text().to_string()];
     if let Ok(items) = doc.items("list") {
