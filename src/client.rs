@@ -3,6 +3,7 @@
 //! and the decoding of every error shape the servers produce.
 
 use std::io::Read;
+use std::num::NonZeroU32;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -55,11 +56,8 @@ pub fn sleep(duration: Duration) {
 fn scaled(duration: Duration) -> Duration {
     static DIVISOR: OnceLock<u32> = OnceLock::new();
     let divisor = *DIVISOR.get_or_init(|| {
-        std::env::var("TORALE_TEST_SLEEP_DIVISOR")
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|&n| n >= 1)
-            .unwrap_or(1)
+        let value = std::env::var("TORALE_TEST_SLEEP_DIVISOR").unwrap_or_default();
+        value.trim().parse::<NonZeroU32>().map_or(1, u32::from)
     });
     duration / divisor
 }
@@ -101,13 +99,11 @@ impl Client {
             .accept("application/json")
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(root_certs()).build())
             .build();
-        if let (Some(_), Ok(url)) = (key, &base) {
-            if !url.https && !url.loopback {
-                stderr_line(&format!(
-                    "Warning: sending the API key over plain http:// to {}; use https://",
-                    url.text
-                ));
-            }
+        if let Some(url) = base.as_ref().ok().filter(|u| key.is_some() && !u.https && !u.loopback) {
+            let url = &url.text;
+            stderr_line(&format!(
+                "Warning: sending the API key over plain http:// to {url}; use https://"
+            ));
         }
         let agent = ureq::Agent::new_with_config(config);
         Client { agent, base, key: key.cloned(), debug, timeout: settings.timeout }
@@ -178,8 +174,6 @@ impl Client {
         Ok((created, task))
     }
 
-    // ---- the one request path ----------------------------------------------------------
-
     /// Send one request with the retry policy; decode a JSON reply or turn it into an [`Error`].
     pub fn call(
         &self,
@@ -207,10 +201,8 @@ impl Client {
 
     /// `text` with the key masked, also where it came back percent-encoded or JSON-escaped.
     fn redact(&self, text: &str) -> String {
-        match &self.key {
-            Some(key) => mask_text(text, key.expose(), &key.masked()),
-            None => text.to_string(),
-        }
+        let mask = |key: &ApiKey| mask_text(text, key.expose(), &key.masked());
+        self.key.as_ref().map_or_else(|| text.to_string(), mask)
     }
 
     fn redact_error(&self, mut err: Error) -> Error {
@@ -222,12 +214,9 @@ impl Client {
     /// A network failure while requests go through a proxy names the proxy: it, not the
     /// API, may be what failed.
     fn proxy_hint(&self, err: Error) -> Error {
-        let (Some(proxy), Ok(base)) = (self.agent.config().proxy(), &self.base) else {
-            return err;
-        };
-        let bypassed =
-            base.text.parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri));
-        if err.kind != Kind::Network || bypassed {
+        let proxy = self.agent.config().proxy().filter(|_| err.kind == Kind::Network);
+        let (Some(proxy), Ok(base)) = (proxy, &self.base) else { return err };
+        if base.text.parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri)) {
             return err;
         }
         err.hint(format!(
@@ -264,27 +253,23 @@ impl Client {
             }
             // The wait as the user reads it; only the sleep itself is shortened for tests.
             let wait = backoff(attempt, wait_hint);
+            attempt += 1;
             if Instant::now() + scaled(wait) >= deadline {
-                let out_of_time = format!(
-                    "Not retried: attempt {} of {MAX_ATTEMPTS} would end after --timeout ({} s)",
-                    attempt + 1,
-                    self.timeout.as_secs()
-                );
-                return Err(match outcome {
+                let secs = self.timeout.as_secs();
+                let error = match outcome {
                     Ok(reply) => status_error(reply.status, &reply.body, method, url),
                     Err((error, _)) => error,
-                }
-                .hint(out_of_time));
+                };
+                return Err(error.hint(format!(
+                    "Not retried: attempt {attempt} of {MAX_ATTEMPTS} would end after --timeout ({secs} s)"
+                )));
             }
             let tenths = (wait.as_millis() + 50) / 100;
+            let (whole, tenth) = (tenths / 10, tenths % 10);
             stderr_line(&self.redact(&format!(
-                "{why}; waiting {}.{}s before attempt {} of {MAX_ATTEMPTS}",
-                tenths / 10,
-                tenths % 10,
-                attempt + 1
+                "{why}; waiting {whole}.{tenth}s before attempt {attempt} of {MAX_ATTEMPTS}"
             )));
             sleep(wait);
-            attempt += 1;
         }
     }
 
@@ -304,39 +289,30 @@ impl Client {
             builder = builder.header("Content-Type", "application/json");
         }
         if self.debug {
-            stderr_line(&self.redact(&format!("> {} {url}", method.as_str())));
-            stderr_line(concat!("> User-Agent: torale/", env!("CARGO_PKG_VERSION")));
-            stderr_line("> Accept: application/json");
-            if body.is_some() {
-                stderr_line("> Content-Type: application/json");
-            }
-            if let Some(key) = &self.key {
-                stderr_line(&format!("> Authorization: Bearer {}", key.masked()));
-            }
+            let trace = [
+                Some(self.redact(&format!("> {} {url}", method.as_str()))),
+                Some(concat!("> User-Agent: torale/", env!("CARGO_PKG_VERSION")).into()),
+                Some("> Accept: application/json".into()),
+                body.map(|_| "> Content-Type: application/json".into()),
+                self.key.as_ref().map(|key| format!("> Authorization: Bearer {}", key.masked())),
+            ];
+            trace.iter().flatten().for_each(|line| stderr_line(line));
         }
         let started = Instant::now();
         let connect_limit = CONNECT_TIMEOUT.min(remaining);
         let request = builder
             .body(body.unwrap_or_default())
             .map_err(|err| (Error::usage(format!("Invalid request URL {url}: {err}")), false))?;
-        let request = self
-            .agent
-            .configure_request(request)
-            .timeout_global(Some(remaining))
-            .timeout_connect(Some(connect_limit))
-            .build();
+        let config = self.agent.configure_request(request).timeout_global(Some(remaining));
+        let request = config.timeout_connect(Some(connect_limit)).build();
         let attempt = Attempt { method, url, connect_limit, timeout: self.timeout };
         let response = self.agent.run(request).map_err(|err| attempt.failure(err))?;
 
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name)?.to_str().ok().map(str::trim);
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (name.to_string(), self.redact(&String::from_utf8_lossy(value.as_bytes())))
-            })
-            .collect();
+        let text = |value: &[u8]| self.redact(&String::from_utf8_lossy(value));
+        let headers: Vec<(String, String)> =
+            response.headers().iter().map(|(n, v)| (n.to_string(), text(v.as_bytes()))).collect();
         if self.debug {
             stderr_line(&format!("< {status} ({} ms)", started.elapsed().as_millis()));
             for (name, value) in &headers {
@@ -407,9 +383,7 @@ fn check_proxy_env() -> Result<()> {
     let names =
         ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
     for name in names {
-        if let Some(value) = std::env::var_os(name) {
-            check_proxy(name, value.to_str())?;
-        }
+        std::env::var_os(name).map_or(Ok(()), |value| check_proxy(name, value.to_str()))?;
     }
     Ok(())
 }
@@ -431,7 +405,8 @@ fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
     Err(Error::config(message).hint(SUPPORTED))
 }
 
-/// A failed exchange: the error, and whether the retry policy may send the request again.
+/// A failed exchange: the error, and whether the retry policy may send the request again
+/// (always when it cannot have reached the server, else only when repeating it is harmless).
 type Failure = (Error, bool);
 
 /// A request being sent: what a failure's message and retry decision depend on.
@@ -443,15 +418,8 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
-    /// A network error: `what`, then the URL in brackets.
     fn net(&self, what: &str) -> Error {
         Error::new(Kind::Network, format!("{what} ({})", self.url))
-    }
-
-    /// A failure worth another attempt when the request cannot have reached the server
-    /// (`sent` false) or repeating it is harmless.
-    fn retry(&self, error: Error, sent: bool) -> Failure {
-        (error, !sent || self.method.idempotent())
     }
 
     fn failure(&self, err: ureq::Error) -> Failure {
@@ -460,16 +428,16 @@ impl Attempt<'_> {
         let server = |what: String| Error::new(Kind::Server, format!("{what} ({url})"));
         let error = match err {
             E::Io(io) => return self.io_failure(io),
-            E::ConnectionFailed => return self.retry(self.net("Connection failed"), false),
+            E::ConnectionFailed => return (self.net("Connection failed"), true),
             E::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
                 let secs = self.connect_limit.as_nanos().div_ceil(1_000_000_000);
                 let error = self.net("Connection timed out").hint(format!(
                     "No connection within {secs} s: check the host and port in the API URL, a firewall or the proxy"
                 ));
-                return self.retry(error, false);
+                return (error, true);
             }
             E::ConnectProxyFailed(why) => {
-                return self.retry(self.net(&format!("Proxy failed: {}", sanitize(&why))), false)
+                return (self.net(&format!("Proxy failed: {}", sanitize(&why))), true)
             }
             E::HostNotFound => not_resolved(url),
             // Any other timeout is the request's whole budget (`--timeout`) running out.
@@ -499,19 +467,20 @@ impl Attempt<'_> {
         if err.to_string().starts_with("failed to lookup address information") {
             return (not_resolved(self.url), false);
         }
-        let (error, sent) = match err.kind() {
-            K::TimedOut | K::WouldBlock => return (self.timed_out(), false),
+        // The request may have reached the server unless the connection was refused.
+        let again = self.method.idempotent();
+        match err.kind() {
+            K::TimedOut | K::WouldBlock => (self.timed_out(), false),
             K::ConnectionRefused => {
                 let hint =
                     "Is the API running? For a self-hosted server set TORALE_API_URL or --api-url";
-                (self.net("Connection refused").hint(hint), false)
+                (self.net("Connection refused").hint(hint), true)
             }
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                (self.net("Connection closed by the server"), true)
+                (self.net("Connection closed by the server"), again)
             }
-            _ => (self.net(&format!("Network error: {}", crate::error::io_reason(&err))), true),
-        };
-        self.retry(error, sent)
+            _ => (self.net(&format!("Network error: {}", crate::error::io_reason(&err))), again),
+        }
     }
 
     fn timed_out(&self) -> Error {
@@ -528,10 +497,8 @@ fn not_resolved(url: &str) -> Error {
 }
 
 fn too_large(url: &str) -> Error {
-    Error::new(
-        Kind::Server,
-        format!("Response larger than {} MiB refused ({url})", MAX_BODY / (1024 * 1024)),
-    )
+    let mib = MAX_BODY / (1024 * 1024);
+    Error::new(Kind::Server, format!("Response larger than {mib} MiB refused ({url})"))
 }
 
 const TLS_HINT: &str = "If the API uses a private certificate authority, set SSL_CERT_FILE to a PEM file holding its certificate";
@@ -568,14 +535,11 @@ fn tls_error(err: &rustls::Error, url: &str) -> Error {
 /// `CaUsedAsEndEntity` (the last name in a Rust debug text) as `ca used as end entity`.
 fn words(debug: &str) -> String {
     let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).rfind(|w| !w.is_empty());
-    let mut out = String::new();
-    for c in name.unwrap_or("unknown").chars() {
-        if c.is_ascii_uppercase() && !out.is_empty() {
-            out.push(' ');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
+    let spaced = name
+        .unwrap_or("unknown")
+        .chars()
+        .flat_map(|c| [c.is_ascii_uppercase().then_some(' '), Some(c.to_ascii_lowercase())]);
+    spaced.flatten().collect::<String>().trim_start().to_string()
 }
 
 /// `body` with every occurrence of the key masked. When the body holds an escape that could
@@ -775,12 +739,10 @@ fn html_page(text: &str) -> Option<String> {
 /// A 422 entry `{"loc":["body","name"],"msg":"Field required"}` as `name: Field required`.
 fn validation_item(item: &Value) -> String {
     let msg = item.get("msg").and_then(Value::as_str).unwrap_or("invalid value");
-    let parts = item.get("loc").and_then(Value::as_array).into_iter().flatten();
-    let mut loc: Vec<String> =
+    let mut parts = item.get("loc").and_then(Value::as_array).into_iter().flatten().peekable();
+    parts.next_if(|p| matches!(p.as_str(), Some("body" | "query" | "path" | "header")));
+    let loc: Vec<String> =
         parts.map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string)).collect();
-    if matches!(loc.first().map(String::as_str), Some("body" | "query" | "path" | "header")) {
-        loc.remove(0);
-    }
     let text = if loc.is_empty() { msg.to_string() } else { format!("{}: {msg}", loc.join(".")) };
     quoted(&text)
 }
