@@ -4,7 +4,6 @@
 
 use std::io::Read;
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use memchr::memmem;
@@ -47,19 +46,15 @@ impl Method {
 }
 
 /// Sleep for `duration` divided by `TORALE_TEST_SLEEP_DIVISOR` (for tests only: an integer
-/// of at least 1, read once, default 1). Retry backoff, `Retry-After` and `--wait` polling
+/// of at least 1, default 1). Retry backoff, `Retry-After` and `--wait` polling
 /// all wait through here, so tests never sleep real backoff.
 pub fn sleep(duration: Duration) {
     std::thread::sleep(scaled(duration));
 }
 
 fn scaled(duration: Duration) -> Duration {
-    static DIVISOR: OnceLock<u32> = OnceLock::new();
-    let divisor = *DIVISOR.get_or_init(|| {
-        let value = std::env::var("TORALE_TEST_SLEEP_DIVISOR").unwrap_or_default();
-        value.trim().parse::<NonZeroU32>().map_or(1, u32::from)
-    });
-    duration / divisor
+    let divisor = std::env::var("TORALE_TEST_SLEEP_DIVISOR").unwrap_or_default();
+    duration / divisor.trim().parse::<NonZeroU32>().map_or(1, u32::from)
 }
 
 /// A blocking client for one API URL and key.
@@ -118,11 +113,9 @@ impl Client {
     pub fn list_tasks(&self, state: Option<&str>) -> Result<Json> {
         let mut query: Vec<_> =
             state.map(|state| ("state", state.to_string())).into_iter().collect();
-        match state {
-            Some("active") => query.push(("is_active", "true".to_string())),
-            Some("paused") => query.push(("is_active", "false".to_string())),
-            _ => {}
-        }
+        let flag =
+            [("active", "true"), ("paused", "false")].into_iter().find(|(s, _)| state == Some(*s));
+        query.extend(flag.map(|(_, is_active)| ("is_active", is_active.to_string())));
         self.call(Method::Get, "/api/v1/tasks/", &query, None)
     }
 
@@ -240,11 +233,9 @@ impl Client {
                     let rate_limited = reply.status == 429 && is_rate_limit_body(&reply.body);
                     let transient = matches!(reply.status, 502..=504);
                     let retry_after = reply.headers.iter().find(|(name, _)| name == "retry-after");
-                    (
-                        rate_limited || (transient && method.idempotent()),
-                        retry_after.and_then(|(_, value)| parse_retry_after(value)),
-                        format!("HTTP {}", reply.status),
-                    )
+                    let wait = retry_after.and_then(|(_, value)| parse_retry_after(value));
+                    let retry = rate_limited || (transient && method.idempotent());
+                    (retry, wait, format!("HTTP {}", reply.status))
                 }
                 Err((error, retry)) => (*retry, None, error.message.clone()),
             };
@@ -323,8 +314,7 @@ impl Client {
         // trailing slash), and following one could carry the key to another origin or down
         // from https to http.
         if (300..400).contains(&status) {
-            let to =
-                header("location").map(|l| sanitize(&shorten(self.redact(l).trim(), MAX_QUOTED)));
+            let to = header("location").map(|l| quoted(self.redact(l).trim()));
             let Some(to) = to.filter(|to| !to.is_empty()) else {
                 let message = format!(
                     "The server answered HTTP {status} (a redirect) without a Location ({url})"
@@ -395,7 +385,7 @@ fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
     let Some(value) = value.map(str::trim) else {
         return Err(Error::config(format!("{name} is not valid UTF-8")).hint(SUPPORTED));
     };
-    let shown = sanitize(&shorten(&redacted(value), MAX_QUOTED));
+    let shown = quoted(&redacted(value));
     let message = match ureq::Proxy::new(value).map(|proxy| proxy.protocol()) {
         _ if value.is_empty() => return Ok(()),
         Ok(ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https) => return Ok(()),
@@ -701,9 +691,7 @@ fn json_error(value: &Value) -> Option<String> {
     if let Some(items) = items {
         const SHOWN: usize = 10;
         let mut parts: Vec<String> = items.iter().take(SHOWN).map(validation_item).collect();
-        if items.len() > SHOWN {
-            parts.push(format!("and {} more", items.len() - SHOWN));
-        }
+        parts.extend((items.len() > SHOWN).then(|| format!("and {} more", items.len() - SHOWN)));
         return Some(parts.join("; "));
     }
     let fields = ["/detail", "/error", "/error/message", "/message"];
@@ -820,14 +808,11 @@ mod tests {
         let expired = tls_error(&R::InvalidCertificate(CertificateError::Expired), "https://h");
         assert_eq!(expired.message, "TLS: the server's certificate has expired (https://h)");
         let (method, url, connect_limit, timeout) =
-            (Method::Get, "https://h", CONNECT_TIMEOUT, CONNECT_TIMEOUT);
+            (Method::Get, "h", CONNECT_TIMEOUT, CONNECT_TIMEOUT);
         let attempt = Attempt { method, url, connect_limit, timeout };
         let io = std::io::Error::other(R::AlertReceived(AlertDescription::HandshakeFailure));
         let (error, retry) = attempt.io_failure(io);
-        assert_eq!(
-            error.message,
-            "TLS: the server refused the handshake (handshake failure) (https://h)"
-        );
+        assert_eq!(error.message, "TLS: the server refused the handshake (handshake failure) (h)");
         assert!(!retry && error.hints[0].contains("SSL_CERT_FILE"));
     }
 }
