@@ -35,6 +35,7 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's name; the list follows the order of the variants.
     pub fn as_str(self) -> &'static str {
         ["GET", "POST", "PUT", "PATCH", "DELETE"][self as usize]
     }
@@ -395,8 +396,8 @@ fn check_proxy(name: &str, value: Option<&str>) -> Result<()> {
     Err(Error::config(message).hint(SUPPORTED))
 }
 
-/// A failed exchange: the error, and whether the retry policy may send the request again
-/// (always when it cannot have reached the server, else only when repeating it is harmless).
+/// A failed exchange: the error, and whether the retry policy may send the request again (a
+/// transient failure is, if it cannot have reached the server or repeating it is harmless).
 type Failure = (Error, bool);
 
 /// A request being sent: what a failure's message and retry decision depend on.
