@@ -548,16 +548,26 @@ fn mask_body(mut body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
         out.extend_from_slice(&body[copied..]);
         body = out;
     }
-    if memmem::find(&body, b"\\u").is_none() && !body.contains(&b'%') {
+    if memmem::find(&body, b"\\u").is_none() && memchr::memchr(b'%', &body).is_none() {
         return body;
+    }
+    // Not JSON (a plain-text or HTML page): the whole text is decoded when it hides the key.
+    if !matches!(body.trim_ascii_start().first(), Some(b'{' | b'[' | b'"')) {
+        let text = String::from_utf8_lossy(&body);
+        let remasked = mask_text(&text, key, masked);
+        return if remasked == text { body } else { remasked.into_bytes() };
     }
     // Each string literal, from its opening quote to the next quote no backslash escapes.
     let mut out = Vec::new();
     let (mut copied, mut at) = (0, 0);
-    while let Some(open) = body[at..].iter().position(|&b| b == b'"').map(|i| at + i) {
+    while let Some(open) = memchr::memchr(b'"', &body[at..]).map(|i| at + i) {
         let mut close = open + 1;
-        while close < body.len() && body[close] != b'"' {
-            close += if body[close] == b'\\' { 2 } else { 1 };
+        loop {
+            match memchr::memchr2(b'"', b'\\', body.get(close..).unwrap_or_default()) {
+                Some(i) if body[close + i] == b'\\' => close += i + 2,
+                Some(i) => break close += i,
+                None => break close = body.len(),
+            }
         }
         let Some(literal) = body.get(open..=close) else { break };
         let escaped = literal.contains(&b'\\') || literal.contains(&b'%');

@@ -368,6 +368,8 @@ fn a_key_echoed_back_by_the_server_is_masked_everywhere() {
         w.fake.fault(Fault::json(401, &format!("{{\"detail\":\"Invalid token: {shown}\"}}")), 1);
         let run = w.run(&["auth", "whoami"]);
         run.code(4).stderr_has(&format!("Invalid token: {}", w.masked_key())).stderr_lacks(middle);
+        w.fake.fault(Fault::status(401, "text/plain", format!("Invalid token: {shown}")), 1);
+        w.run(&["auth", "whoami"]).code(4).stderr_lacks(middle).stderr_lacks(&shown[..60]);
     }
     // In a successful body.
     let id = w.task(json!({"name": format!("leak {key}")}));
