@@ -200,9 +200,17 @@ fn mask_key_shapes(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let mask = |piece: &str| {
         let word = piece.trim_end_matches(|c: char| !is_key_char(c));
-        match word.starts_with("sk_") && word.len() >= 23 {
-            true => format!("{}{}", mask_key(word), &piece[word.len()..]),
-            false => piece.to_string(),
+        // A key may follow a control that `sanitize` wrote as `\x1b` or `\u009b`.
+        let start = word.find("sk_").filter(|&at| match at {
+            0 => true,
+            3 | 5 => {
+                word.starts_with(['x', 'u']) && word[1..at].bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            _ => false,
+        });
+        match start.filter(|&at| word.len() - at >= 23) {
+            Some(at) => format!("{}{}{}", &word[..at], mask_key(&word[at..]), &piece[word.len()..]),
+            None => piece.to_string(),
         }
     };
     text.split_inclusive(|c: char| !is_key_char(c)).map(mask).collect()

@@ -138,9 +138,12 @@ fn a_key_typed_in_the_wrong_place_is_never_echoed() {
     // The runner fails the test if any output holds a full key.
     let w = World::new();
     let key = "sk_cFSK7PFckoFLSjO1iPUnDTeFW5B20KRnjC504xFDyBg";
+    let after_controls = [format!("\x1b{key}"), format!("\u{9b}{key}")];
     for args in [
         &["auth", "set-api-key", key][..],
         &["config", "get", key],
+        &["config", "get", &after_controls[0]],
+        &["config", "get", &after_controls[1]],
         &["config", "set", "api_url", key],
         &["task", "create", "-q", "x", "--webhook", key],
         &["--api-key", &key[..30]],
