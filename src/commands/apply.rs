@@ -7,7 +7,6 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::task::Command;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::model::{create_body, decode_text, Task, TaskState};
@@ -90,9 +89,18 @@ struct Diff {
     to: Value,
 }
 
+/// `task apply`'s options, as `task` parsed them.
+pub struct Args<'a> {
+    pub file: &'a str,
+    pub prune: bool,
+    pub dry_run: bool,
+    pub exit_code: bool,
+    pub yes: bool,
+}
+
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, args: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
-    let file = args.file.as_deref().unwrap_or_default();
+pub fn run(client: &Client, args: Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
+    let file = args.file;
     let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
         .list_tasks(None)?

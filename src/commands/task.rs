@@ -520,7 +520,12 @@ pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u
             .hint("Create the task paused, run it once and read the result:")
             .hint("  ID=$(torale task create -q \"QUERY\" --paused)")
             .hint("  torale task execute \"$ID\" --wait && torale task logs \"$ID\" --limit 1")),
-        Sub::Apply => return super::apply::run(&t()?.client, c, o, out),
+        Sub::Apply => {
+            let file = c.file.as_deref().unwrap_or_default();
+            let (prune, dry_run, exit_code, yes) = (c.prune, c.dry_run, c.exit_code, c.yes);
+            let args = super::apply::Args { file, prune, dry_run, exit_code, yes };
+            return super::apply::run(&t()?.client, args, o, out);
+        }
         Sub::Delete => return delete(&t()?, c, o, out),
         Sub::List => list(&t()?.client, c, o, out),
         Sub::Get => {
