@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{sanitize, Error, Kind, Result};
 
 /// A JSON document exactly as the server sent it, checked to be valid. `--json` prints it
 /// as it is (the server's field order and values); commands decode the parts they need.
@@ -78,8 +78,15 @@ pub struct Notification {
     pub url: Option<String>,
 }
 
+/// IDs are printed bare, on stdout for scripts and in messages: a control or bidirectional
+/// character in one the server sent is escaped, as in any other server text.
+fn terminal_safe<'de, D: serde::Deserializer<'de>>(from: D) -> Result<String, D::Error> {
+    String::deserialize(from).map(|id| sanitize(&id))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Task {
+    #[serde(deserialize_with = "terminal_safe")]
     pub id: String,
     pub name: Option<String>,
     /// Current servers.
@@ -141,6 +148,7 @@ pub struct Source {
 
 #[derive(Debug, Deserialize)]
 pub struct Execution {
+    #[serde(deserialize_with = "terminal_safe")]
     pub id: String,
     pub status: Option<String>,
     pub result: Option<Value>,

@@ -408,6 +408,12 @@ fn server_text_is_shown_not_obeyed() {
     let run = w.run(&["task", "get", &id, "--json"]);
     assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{9b}'));
     assert_eq!(run.json()["name"], evil);
+    // An ID is printed bare, for scripts and in messages: a hostile one is escaped too.
+    let run_doc = r#"{"id": "\u001b]0;x\u0007", "status": "pending"}"#;
+    w.fake.fault_on(&format!("/api/v1/tasks/{id}/execute"), Fault::json(200, run_doc), 2);
+    w.run(&["task", "execute", &id]).ok().stdout_is("\\x1b]0;x\\x07\n");
+    let run = w.run(&["task", "execute", &id, "--wait-timeout", "1"]);
+    run.code(8).stderr_has("Started run \\x1b]0;x\\x07;").stderr_lacks("\u{1b}");
 }
 
 #[test]
