@@ -194,21 +194,14 @@ fn one_line(text: String) -> String {
     sanitize(&mask_key_shapes(&text))
 }
 
-/// Replace every word (a run of key characters) that is `sk_` and 20 or more key characters
-/// with its masked form.
+/// Replace every word (a run of key characters) holding `sk_` and 20 or more key characters
+/// with its masked form. The key may start mid-word: after a typo, or after a control that
+/// `sanitize` wrote as `\x1b`.
 fn mask_key_shapes(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let mask = |piece: &str| {
         let word = piece.trim_end_matches(|c: char| !is_key_char(c));
-        // A key may follow a control that `sanitize` wrote as `\x1b` or `\u009b`.
-        let start = word.find("sk_").filter(|&at| match at {
-            0 => true,
-            3 | 5 => {
-                word.starts_with(['x', 'u']) && word[1..at].bytes().all(|b| b.is_ascii_hexdigit())
-            }
-            _ => false,
-        });
-        match start.filter(|&at| word.len() - at >= 23) {
+        match word.find("sk_").filter(|&at| word.len() - at >= 23) {
             Some(at) => format!("{}{}{}", &word[..at], mask_key(&word[at..]), &piece[word.len()..]),
             None => piece.to_string(),
         }

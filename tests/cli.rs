@@ -153,6 +153,9 @@ fn a_key_typed_in_the_wrong_place_is_never_echoed() {
     // Looked up as a task name: never sent anywhere, and quoted back masked.
     w.run(&["task", "get", key]).code(5).stderr_has("No task named or starting with 'sk_...FDyBg'");
     assert_eq!(w.requests(), ["GET /api/v1/tasks/"]);
+    // The configured key, one typo away from a name, is masked where it starts.
+    let typo = format!("x{}", w.fake.key());
+    w.run(&["task", "logs", &typo]).code(5).stderr_has("named or starting with 'xsk_...");
 }
 
 #[test]
