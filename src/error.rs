@@ -164,6 +164,11 @@ pub fn mask_key(key: &str) -> String {
 /// Make text safe for a terminal: control characters, escape sequences and bidirectional
 /// overrides are shown as visible escapes instead of acting on the terminal.
 pub fn sanitize(text: &str) -> String {
+    // Only ASCII controls and characters whose UTF-8 starts C2 (C1 controls) or E2 (the
+    // formatting characters below) change; most text has none.
+    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -387,37 +387,47 @@ impl Table {
 
     pub fn write(&self, out: &mut dyn Write, output: &Output) -> io::Result<()> {
         let now = output.stdout_tty.then(|| UNIX_EPOCH.elapsed().map_or(0.0, |d| d.as_secs_f64()));
-        let mut rows = vec![self.headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+        let mut rows = vec![self.headers.iter().map(|&h| Cow::Borrowed(h)).collect::<Vec<_>>()];
         for row in &self.rows {
-            let cell = |(i, cell): (usize, &String)| match self.times.contains(&i) {
-                true => time_cell(cell, now),
-                false => cell.clone(),
-            };
-            rows.push(row.iter().enumerate().map(cell).collect());
+            let cells = row.iter().enumerate().map(|(i, cell)| match self.times.contains(&i) {
+                true => Cow::Owned(time_cell(cell, now)),
+                false => Cow::Borrowed(cell.as_str()),
+            });
+            rows.push(cells.collect());
         }
         let columns = self.headers.len();
-        let width = |i| rows.iter().filter_map(|row| row.get(i)).map(|c: &String| c.width()).max();
+        let width =
+            |i| rows.iter().filter_map(|row| row.get(i)).map(|c: &Cow<str>| text_width(c)).max();
         let mut widths: Vec<usize> = (0..columns).map(|i| width(i).unwrap_or(0)).collect();
         if let Some(total) = output.stdout_tty.then(crate::terminal::width) {
             let used = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
             let mut over = used.saturating_sub(total);
             let floors = self.flexible.iter().map(|&i| (i, 12));
-            let ids = self.ids.iter().map(|&i| (i, unique_prefix(&rows[1..], i)));
+            let ids = self.ids.iter().map(|&i| (i, unique_prefix(&self.rows, i)));
             for (i, floor) in floors.chain(ids) {
                 let cut = over.min(widths[i].saturating_sub(floor));
                 widths[i] -= cut;
                 over -= cut;
             }
         }
+        let mut line = String::new();
         for (n, row) in rows.iter().enumerate() {
-            let mut line = String::new();
+            line.clear();
             for (i, cell) in row.iter().enumerate().take(columns) {
                 let cell = match self.ids.contains(&i) {
-                    true => cell.chars().take(widths[i]).collect(),
+                    true => Cow::Borrowed(
+                        &cell[..cell
+                            .char_indices()
+                            .nth(widths[i])
+                            .map_or(cell.len(), |(end, _)| end)],
+                    ),
                     false => fit(cell, widths[i]),
                 };
-                let pad = widths[i].saturating_sub(cell.width());
-                line.push_str(&if n == 0 { output.paint(Color::Bold, &cell) } else { cell });
+                let pad = widths[i].saturating_sub(text_width(&cell));
+                match n {
+                    0 => line.push_str(&output.paint(Color::Bold, &cell)),
+                    _ => line.push_str(&cell),
+                }
                 if i + 1 < columns {
                     line.extend(std::iter::repeat_n(' ', pad + 2));
                 }
@@ -425,6 +435,16 @@ impl Table {
             writeln!(out, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+}
+
+/// Terminal columns `text` takes; plain ASCII (most cells, and sanitized: no controls) counts
+/// without a table lookup per character.
+fn text_width(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.width()
     }
 }
 
@@ -465,16 +485,16 @@ fn relative(secs: f64) -> String {
 }
 
 /// `cell` cut to `width` terminal columns, ending in `…` when it was cut.
-fn fit(cell: &str, width: usize) -> String {
-    if cell.width() <= width {
-        return cell.to_string();
+fn fit(cell: &str, width: usize) -> Cow<'_, str> {
+    if text_width(cell) <= width {
+        return Cow::Borrowed(cell);
     }
     let mut used = 0;
     let fits = |c: &char| {
         used += c.width().unwrap_or(0);
         used < width
     };
-    format!("{}…", cell.chars().take_while(fits).collect::<String>())
+    format!("{}…", cell.chars().take_while(fits).collect::<String>()).into()
 }
 
 /// An aligned `key  value` block; values are sanitized.

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::client::Client;
 use crate::error::{sanitize, Error, Kind, Result};
-use crate::model::{create_body, Execution, Json, RunStatus, Task, TaskState};
+use crate::model::{create_body, decode_text, Execution, Json, RunStatus, Task, TaskState};
 use crate::output::{
     duration_between, short_time, source_domains, stderr_line, write_pairs, Color, Output, Table,
 };
@@ -631,23 +631,20 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> R
     if output.json && whole && doc.text().trim_start().starts_with('[') {
         return output.json_text(out, doc.text());
     }
-    let mut items = doc.items("task list")?;
-    // Legacy servers have no `completed` and each generation ignores the other's filter, so
-    // the filter is applied here as well.
-    if let Some(state) = c.state {
-        let tasks: Vec<Task> =
-            items.iter().map(|item| Task::decode(item.get())).collect::<Result<_>>()?;
-        let kept = items.into_iter().zip(&tasks).filter(|(_, task)| task.state() == Some(state));
-        items = kept.map(|(item, _)| item).collect();
-        if state == TaskState::Completed && tasks.iter().any(Task::is_legacy) {
-            stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
-        }
+    // One pass decodes every task. Legacy servers have no `completed` and each generation
+    // ignores the other's filter, so the filter is applied here as well.
+    let tasks: Vec<Task> = decode_text(doc.text(), "task list")?;
+    if c.state == Some(TaskState::Completed) && tasks.iter().any(Task::is_legacy) {
+        stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
     }
-    items.truncate(c.limit.unwrap_or(usize::MAX));
+    let kept = |task: &&Task| c.state.is_none_or(|state| task.state() == Some(state));
+    let limit = c.limit.unwrap_or(usize::MAX);
     if output.json {
-        return output.json_array(out, items.iter().map(|item| item.get()));
+        let items = doc.items("task list")?.into_iter().zip(&tasks).filter(|(_, task)| kept(task));
+        return output.json_array(out, items.take(limit).map(|(item, _)| item.get()));
     }
-    if items.is_empty() {
+    let tasks: Vec<&Task> = tasks.iter().filter(kept).take(limit).collect();
+    if tasks.is_empty() {
         stderr_line("No tasks");
         return Ok(());
     }
@@ -655,8 +652,7 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> R
         .flexible(1)
         .ids(0)
         .times(&[3, 4, 5]);
-    for item in &items {
-        let task = Task::decode(item.get())?;
+    for task in tasks {
         let active = task.state() == Some(TaskState::Active);
         let next = if active { task.next_run.clone().unwrap_or_default() } else { "-".into() };
         let last = match &task.last_execution {
