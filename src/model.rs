@@ -33,6 +33,10 @@ impl Json {
         &self.0
     }
 
+    pub fn into_text(self) -> String {
+        self.0
+    }
+
     /// Decode into a typed value; a shape that does not fit is a malformed response.
     pub fn decode<T: DeserializeOwned>(&self, what: &str) -> Result<T> {
         decode_text(&self.0, what)

@@ -11,6 +11,7 @@ use serde_json::Value;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::error::{Error, Kind, Result};
+use crate::model::Json;
 
 /// `--color auto|always|never`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,6 +104,19 @@ impl Output {
             if self.stdout_tty { pretty_json(text).into() } else { text.trim().into() };
         write_terminal_safe(out, &shown)?;
         out.write_all(b"\n")?;
+        Ok(())
+    }
+
+    /// Like `json_text`; piped, a whole document needing no escape becomes the empty result
+    /// itself rather than a copy (a large list is then held in memory once, not twice).
+    pub fn json_doc(&self, out: &mut Vec<u8>, doc: Json) -> Result<()> {
+        let plain =
+            |text: &str| text.trim().len() == text.len() && unsafe_chars(text).next().is_none();
+        if !(out.is_empty() && self.selection.is_none() && !self.stdout_tty && plain(doc.text())) {
+            return self.json_text(out, doc.text());
+        }
+        *out = doc.into_text().into_bytes();
+        out.push(b'\n');
         Ok(())
     }
 
@@ -319,15 +333,22 @@ fn pretty_json(text: &str) -> String {
 /// E2) are searched for, at memchr speed, and the rest is written in runs.
 fn write_terminal_safe(out: &mut dyn Write, text: &str) -> io::Result<()> {
     let mut start = 0;
-    for at in memchr::memchr2_iter(0xC2, 0xE2, text.as_bytes()) {
-        let c = text[at..].chars().next().unwrap_or_default();
-        if matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.write_all(&text.as_bytes()[start..at])?;
-            write!(out, "\\u{:04x}", c as u32)?;
-            start = at + c.len_utf8();
-        }
+    for (at, c) in unsafe_chars(text) {
+        out.write_all(&text.as_bytes()[start..at])?;
+        write!(out, "\\u{:04x}", c as u32)?;
+        start = at + c.len_utf8();
     }
     out.write_all(&text.as_bytes()[start..])
+}
+
+/// The C1 controls and bidirectional overrides in `text`, with their byte offsets.
+fn unsafe_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    memchr::memchr2_iter(0xC2, 0xE2, text.as_bytes()).filter_map(|at| {
+        let c = text[at..].chars().next()?;
+        let bad =
+            matches!(c, '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        bad.then_some((at, c))
+    })
 }
 
 /// Write one line to stderr; a closed stderr is not worth failing for.

@@ -408,6 +408,8 @@ fn server_text_is_shown_not_obeyed() {
     let run = w.run(&["task", "get", &id, "--json"]);
     assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{9b}'));
     assert_eq!(run.json()["name"], evil);
+    let list = w.run(&["task", "list", "--json"]);
+    assert!(!list.stdout.contains('\u{9b}') && !list.stdout.contains('\u{202e}'), "{list:?}");
     // An ID is printed bare, for scripts and in messages: a hostile one is escaped too.
     let run_doc = r#"{"id": "\u001b]0;x\u0007", "status": "pending"}"#;
     w.fake.fault_on(&format!("/api/v1/tasks/{id}/execute"), Fault::json(200, run_doc), 2);

@@ -97,7 +97,7 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
     args.map_err(|e| e.see_help("api"))
 }
 
-pub fn run(args: Args, cx: &Context, out: &mut dyn Write) -> Result<()> {
+pub fn run(args: Args, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
     let (client, _) = cx.client(true)?;
     let mut fields = Map::new();
     for (key, raw, typed) in args.fields {

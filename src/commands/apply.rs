@@ -99,7 +99,7 @@ pub struct Args<'a> {
 }
 
 /// Apply the file; the exit code of the run: 12 when a dry run with `--exit-code` finds changes.
-pub fn run(client: &Client, args: Args, output: &Output, out: &mut dyn Write) -> Result<u8> {
+pub fn run(client: &Client, args: Args, output: &Output, out: &mut Vec<u8>) -> Result<u8> {
     let file = args.file;
     let desired = read_file(file)?;
     let current: Vec<(Task, Value)> = client
@@ -289,7 +289,7 @@ fn make_plan(desired: &[Desired], current: &[(Task, Value)], prune: bool) -> Res
 
 /// The changes: with `--json` one array of them, else one line each (for an update, one per
 /// field).
-fn write_plan(plan: &[Change], output: &Output, out: &mut dyn Write) -> Result<()> {
+fn write_plan(plan: &[Change], output: &Output, out: &mut Vec<u8>) -> Result<()> {
     if output.json {
         return output.json_value(out, &json!(plan));
     }

@@ -231,7 +231,7 @@ struct Created {
     key_info: Option<KeyInfo>,
 }
 
-pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
     let output = &cx.output;
     match command {
         Command::Logout => return logout(cx, out),
@@ -359,7 +359,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     output.json_text(out, doc.text())
 }
 
-fn set_api_key(cx: &Context, verify: bool, out: &mut dyn Write) -> Result<()> {
+fn set_api_key(cx: &Context, verify: bool, out: &mut Vec<u8>) -> Result<()> {
     let (output, (settings, mut file)) = (&cx.output, cx.settings()?);
     let flag = cx.options.api_key.is_some() || cx.options.api_key_file.is_some();
     let key = match &settings.api_key {
@@ -417,7 +417,7 @@ fn read_new_key() -> Result<ApiKey> {
 }
 
 /// `✓ Authenticated as EMAIL`, the line the product page promises.
-fn write_authenticated(out: &mut dyn Write, output: &Output, me: &Json) -> Result<()> {
+fn write_authenticated(out: &mut Vec<u8>, output: &Output, me: &Json) -> Result<()> {
     let email = User::decode(me.text())?.email.unwrap_or_else(|| "unknown account".into());
     let check = output.paint(Color::Green, "✓");
     Ok(writeln!(out, "{check} Authenticated as {}", sanitize(&email))?)
@@ -437,7 +437,7 @@ fn explain_auth_error(err: Error, settings: &Settings) -> Error {
     }
 }
 
-fn logout(cx: &Context, out: &mut dyn Write) -> Result<()> {
+fn logout(cx: &Context, out: &mut Vec<u8>) -> Result<()> {
     let (output, mut file) = (&cx.output, ConfigFile::open(&cx.env)?);
     let removed = file.update(|entries| {
         let removed = entries.remove("api_key");

@@ -47,7 +47,7 @@ fn names((long, short, _): &Opt) -> impl Iterator<Item = String> {
     std::iter::once(format!("--{long}")).chain(short.map(|c| format!("-{c}")))
 }
 
-pub fn run(shell: &str, out: &mut dyn Write) -> Result<()> {
+pub fn run(shell: &str, out: &mut Vec<u8>) -> Result<()> {
     let nodes = walk("", &TREE);
     let global_opts = TREE.options();
     // Options that take a value (their value is not a command word), as `--x` and `-x`, sorted.

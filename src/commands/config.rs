@@ -117,7 +117,7 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Command> {
     })
 }
 
-pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
     let (env, output) = (&cx.env, &cx.output);
     if let Command::Get(key) | Command::Set(key, _) | Command::Unset(key) = &command {
         if !KNOWN_KEYS.contains(&key.as_str()) {
@@ -183,7 +183,7 @@ pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn show(settings: &Settings, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn show(settings: &Settings, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let (key_value, key_source) = match &settings.api_key {
         Ok(Some((key, source))) => (key.masked(), source.clone()),
         Ok(None) if settings.noauth => ("(none: TORALE_NOAUTH)".to_string(), Source::Default),

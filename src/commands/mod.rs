@@ -345,7 +345,7 @@ fn read_key_file(path: &str) -> Result<String> {
 
 /// Run a command, writing its result to `out`; the exit code of a successful run (0, or 12
 /// for `task apply --dry-run --exit-code` with changes to make).
-pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<u8> {
+pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<u8> {
     match command {
         Command::Help(text) => out.write_all(text.as_bytes())?,
         Command::Version => writeln!(out, "torale {}", env!("CARGO_PKG_VERSION"))?,

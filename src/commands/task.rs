@@ -510,7 +510,7 @@ fn check_cron(expr: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-pub fn run(command: Box<Command>, cx: &Context, out: &mut dyn Write) -> Result<u8> {
+pub fn run(command: Box<Command>, cx: &Context, out: &mut Vec<u8>) -> Result<u8> {
     let (c, o) = (&*command, &cx.output);
     // Every subcommand but preview needs the key and the tasks its words name.
     let t = || Tasks::new(cx, &c.ids);
@@ -624,12 +624,12 @@ impl Tasks {
     }
 }
 
-fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn list(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let doc = client.list_tasks(c.state.map(TaskState::as_str))?;
     // The server's list as it came when nothing is left out: not parsed again, not copied.
     let whole = c.state.is_none() && c.limit.is_none();
     if output.json && whole && doc.text().trim_start().starts_with('[') {
-        return output.json_text(out, doc.text());
+        return output.json_doc(out, doc);
     }
     // One pass decodes every task. Legacy servers have no `completed` and each generation
     // ignores the other's filter, so the filter is applied here as well.
@@ -667,7 +667,7 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> R
 }
 
 /// A task document: as it came with `--json`, else one `Field: value` line each.
-fn write_task(doc: &Json, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn write_task(doc: &Json, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     if output.json {
         return output.json_text(out, doc.text());
     }
@@ -741,7 +741,7 @@ fn task_names(client: &Client) -> Result<Vec<String>> {
     Ok(value.decode::<Vec<Task>>("task list")?.into_iter().filter_map(|t| t.name).collect())
 }
 
-fn create(client: &Client, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn create(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let (mut query, mut condition, mut name_source) = (c.query.clone(), c.condition.clone(), None);
     // A template fills in what the command line leaves out; the name derives from its name.
     if let Some(id) = &c.from_template {
@@ -809,7 +809,7 @@ fn warn_legacy_only(task: &Task, c: &Command) {
     }
 }
 
-fn update(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn update(t: &Tasks, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let (client, id) = (&t.client, t.id());
     let fields = [
         ("name", &c.name),
@@ -849,7 +849,7 @@ fn for_each_id(
     t: &Tasks,
     verb: &str,
     output: &Output,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     mut action: impl FnMut(&str) -> Result<(String, String)>,
 ) -> Result<()> {
     let (mut done, mut failures) = (Vec::new(), Vec::new());
@@ -886,7 +886,7 @@ fn for_each_id(
 }
 
 /// `pause`, `resume` and `complete`.
-fn set_state(t: &Tasks, sub: Sub, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn set_state(t: &Tasks, sub: Sub, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let (state, label, body) = match sub {
         Sub::Pause => (TaskState::Paused, "Paused", json!({"state": "paused", "is_active": false})),
         Sub::Resume => {
@@ -911,7 +911,7 @@ fn set_state(t: &Tasks, sub: Sub, output: &Output, out: &mut dyn Write) -> Resul
     })
 }
 
-fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<u8> {
+fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<u8> {
     if !c.yes {
         if !terminal::stdin_is_terminal() {
             let why = "Refusing to delete without confirmation: standard input is not a terminal";
@@ -943,7 +943,7 @@ fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resul
     .map(|()| 0)
 }
 
-fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let id = t.id();
     let doc = t.client.execute_task(id).map_err(|e| t.not_found(e, id))?;
     let run_id = Execution::decode(doc.text())?.id;
@@ -983,7 +983,7 @@ fn execute(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Resu
 }
 
 /// A created task or a run: its document with `--json`, else its ID.
-fn write_doc(doc: &Json, id: &str, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn write_doc(doc: &Json, id: &str, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     if output.json {
         return output.json_text(out, doc.text());
     }
@@ -1043,7 +1043,7 @@ fn wait_for_run(t: &Tasks, mut last: Json, run_id: &str, secs: u64) -> Result<(J
 }
 
 /// `logs` and `notifications`: a task's runs, newest first.
-fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut dyn Write) -> Result<()> {
+fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     let (id, limit) = (t.id(), c.limit.unwrap_or(DEFAULT_LOG_LIMIT));
     let notifications = c.sub == Sub::Notifications;
     let only_met = notifications || c.notifications_only;

@@ -1,7 +1,5 @@
 //! `torale templates`: the ready-made task templates (no key needed).
 
-use std::io::Write;
-
 use serde::Deserialize;
 
 use lexopt::Parser;
@@ -89,7 +87,7 @@ pub struct Template {
     pub condition_description: Option<String>,
 }
 
-pub fn run(command: Command, cx: &Context, out: &mut dyn Write) -> Result<()> {
+pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
     // Templates need no key; one is sent when configured.
     let (client, _) = cx.client(false)?;
     let doc = match &command {
