@@ -554,7 +554,11 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
     let digits = rest.bytes().skip(1).take_while(u8::is_ascii_digit).count();
     let (fraction, zone) = match rest.strip_prefix('.') {
         Some(_) if digits == 0 => return None,
-        Some(_) => (format!("0{}", &rest[..=digits]).parse().ok()?, &rest[digits + 1..]),
+        Some(_) => {
+            let fraction =
+                rest[1..=digits].bytes().rev().fold(0.0, |f, d| (f + f64::from(d - b'0')) / 10.0);
+            (fraction, &rest[digits + 1..])
+        }
         None => (0.0, rest),
     };
     let offset = match zone {
