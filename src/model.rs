@@ -50,10 +50,34 @@ impl Json {
 
 /// Decode `text`; a shape that does not fit is a malformed response.
 pub fn decode_text<'a, T: Deserialize<'a>>(text: &'a str, what: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|err| {
-        let why = format!("Malformed response from the server: unexpected {what} shape ({err})");
-        Error::new(Kind::Server, why)
-    })
+    serde_json::from_str(text).map_err(|err| malformed(what, err))
+}
+
+fn malformed(what: &str, err: serde_json::Error) -> Error {
+    let why = format!("Malformed response from the server: unexpected {what} shape ({err})");
+    Error::new(Kind::Server, why)
+}
+
+/// Decode the JSON array `text` one element at a time, handing each to `each`: a long list
+/// is never held decoded all at once.
+pub fn each_item<T: DeserializeOwned>(text: &str, what: &str, each: impl FnMut(T)) -> Result<()> {
+    struct Items<T, F>(F, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, F: FnMut(T)> serde::de::Visitor<'de> for Items<T, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element()? {
+                (self.0)(item);
+            }
+            Ok(())
+        }
+    }
+    let mut items = serde_json::Deserializer::from_str(text);
+    serde::Deserializer::deserialize_seq(&mut items, Items(each, std::marker::PhantomData))
+        .and_then(|()| items.end())
+        .map_err(|err| malformed(what, err))
 }
 
 /// A task's lifecycle state; legacy servers only know active and inactive (paused).

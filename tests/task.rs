@@ -214,6 +214,14 @@ fn list_filters_and_limits_on_both_generations() {
         assert_eq!(count(&["task", "list", "--active", "--json"]), 6, "{generation:?}");
         assert_eq!(count(&["task", "list", "--paused", "--json"]), 2);
         assert_eq!(count(&["task", "list", "--limit", "3", "--json"]), 3);
+        let lines = |args: &[&str]| w.run(args).ok().stdout.lines().count();
+        assert_eq!(
+            (lines(&["task", "list", "--paused"]), lines(&["task", "list", "--limit", "3"])),
+            (3, 4)
+        );
+        let table = w.run(&["task", "list", "--completed"]);
+        table.ok().no_stdout().stderr_has("No tasks");
+        assert_eq!(table.stderr.contains("no completed state"), generation == Generation::Legacy);
         let run = w.run(&["task", "list", "--completed", "--json"]);
         assert_eq!(run.ok().json(), json!([]));
         if generation == Generation::Legacy {

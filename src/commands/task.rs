@@ -15,7 +15,7 @@ use super::{
 };
 use crate::client::Client;
 use crate::error::{sanitize, Error, Kind, Result};
-use crate::model::{create_body, decode_text, Execution, Json, RunStatus, Task, TaskState};
+use crate::model::{create_body, each_item, Execution, Json, RunStatus, Task, TaskState};
 use crate::output::{
     duration_between, short_time, source_domains, stderr_line, write_pairs, Color, Output, Table,
 };
@@ -631,28 +631,33 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> Res
     if output.json && whole && doc.text().trim_start().starts_with('[') {
         return output.json_doc(out, doc);
     }
-    // One pass decodes every task. Legacy servers have no `completed` and each generation
-    // ignores the other's filter, so the filter is applied here as well.
-    let tasks: Vec<Task> = decode_text(doc.text(), "task list")?;
-    if c.state == Some(TaskState::Completed) && tasks.iter().any(Task::is_legacy) {
-        stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
-    }
-    let kept = |task: &&Task| c.state.is_none_or(|state| task.state() == Some(state));
+    // Legacy servers have no `completed` and each generation ignores the other's filter, so
+    // the filter is applied here as well.
+    let kept = |task: &Task| c.state.is_none_or(|state| task.state() == Some(state));
     let limit = c.limit.unwrap_or(usize::MAX);
+    let mut legacy = false;
+    let mut note = |task: &Task| legacy |= task.is_legacy();
     if output.json {
-        let items = doc.items("task list")?.into_iter().zip(&tasks).filter(|(_, task)| kept(task));
-        return output.json_array(out, items.take(limit).map(|(item, _)| item.get()));
-    }
-    let tasks: Vec<&Task> = tasks.iter().filter(kept).take(limit).collect();
-    if tasks.is_empty() {
-        stderr_line("No tasks");
-        return Ok(());
+        let items = doc.items("task list")?;
+        let tasks: Vec<Task> =
+            items.iter().map(|i| Task::decode(i.get())).collect::<Result<_>>()?;
+        tasks.iter().for_each(&mut note);
+        no_completed_note(c, legacy);
+        let chosen = items.iter().zip(&tasks).filter(|(_, task)| kept(task));
+        return output.json_array(out, chosen.take(limit).map(|(item, _)| item.get()));
     }
     let mut table = Table::new(vec!["ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED"])
         .flexible(1)
         .ids(0)
         .times(&[3, 4, 5]);
-    for task in tasks {
+    // One pass, one task at a time: each becomes its row as it is decoded.
+    let mut rows = 0;
+    each_item(doc.text(), "task list", |task: Task| {
+        note(&task);
+        if !kept(&task) || rows >= limit {
+            return;
+        }
+        rows += 1;
         let active = task.state() == Some(TaskState::Active);
         let next = if active { task.next_run.clone().unwrap_or_default() } else { "-".into() };
         let last = match &task.last_execution {
@@ -660,10 +665,20 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> Res
             None => task.last_notified_at.clone().unwrap_or_default(),
         };
         let (name, state) = (task.name().to_string(), task.state_label().to_string());
-        let created = task.created_at.clone().unwrap_or_default();
-        table.row(vec![task.id.clone(), name, state, next, last, created]);
+        table.row(vec![task.id, name, state, next, last, task.created_at.unwrap_or_default()]);
+    })?;
+    no_completed_note(c, legacy);
+    if rows == 0 {
+        stderr_line("No tasks");
+        return Ok(());
     }
     Ok(table.write(out, output)?)
+}
+
+fn no_completed_note(c: &Command, legacy: bool) {
+    if legacy && c.state == Some(TaskState::Completed) {
+        stderr_line("Note: this server (legacy 0.0.2) has no completed state; no task can match --completed");
+    }
 }
 
 /// A task document: as it came with `--json`, else one `Field: value` line each.
