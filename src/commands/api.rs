@@ -98,7 +98,7 @@ pub fn parse(p: &mut Parser, g: &mut GlobalOpts) -> Result<Args> {
 }
 
 pub fn run(args: Args, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
-    let (client, _) = cx.client(true)?;
+    let client = cx.client(true)?;
     let mut fields = Map::new();
     for (key, raw, typed) in args.fields {
         fields.insert(key, if typed { typed_value(&raw)? } else { Value::String(raw) });

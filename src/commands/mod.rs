@@ -323,10 +323,10 @@ impl Context {
     }
 
     /// A client for these settings, with the key when one is required (`need_key`) or set.
-    pub fn client(&self, need_key: bool) -> Result<(Client, Settings)> {
+    pub fn client(&self, need_key: bool) -> Result<Client> {
         let (settings, _) = self.settings()?;
         let key = settings.require_key().or_else(|e| if need_key { Err(e) } else { Ok(None) })?;
-        Ok((Client::new(&settings, key, self.debug), settings))
+        Ok(Client::new(&settings, key, self.debug))
     }
 }
 

@@ -554,7 +554,7 @@ struct Tasks {
 
 impl Tasks {
     fn new(cx: &Context, references: &[String]) -> Result<Tasks> {
-        let mut tasks = Tasks { client: cx.client(true)?.0, ids: Vec::new(), all: None };
+        let mut tasks = Tasks { client: cx.client(true)?, ids: Vec::new(), all: None };
         tasks.ids = references.iter().map(|r| tasks.find(r)).collect::<Result<_>>()?;
         Ok(tasks)
     }

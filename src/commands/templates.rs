@@ -89,7 +89,7 @@ pub struct Template {
 
 pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
     // Templates need no key; one is sent when configured.
-    let (client, _) = cx.client(false)?;
+    let client = cx.client(false)?;
     let doc = match &command {
         Command::List { category } => {
             let query: Vec<_> = category.iter().map(|c| ("category", c.clone())).collect();
