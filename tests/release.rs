@@ -300,7 +300,13 @@ fn install_script_downloads_from_the_github_release_by_default() {
 #[ignore = "needs shellcheck (apt shellcheck); .ci/run installs it and runs this"]
 fn release_scripts_pass_shellcheck() {
     let shellcheck = require("shellcheck", "shellcheck");
-    let scripts = ["install.sh", "tests/build-static.sh", "tests/man.sh", "tests/size.sh"];
+    let scripts = [
+        "install.sh",
+        "tests/actionlint.sh",
+        "tests/build-static.sh",
+        "tests/man.sh",
+        "tests/size.sh",
+    ];
     run_ok(
         Command::new(shellcheck)
             .args(["--shell=sh", "--severity=style"])
