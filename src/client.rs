@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use memchr::memmem;
 use serde_json::Value;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{one_line, Error, Kind, Result};
 use crate::model::{Json, Task};
 use crate::output::{sanitize, shorten, stderr_line};
 use crate::settings::{ApiKey, Settings};
@@ -96,7 +96,7 @@ impl Client {
             .tls_config(ureq::tls::TlsConfig::builder().root_certs(root_certs()).build())
             .build();
         if let Some(url) = base.as_ref().ok().filter(|u| key.is_some() && !u.https && !u.loopback) {
-            let url = &url.text;
+            let url = redacted(&url.text);
             stderr_line(&format!(
                 "Warning: sending the API key over plain http:// to {url}; use https://"
             ));
@@ -194,9 +194,10 @@ impl Client {
     }
 
     /// `text` with the key masked, also where it came back percent-encoded or JSON-escaped.
+    /// Terminal-safe too: unmasking an escaped key decodes the text around it as well.
     fn redact(&self, text: &str) -> String {
         let mask = |key: &ApiKey| mask_text(text, key.expose(), &key.masked());
-        self.key.as_ref().map_or_else(|| text.to_string(), mask)
+        one_line(self.key.as_ref().map_or_else(|| text.to_string(), mask))
     }
 
     fn redact_error(&self, mut err: Error) -> Error {
@@ -303,8 +304,11 @@ impl Client {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name)?.to_str().ok().map(str::trim);
         let text = |value: &[u8]| self.redact(&String::from_utf8_lossy(value));
-        let headers: Vec<(String, String)> =
-            response.headers().iter().map(|(n, v)| (n.to_string(), text(v.as_bytes()))).collect();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (text(n.as_ref()), text(v.as_bytes())))
+            .collect();
         if self.debug {
             stderr_line(&format!("< {status} ({} ms)", started.elapsed().as_millis()));
             for (name, value) in &headers {

@@ -195,14 +195,14 @@ pub fn io_reason(err: &std::io::Error) -> String {
 /// `text` as one terminal-safe line (a no-op on text that already is one), with anything
 /// shaped like an API key masked: a key typed where an ID or URL belongs must not reach a
 /// CI log through the message that quotes it back.
-fn one_line(text: String) -> String {
+pub fn one_line(text: String) -> String {
     sanitize(&mask_key_shapes(&text))
 }
 
 /// Replace every word (a run of key characters) holding `sk_` and 20 or more key characters
 /// with its masked form. The key may start mid-word: after a typo, or after a control that
 /// `sanitize` wrote as `\x1b`.
-fn mask_key_shapes(text: &str) -> String {
+pub fn mask_key_shapes(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let mask = |piece: &str| {
         let word = piece.trim_end_matches(|c: char| !is_key_char(c));

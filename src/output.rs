@@ -315,7 +315,8 @@ fn pretty_json(text: &str) -> String {
         // A line break after `{`, `[` and `,`, and before `}` and `]`: `{}` and `[]` stay closed.
         if closes != matches!(last, '{' | '[' | ',') {
             out.push('\n');
-            out.extend(std::iter::repeat_n(' ', 2 * depth));
+            // Indentation stops growing at 32 levels: deeper nesting would make it quadratic.
+            out.extend(std::iter::repeat_n(' ', 2 * depth.min(32)));
         }
         out.push(c);
         if c == ':' {
@@ -611,6 +612,12 @@ pub fn source_domains(urls: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pretty_json_indents_deep_nesting_no_deeper_than_32_levels() {
+        let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        assert!(super::pretty_json(&deep).len() < 150_000); // 2 MB indented in full
+    }
+
     use super::*;
 
     #[test]

@@ -255,6 +255,9 @@ fn resolve_key(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Option<(Ap
     Ok(Some((key, source)))
 }
 
+/// An API URL as it may be shown: no password, no key.
+pub use crate::url::redacted;
+
 /// Check an API URL wherever it comes from (flag, environment, file, `config set`) and drop
 /// its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
 pub fn check_api_url(text: &str) -> Result<String> {

@@ -70,13 +70,14 @@ pub fn parse_api_url(text: &str) -> Result<ApiUrl, String> {
 /// `text` safe to quote in a message: any user info before the host (`name:password@`) is
 /// shown as `***@`, so a password typed into a URL is never printed.
 pub fn redacted(text: &str) -> String {
+    let text = crate::error::mask_key_shapes(text);
     let Some((scheme, rest)) = text.split_once("://") else {
-        return text.to_string();
+        return text;
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..end].rfind('@') {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => text.to_string(),
+        None => text,
     }
 }
 

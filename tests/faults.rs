@@ -329,6 +329,16 @@ fn error_bodies_of_every_shape_become_one_short_readable_line() {
     let run = w.run(&["task", "pause", &id]);
     run.code(6).stderr_has("Error: bad \\x1b[31mred\\x1b[0m \\x07 name");
     assert!(!run.stderr.contains('\u{1b}'));
+    // Unmasking a key sent back escaped decodes no control either; a key as a header name and
+    // a server's state word are masked and escaped too.
+    let key = w.fake.key();
+    let body = format!(r#"{{"detail":"%1B]0;x%07 %C2%9B {} \q"}}"#, key.replace('_', "%5F"));
+    w.fake.fault(Fault::json(401, &body).header(&format!("X-Echo-{key}"), "1"), 1);
+    let run = w.run(&["--debug", "task", "pause", &id]);
+    run.code(4).stderr_has("Error: {\"detail\":\"\\x1b]0;x\\x07 \\x9b sk_...");
+    w.fake.fault(Fault::json(201, r#"{"id": "b", "name": "n", "state": "\u009b1m"}"#), 1);
+    w.run(&["task", "create", "-q", "q", "-n", "n"]).ok().stderr_has("Created task 'n' (\\x9b1m)");
+    w.cmd(&["--api-url", &format!("http://127.0.0.1:9/{key}"), "config"]).run().ok();
 }
 
 #[test]

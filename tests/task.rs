@@ -530,4 +530,7 @@ fn delete_on_a_terminal_asks_by_name_and_no_is_not_an_error() {
     );
     assert!(screen.contains("Not deleted") && !screen.contains("Error"), "{screen}");
     assert_eq!(w.fake.tasks().len(), 1);
+    w.task(json!({"id": "a€€€", "name": "short"})); // a server's odd ID is quoted whole
+    let (code, screen) = w.on_terminal(100, "task delete short", "n\n");
+    assert!(code == 2 && screen.contains("Delete task 'short' (a€€€)?"), "{screen}");
 }

@@ -12,7 +12,7 @@ use crate::client::{Client, Method};
 use crate::error::{mask_key, Error, Kind, Result};
 use crate::model::{Json, User};
 use crate::output::{sanitize, stderr_line, Color, Output, Table};
-use crate::settings::{ApiKey, ConfigFile, Settings, Source};
+use crate::settings::{redacted, ApiKey, ConfigFile, Settings, Source};
 use crate::terminal;
 
 pub const HELP: &str = "\
@@ -266,7 +266,7 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
                     "user": me.decode::<Value>("user")?,
                     "api_key": key.map(ApiKey::masked),
                     "api_key_source": source.map(Source::name),
-                    "api_url": settings.api_url,
+                    "api_url": redacted(&settings.api_url),
                     "noauth": settings.noauth,
                 });
                 return output.json_value(out, &result);
@@ -276,7 +276,12 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
                 Some((key, source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
                 None => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
             }
-            writeln!(out, "API URL: {} ({})", settings.api_url, settings.api_url_source)?;
+            writeln!(
+                out,
+                "API URL: {} ({})",
+                redacted(&settings.api_url),
+                settings.api_url_source
+            )?;
             return Ok(());
         }
         Command::ListKeys if !output.json => {
@@ -386,7 +391,7 @@ fn set_api_key(cx: &Context, verify: bool, out: &mut Vec<u8>) -> Result<()> {
     if output.json {
         let result = json!({
             "api_key": key.masked(),
-            "api_url": settings.api_url,
+            "api_url": redacted(&settings.api_url),
             "config_path": file.path.display().to_string(),
             "verified": verify,
             "user": user.as_ref().map(|me| me.decode::<Value>("user")).transpose()?,

@@ -10,7 +10,8 @@ use super::{cmd, next_word, words, Cmd, Context, GlobalOpts};
 use crate::error::{mask_key, Error, Result};
 use crate::output::{sanitize, stderr_line, Output, Table};
 use crate::settings::{
-    check_api_url, config_path, parse_timeout, ApiKey, ConfigFile, Settings, Source, KNOWN_KEYS,
+    check_api_url, config_path, parse_timeout, redacted, ApiKey, ConfigFile, Settings, Source,
+    KNOWN_KEYS,
 };
 use crate::terminal::read_input;
 
@@ -133,7 +134,7 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
             let (settings, _) = cx.settings()?;
             let value = match key.as_str() {
                 "api_key" => json!(settings.api_key?.ok_or_else(Error::no_api_key)?.0.masked()),
-                "api_url" => json!(settings.api_url),
+                "api_url" => json!(redacted(&settings.api_url)),
                 _ => json!(settings.timeout.as_secs()),
             };
             match value {
@@ -159,7 +160,8 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
                 entries.set(&key, stored);
                 Ok((true, ()))
             })?;
-            let shown = if key == "api_key" { mask_key(&value) } else { sanitize(&value) };
+            let shown =
+                if key == "api_key" { mask_key(&value) } else { sanitize(&redacted(&value)) };
             stderr_line(&format!("Set {key} = {shown} in {}", file.path.display()));
             if key == "api_key" && env.api_key.is_some() {
                 stderr_line(
@@ -195,7 +197,7 @@ fn show(settings: &Settings, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     if output.json {
         let result = json!({
             "api_key": {"value": key_value, "source": key_source.name()},
-            "api_url": {"value": settings.api_url, "source": url_source.name()},
+            "api_url": {"value": redacted(&settings.api_url), "source": url_source.name()},
             "timeout": {"value": secs, "source": timeout_source.name()},
             "noauth": settings.noauth,
             "config_path": settings.config_path.display().to_string(),
@@ -206,7 +208,7 @@ fn show(settings: &Settings, output: &Output, out: &mut Vec<u8>) -> Result<()> {
         if settings.noauth { ["on", "environment TORALE_NOAUTH"] } else { ["off", "default"] };
     let mut table = Table::new(vec!["SETTING", "VALUE", "SOURCE"]);
     table.row(vec!["api_key".into(), key_value, key_source.to_string()]);
-    table.row(vec!["api_url".into(), settings.api_url.clone(), url_source.to_string()]);
+    table.row(vec!["api_url".into(), redacted(&settings.api_url), url_source.to_string()]);
     table.row(vec!["timeout".into(), format!("{secs}s"), timeout_source.to_string()]);
     table.row(vec!["noauth".into(), noauth[0].into(), noauth[1].into()]);
     table.write(out, output)?;

@@ -810,7 +810,7 @@ fn create(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> R
         stderr_line(&format!("Warning: the first run could not start: {}", sanitize(err)));
     }
     let (mark, name) = (output.paint_err(Color::Green, "✓"), sanitize(task.name()));
-    stderr_line(&format!("{mark} Created task '{name}' ({})", task.state_label()));
+    stderr_line(&format!("{mark} Created task '{name}' ({})", sanitize(task.state_label())));
     write_doc(&created, &task.id, output, out)
 }
 
@@ -934,7 +934,9 @@ fn delete(t: &Tasks, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<
         }
         let question = match t.ids.as_slice() {
             [id] => match t.name(id) {
-                Some(name) => format!("Delete task '{}' ({})?", sanitize(&name), &id[..8]),
+                Some(name) => {
+                    format!("Delete task '{}' ({})?", sanitize(&name), id.get(..8).unwrap_or(id))
+                }
                 None => format!("Delete task {id}?"),
             },
             ids => format!("Delete {} tasks?", ids.len()),
