@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::error::{one_line, Error, Kind, Result};
 use crate::model::{Json, Task};
 use crate::output::{sanitize, shorten, stderr_line};
-use crate::settings::{ApiKey, Settings};
-use crate::url::{parse_api_url, redacted, ApiUrl};
+use crate::settings::{check_api_url, ApiKey, Settings};
+use crate::url::{redacted, ApiUrl};
 
 /// Responses larger than this are refused without being read into memory.
 pub const MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -24,7 +24,6 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// Server text quoted in a message is cut to this many characters.
 const MAX_QUOTED: usize = 200;
 
-/// HTTP methods the CLI uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Get,
@@ -82,11 +81,7 @@ pub struct Reply {
 impl Client {
     /// A client for the effective settings; `key` is `None` in NOAUTH mode.
     pub fn new(settings: &Settings, key: Option<&ApiKey>, debug: bool) -> Client {
-        let base = parse_api_url(&settings.api_url)
-            .map_err(|why| {
-                Error::usage(format!("Invalid API URL '{}': {why}", redacted(&settings.api_url)))
-            })
-            .and_then(|url| check_proxy_env().map(|()| url));
+        let base = check_api_url(&settings.api_url).and_then(|url| check_proxy_env().map(|()| url));
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // Redirects are refused, not followed: see `exchange`. Timeouts are set per request.
@@ -214,10 +209,9 @@ impl Client {
         if base.text.parse::<ureq::http::Uri>().is_ok_and(|uri| proxy.is_no_proxy(&uri)) {
             return err;
         }
+        let (host, port) = (proxy.host(), proxy.port());
         err.hint(format!(
-            "Requests go through the proxy {}:{} (from ALL_PROXY/HTTPS_PROXY/HTTP_PROXY): check it, or add the API host to NO_PROXY",
-            proxy.host(),
-            proxy.port()
+            "Requests go through the proxy {host}:{port} (from ALL_PROXY/HTTPS_PROXY/HTTP_PROXY): check it, or add the API host to NO_PROXY"
         ))
     }
 
@@ -304,11 +298,8 @@ impl Client {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name)?.to_str().ok().map(str::trim);
         let text = |value: &[u8]| self.redact(&String::from_utf8_lossy(value));
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (text(n.as_ref()), text(v.as_bytes())))
-            .collect();
+        let pairs = response.headers().iter();
+        let headers: Vec<_> = pairs.map(|(n, v)| (text(n.as_ref()), text(v.as_bytes()))).collect();
         if self.debug {
             stderr_line(&format!("< {status} ({} ms)", started.elapsed().as_millis()));
             for (name, value) in &headers {

@@ -98,13 +98,8 @@ impl Error {
     /// server text it quotes: line breaks, control characters and escape sequences are shown
     /// as visible escapes.
     pub fn new(kind: Kind, message: impl Into<String>) -> Error {
-        Error {
-            kind,
-            message: one_line(message.into()),
-            status: None,
-            hints: Vec::new(),
-            keeps_output: false,
-        }
+        let message = one_line(message.into());
+        Error { kind, message, status: None, hints: Vec::new(), keeps_output: false }
     }
 
     pub fn usage(message: impl Into<String>) -> Error {
@@ -190,6 +185,14 @@ pub fn sanitize(text: &str) -> String {
 pub fn io_reason(err: &std::io::Error) -> String {
     let text = err.to_string();
     text.split(" (os error").next().unwrap_or_default().to_string()
+}
+
+/// `is not valid JSON (line L, column C): REASON`, to follow a file's name; the reason without
+/// serde_json's own " at line L column C".
+pub fn invalid_json(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let reason = text.split(" at line ").next().unwrap_or(&text);
+    format!("is not valid JSON (line {}, column {}): {reason}", err.line(), err.column())
 }
 
 /// `text` as one terminal-safe line (a no-op on text that already is one), with anything

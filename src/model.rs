@@ -89,12 +89,9 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// The state's name; the list follows the order of the variants.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Active => "active",
-            TaskState::Paused => "paused",
-            TaskState::Completed => "completed",
-        }
+        ["active", "paused", "completed"][self as usize]
     }
 }
 
@@ -238,12 +235,6 @@ impl Execution {
 #[derive(Debug, Deserialize)]
 pub struct User {
     pub email: Option<String>,
-}
-
-impl User {
-    pub fn decode(text: &str) -> Result<User> {
-        decode_text(text, "user")
-    }
 }
 
 /// The cron schedule sent to legacy servers when none is given (they require one).

@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use std::time::UNIX_EPOCH;
 
 use serde_json::value::RawValue;
-use serde_json::Value;
+use serde_json::{Map, Value};
 // The columns a string or character takes in a terminal (Unicode's East Asian Width and emoji
 // presentation, as terminals draw them outside CJK locales).
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -48,14 +48,9 @@ impl Output {
             ColorChoice::Never => false,
             ColorChoice::Auto => tty && env_allows,
         };
-        Output {
-            json: json || selection.is_some(),
-            json_errors: json,
-            selection,
-            stdout_tty,
-            stdout_color: color(stdout_tty),
-            stderr_color: color(stderr_tty),
-        }
+        let (json_errors, json) = (json, json || selection.is_some());
+        let (stdout_color, stderr_color) = (color(stdout_tty), color(stderr_tty));
+        Output { json, json_errors, selection, stdout_tty, stdout_color, stderr_color }
     }
 
     /// Print an error on stderr: `Error: …` and its hints, or one JSON object with `--json`.
@@ -78,12 +73,10 @@ impl Output {
         }
     }
 
-    /// Paint `text` for stdout when colour is on.
     pub fn paint(&self, color: Color, text: &str) -> String {
         paint(self.stdout_color, color, text)
     }
 
-    /// Paint `text` for stderr when colour is on.
     pub fn paint_err(&self, color: Color, text: &str) -> String {
         paint(self.stderr_color, color, text)
     }
@@ -103,8 +96,7 @@ impl Output {
         let shown: Cow<str> =
             if self.stdout_tty { pretty_json(text).into() } else { text.trim().into() };
         write_terminal_safe(out, &shown)?;
-        out.write_all(b"\n")?;
-        Ok(())
+        Ok(out.write_all(b"\n")?)
     }
 
     /// Like `json_text`; piped, a whole document needing no escape becomes the empty result
@@ -137,8 +129,7 @@ impl Output {
             }
             write_terminal_safe(out, item.trim())?;
         }
-        out.write_all(b"]\n")?;
-        Ok(())
+        Ok(out.write_all(b"]\n")?)
     }
 }
 
@@ -179,15 +170,11 @@ impl Selection {
         let mut chars = template.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
-                '\\' => {
-                    let next = chars.next();
-                    text.push(match next {
-                        Some('t') => '\t',
-                        Some('n') => '\n',
-                        _ => '\\',
-                    });
-                    text.extend(next.filter(|c| !matches!(c, 't' | 'n' | '\\')));
-                }
+                '\\' => match chars.next() {
+                    Some('t') => text.push('\t'),
+                    Some('n') => text.push('\n'),
+                    next => text.extend(std::iter::once('\\').chain(next.filter(|&c| c != '\\'))),
+                },
                 '{' | '}' if chars.peek() == Some(&c) => {
                     chars.next();
                     text.push(c);
@@ -245,8 +232,7 @@ impl Selection {
         if let (Some((name, _)), false) = (missing, items.is_empty()) {
             return Err(unknown_field(name, &items));
         }
-        out.write_all(lines.as_bytes())?;
-        Ok(())
+        Ok(out.write_all(lines.as_bytes())?)
     }
 }
 
@@ -256,12 +242,9 @@ fn malformed(err: serde_json::Error) -> Error {
 
 /// `Unknown field 'name'`, with the top-level fields of (the first hundred) items, sorted.
 fn unknown_field(name: &str, items: &[&str]) -> Error {
-    let fields: std::collections::BTreeSet<String> = items
-        .iter()
-        .take(100)
-        .filter_map(|item| serde_json::from_str::<serde_json::Map<String, Value>>(item).ok())
-        .flat_map(|object| object.keys().map(|key| sanitize(key)).collect::<Vec<_>>())
-        .collect();
+    let objects = items.iter().take(100).filter_map(|i| serde_json::from_str::<Map<_, _>>(i).ok());
+    let fields: std::collections::BTreeSet<String> =
+        objects.flat_map(Map::into_iter).map(|(k, _)| sanitize(&k)).collect();
     let error = Error::usage(format!("Unknown field '{}'", sanitize(name)));
     if fields.is_empty() {
         return error.hint("The result has no fields to select");
@@ -436,20 +419,13 @@ impl Table {
         for (n, row) in rows.iter().enumerate() {
             line.clear();
             for (i, cell) in row.iter().enumerate().take(columns) {
+                let end = || cell.char_indices().nth(widths[i]).map_or(cell.len(), |(e, _)| e);
                 let cell = match self.ids.contains(&i) {
-                    true => Cow::Borrowed(
-                        &cell[..cell
-                            .char_indices()
-                            .nth(widths[i])
-                            .map_or(cell.len(), |(end, _)| end)],
-                    ),
+                    true => Cow::Borrowed(&cell[..end()]),
                     false => fit(cell, widths[i]),
                 };
                 let pad = widths[i].saturating_sub(text_width(&cell));
-                match n {
-                    0 => line.push_str(&output.paint(Color::Bold, &cell)),
-                    _ => line.push_str(&cell),
-                }
+                line.push_str(&if n == 0 { output.paint(Color::Bold, &cell).into() } else { cell });
                 if i + 1 < columns {
                     line.extend(std::iter::repeat_n(' ', pad + 2));
                 }
@@ -584,10 +560,8 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
 
 /// `42s`, `3m 05s`, `1h 02m` between two timestamps; `-` when either is missing.
 pub fn duration_between(start: Option<&str>, end: Option<&str>) -> String {
-    let (Some(start), Some(end)) = (start.and_then(parse_rfc3339), end.and_then(parse_rfc3339))
-    else {
-        return "-".into();
-    };
+    let (start, end) = (start.and_then(parse_rfc3339), end.and_then(parse_rfc3339));
+    let Some((start, end)) = start.zip(end) else { return "-".into() };
     let secs = (end - start).max(0.0).round() as u64;
     match secs {
         0..=59 => format!("{secs}s"),

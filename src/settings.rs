@@ -1,5 +1,6 @@
 //! Settings resolution (flag > environment > config file > default) and the config file itself.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -7,12 +8,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::collections::BTreeMap;
-
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::error::{io_reason, mask_key, Error, Result};
+use crate::error::{invalid_json, io_reason, mask_key, Error, Result};
 
 pub const DEFAULT_API_URL: &str = "https://api.torale.ai";
 pub const DEV_API_URL: &str = "http://localhost:8000";
@@ -131,15 +130,14 @@ impl Env {
                 matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
             })
         };
+        let config_dir = std::env::var_os("TORALE_CONFIG_DIR").filter(|v| !v.is_empty());
         Env {
             api_key: var("TORALE_API_KEY"),
             api_url: var("TORALE_API_URL"),
             timeout: var("TORALE_TIMEOUT"),
             noauth: truthy("TORALE_NOAUTH"),
             dev: truthy("TORALE_DEV"),
-            config_dir: std::env::var_os("TORALE_CONFIG_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            config_dir: config_dir.map(PathBuf::from),
             debug: truthy("TORALE_DEBUG"),
         }
     }
@@ -200,7 +198,7 @@ pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> 
     } else {
         (DEFAULT_API_URL.to_string(), Source::Default)
     };
-    let api_url = check_api_url(&url).map_err(|err| match api_url_source {
+    let api_url = check_api_url(&url).map(|url| url.text).map_err(|err| match api_url_source {
         Source::File => Error::config(format!("{} in {}", err.message, file.path.display())),
         _ => err,
     })?;
@@ -221,15 +219,8 @@ pub fn resolve(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Settings> 
         _ => Error::config(format!("Invalid timeout in {}: {why}", file.path.display())),
     })?;
 
-    Ok(Settings {
-        api_key,
-        api_url,
-        api_url_source,
-        timeout,
-        timeout_source,
-        noauth: env.noauth,
-        config_path: file.path.clone(),
-    })
+    let (noauth, config_path) = (env.noauth, file.path.clone());
+    Ok(Settings { api_key, api_url, api_url_source, timeout, timeout_source, noauth, config_path })
 }
 
 /// The API key and where it came from: flag > environment > config file.
@@ -258,10 +249,10 @@ fn resolve_key(flags: &Flags, env: &Env, file: &ConfigFile) -> Result<Option<(Ap
 /// An API URL as it may be shown: no password, no key.
 pub use crate::url::redacted;
 
-/// Check an API URL wherever it comes from (flag, environment, file, `config set`) and drop
-/// its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
-pub fn check_api_url(text: &str) -> Result<String> {
-    crate::url::parse_api_url(text).map(|url| url.text).map_err(|why| {
+/// Check an API URL wherever it comes from (flag, environment, file, `config set`, the client)
+/// and drop its trailing slashes; a refused URL is a usage error (exit 2) before anything is sent.
+pub fn check_api_url(text: &str) -> Result<crate::url::ApiUrl> {
+    crate::url::parse_api_url(text).map_err(|why| {
         let shown = crate::url::redacted(text.trim());
         Error::usage(format!("Invalid API URL '{shown}': {why}"))
     })
@@ -355,15 +346,8 @@ impl ConfigFile {
             if err.is_data() {
                 return Error::config(format!("Config file {path} must hold a JSON object"));
             }
-            // serde_json appends " at line L column C"; the message says where already.
-            let text = err.to_string();
-            let reason = text.split(" at line ").next().unwrap_or(&text);
-            Error::config(format!(
-                "Config file {path} is not valid JSON (line {}, column {}): {reason}",
-                err.line(),
-                err.column(),
-            ))
-            .hint("Fix or remove the file; 'torale config path' prints where it is")
+            Error::config(format!("Config file {path} {}", invalid_json(&err)))
+                .hint("Fix or remove the file; 'torale config path' prints where it is")
         })?;
         Ok(file)
     }
@@ -376,25 +360,20 @@ impl ConfigFile {
 
     /// A string value, or an error naming the file when the key holds something else.
     pub fn get_str(&self, key: &str) -> Result<Option<String>> {
+        let path = self.path.display();
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s).filter(|s| !s.is_empty())),
-            Some(_) => Err(Error::config(format!(
-                "Config file {}: '{key}' must be a string",
-                self.path.display()
-            ))),
+            Some(_) => Err(Error::config(format!("Config file {path}: '{key}' must be a string"))),
         }
     }
 
-    /// Change the file on disk under an exclusive lock: read it again, let `change` edit the
+    /// Change the file on disk under an exclusive lock: read it again, let `edit` change the
     /// entries, write the result atomically. Concurrent writers wait for each other, so no
-    /// key is lost. `change` returns whether anything changed; an empty config removes the file.
-    pub fn update<T>(
-        &mut self,
-        change: impl FnOnce(&mut Entries) -> Result<(bool, T)>,
-    ) -> Result<T> {
+    /// key is lost. `edit` returns whether anything changed; an empty config removes the file.
+    pub fn update<T>(&mut self, edit: impl FnOnce(&mut Entries) -> Result<(bool, T)>) -> Result<T> {
         if let Some(why) = &self.unplaced {
-            return match change(&mut Entries::default())? {
+            return match edit(&mut Entries::default())? {
                 (false, result) => Ok(result),
                 (true, _) => Err(why.clone()),
             };
@@ -412,7 +391,7 @@ impl ConfigFile {
         let lock = lock.map_err(|err| fail("lock", &err))?;
 
         *self = ConfigFile::load(&self.path)?;
-        let (changed, result) = change(&mut self.entries)?;
+        let (changed, result) = edit(&mut self.entries)?;
         if !changed {
             return Ok(result);
         }
@@ -452,14 +431,11 @@ fn mode(path: &Path) -> Option<u32> {
 /// A config directory that other users can write to lets them replace the file (and the URL
 /// the key is sent to): refuse it rather than trust what is in it.
 fn check_private_dir(dir: &Path) -> Result<()> {
-    let Some(mode) = mode(dir).filter(|mode| mode & 0o022 != 0) else {
-        return Ok(());
-    };
+    let Some(mode) = mode(dir).filter(|mode| mode & 0o022 != 0) else { return Ok(()) };
     let dir = dir.display();
-    Err(Error::config(format!(
-        "Config directory {dir} is writable by other users (mode {mode:03o})"
-    ))
-    .hint(format!("Run: chmod 700 {dir}, or point TORALE_CONFIG_DIR at a private directory")))
+    let why = format!("Config directory {dir} is writable by other users (mode {mode:03o})");
+    let hint = format!("Run: chmod 700 {dir}, or point TORALE_CONFIG_DIR at a private directory");
+    Err(Error::config(why).hint(hint))
 }
 
 fn warn_if_shared(path: &Path) {

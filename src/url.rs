@@ -71,9 +71,7 @@ pub fn parse_api_url(text: &str) -> Result<ApiUrl, String> {
 /// shown as `***@`, so a password typed into a URL is never printed.
 pub fn redacted(text: &str) -> String {
     let text = crate::error::mask_key_shapes(text);
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return text;
-    };
+    let Some((scheme, rest)) = text.split_once("://") else { return text };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..end].rfind('@') {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),

@@ -7,7 +7,7 @@ use lexopt::{Parser, ValueExt};
 use serde::de::IgnoredAny;
 use serde_json::{Map, Number, Value};
 
-use super::{count_words, once, rest, Context, GlobalOpts};
+use super::{count_words, once, read_input, rest, Context, GlobalOpts};
 use crate::client::{percent_encode, Method};
 use crate::error::{Error, Result};
 use crate::output::sanitize;
@@ -164,13 +164,6 @@ fn typed_value(raw: &str) -> Result<Value> {
         "true" | "false" => Value::Bool(raw == "true"),
         "null" => Value::Null,
         _ => number.map_or_else(|| Value::String(raw.to_string()), Value::Number),
-    })
-}
-
-/// A request body or field value; as large as a response may be.
-fn read_input(source: &str) -> Result<Vec<u8>> {
-    crate::terminal::read_input(source, crate::client::MAX_BODY).map_err(|err| {
-        Error::usage(format!("Cannot read {source}: {}", crate::error::io_reason(&err)))
     })
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::client::Client;
-use crate::error::{Error, Kind, Result};
+use crate::error::{invalid_json, Error, Kind, Result};
 use crate::model::{create_body, decode_text, Task, TaskState};
 use crate::output::{sanitize, stderr_line, Color, Output};
 use crate::terminal;
@@ -124,10 +124,8 @@ pub fn run(client: &Client, args: Args, output: &Output, out: &mut Vec<u8>) -> R
     if deletes > 0 && !args.yes {
         if !terminal::stdin_is_terminal() {
             let why = "without confirmation: standard input is not a terminal";
-            let hint = "Add --yes (-y), or review the plan first with --dry-run";
-            return Err(
-                Error::usage(format!("Refusing to delete {deletes} task(s) {why}")).hint(hint)
-            );
+            let err = Error::usage(format!("Refusing to delete {deletes} task(s) {why}"));
+            return Err(err.hint("Add --yes (-y), or review the plan first with --dry-run"));
         }
         let names: Vec<String> =
             plan.iter().filter(|c| c.action == "delete").map(|c| sanitize(&c.name)).collect();
@@ -147,25 +145,18 @@ pub fn run(client: &Client, args: Args, output: &Output, out: &mut Vec<u8>) -> R
         let why = format!("{} of {} changes failed", failures.len(), plan.len());
         return Err(Error { status: worst.status, ..Error::new(worst.kind, why) });
     }
-    // Nothing failed: the whole plan was applied.
     write_plan(&plan, output, out)?;
     stderr_line(&format!("Applied: {summary}"));
     Ok(0)
 }
 
 fn read_file(path: &str) -> Result<Vec<Desired>> {
-    let bytes = terminal::read_input(path, crate::client::MAX_BODY).map_err(|err| {
-        Error::usage(format!("Cannot read {path}: {}", crate::error::io_reason(&err)))
-    })?;
+    let bytes = super::read_input(path)?;
     let text =
         String::from_utf8(bytes).map_err(|_| Error::usage(format!("{path} is not UTF-8 text")))?;
     let format_hint = "See 'torale task apply --help' for the format";
-    let value: Value = serde_json::from_str(&text).map_err(|err| {
-        let reason = err.to_string();
-        let reason = reason.split(" at line ").next().unwrap_or_default();
-        let (line, column) = (err.line(), err.column());
-        Error::usage(format!("{path} is not valid JSON (line {line}, column {column}): {reason}"))
-    })?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|err| Error::usage(format!("{path} {}", invalid_json(&err))))?;
     // A bare list, or an object with one key, `tasks`, holding the list.
     let object = value.is_object();
     let items = match value {
@@ -316,14 +307,11 @@ fn show(field: &str, value: &Value) -> String {
         Value::String(text) if field == "state" => sanitize(text),
         Value::String(text) => format!("\"{}\"", sanitize(text)),
         Value::Array(list) => {
-            let parts: Vec<String> = list
-                .iter()
-                .map(|n| {
-                    let target = n["url"].as_str().or(n["address"].as_str()).unwrap_or("");
-                    sanitize(&format!("{} {target}", n["type"].as_str().unwrap_or("?")))
-                })
-                .collect();
-            format!("[{}]", parts.join(", "))
+            let part = |n: &Value| {
+                let target = n["url"].as_str().or(n["address"].as_str()).unwrap_or("");
+                sanitize(&format!("{} {target}", n["type"].as_str().unwrap_or("?")))
+            };
+            format!("[{}]", list.iter().map(part).collect::<Vec<_>>().join(", "))
         }
         other => sanitize(&other.to_string()),
     }

@@ -2,10 +2,9 @@
 
 use std::io::Write;
 
+use lexopt::Parser;
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-use lexopt::Parser;
 
 use super::{check_uuid, cmd, count_words, rest, Cmd, Context, GlobalOpts};
 use crate::client::{Client, Method};
@@ -259,7 +258,7 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
                 }
                 _ => err,
             })?;
-            User::decode(me.text())?;
+            me.decode::<User>("user")?;
             if output.json {
                 let result = json!({
                     "authenticated": true,
@@ -276,13 +275,8 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
                 Some((key, source)) => writeln!(out, "API Key: {} ({source})", key.masked())?,
                 None => writeln!(out, "API Key: none sent (TORALE_NOAUTH)")?,
             }
-            writeln!(
-                out,
-                "API URL: {} ({})",
-                redacted(&settings.api_url),
-                settings.api_url_source
-            )?;
-            return Ok(());
+            let url = redacted(&settings.api_url);
+            return Ok(writeln!(out, "API URL: {url} ({})", settings.api_url_source)?);
         }
         Command::ListKeys if !output.json => {
             let headers = vec!["", "ID", "PREFIX", "NAME", "CREATED", "LAST USED", "ACTIVE"];
@@ -423,7 +417,7 @@ fn read_new_key() -> Result<ApiKey> {
 
 /// `✓ Authenticated as EMAIL`, the line the product page promises.
 fn write_authenticated(out: &mut Vec<u8>, output: &Output, me: &Json) -> Result<()> {
-    let email = User::decode(me.text())?.email.unwrap_or_else(|| "unknown account".into());
+    let email = me.decode::<User>("user")?.email.unwrap_or_else(|| "unknown account".into());
     let check = output.paint(Color::Green, "✓");
     Ok(writeln!(out, "{check} Authenticated as {}", sanitize(&email))?)
 }

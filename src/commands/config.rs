@@ -2,9 +2,8 @@
 
 use std::io::Write;
 
-use serde_json::{json, Value};
-
 use lexopt::Parser;
+use serde_json::{json, Value};
 
 use super::{cmd, next_word, words, Cmd, Context, GlobalOpts};
 use crate::error::{mask_key, Error, Result};
@@ -153,7 +152,7 @@ pub fn run(command: Command, cx: &Context, out: &mut Vec<u8>) -> Result<()> {
             let invalid = |why| Error::usage(format!("Invalid {key}: {why}"));
             let stored = match key.as_str() {
                 "api_key" => json!(ApiKey::parse(&value).map_err(invalid)?.expose()),
-                "api_url" => json!(check_api_url(&value)?),
+                "api_url" => json!(check_api_url(&value)?.text),
                 _ => json!(parse_timeout(&value).map_err(invalid)?.as_secs()),
             };
             file.update(|entries| {
@@ -212,6 +211,5 @@ fn show(settings: &Settings, output: &Output, out: &mut Vec<u8>) -> Result<()> {
     table.row(vec!["timeout".into(), format!("{secs}s"), timeout_source.to_string()]);
     table.row(vec!["noauth".into(), noauth[0].into(), noauth[1].into()]);
     table.write(out, output)?;
-    writeln!(out, "\nConfig file: {}", settings.config_path.display())?;
-    Ok(())
+    Ok(writeln!(out, "\nConfig file: {}", settings.config_path.display())?)
 }

@@ -232,6 +232,13 @@ pub fn count_words(words: &[String], min: usize, max: usize, name: &str) -> Resu
     }
 }
 
+/// A request body, field value or tasks file (`-`: standard input), as large as a response may be.
+pub fn read_input(source: &str) -> Result<Vec<u8>> {
+    terminal::read_input(source, crate::client::MAX_BODY).map_err(|err| {
+        Error::usage(format!("Cannot read {source}: {}", crate::error::io_reason(&err)))
+    })
+}
+
 /// A value option, which may be given once.
 pub fn once(slot: &mut Option<String>, long: &str, p: &mut Parser) -> Result<()> {
     if slot.replace(p.value()?.string()?).is_some() {

@@ -4,9 +4,8 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
-
 use lexopt::Parser;
+use serde_json::{json, Map, Value};
 
 use super::templates::{self, Template};
 use super::{
@@ -400,9 +399,7 @@ impl Command {
             (_, "name" | "n") if edits => once(&mut self.name, "name", p)?,
             (_, "webhook" | "w") if edits => once(&mut self.webhook, "webhook", p)?,
             (_, "schedule" | "s") if edits => once(&mut self.schedule, "schedule", p)?,
-            (_, "notify-behavior") if edits => {
-                once(&mut self.notify_behavior, "notify-behavior", p)?
-            }
+            (_, "notify-behavior") if edits => once(&mut self.notify_behavior, name, p)?,
             (Sub::Create, "email") => once(&mut self.email, "email", p)?,
             (Sub::Create, "paused") => self.state = Some(TaskState::Paused),
             (Sub::Create, "run-immediately") => self.run_immediately = true,
@@ -593,9 +590,8 @@ impl Tasks {
             ref many => {
                 let n = many.len();
                 let err = Error::usage(format!("'{shown}' matches {n} tasks; give more of the ID"));
-                Err(many
-                    .iter()
-                    .fold(err, |e, t| e.hint(format!("{}  {}", t.id, sanitize(t.name())))))
+                let hints = many.iter().map(|t| format!("{}  {}", t.id, sanitize(t.name())));
+                Err(hints.fold(err, Error::hint))
             }
         }
     }
@@ -646,10 +642,8 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> Res
         let chosen = items.iter().zip(&tasks).filter(|(_, task)| kept(task));
         return output.json_array(out, chosen.take(limit).map(|(item, _)| item.get()));
     }
-    let mut table = Table::new(vec!["ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED"])
-        .flexible(1)
-        .ids(0)
-        .times(&[3, 4, 5]);
+    let headers = vec!["ID", "NAME", "STATE", "NEXT RUN", "LAST RUN", "CREATED"];
+    let mut table = Table::new(headers).flexible(1).ids(0).times(&[3, 4, 5]);
     // One pass, one task at a time: each becomes its row as it is decoded.
     let mut rows = 0;
     each_item(doc.text(), "task list", |task: Task| {

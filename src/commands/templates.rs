@@ -1,8 +1,7 @@
 //! `torale templates`: the ready-made task templates (no key needed).
 
-use serde::Deserialize;
-
 use lexopt::Parser;
+use serde::Deserialize;
 
 use super::{check_uuid, cmd, count_words, once, rest, Cmd, Context, GlobalOpts};
 use crate::client::{Client, Method};
