@@ -17,7 +17,3 @@ mod task;
 mod templates;
 
 mod release;
-// Written elsewhere; enabled when merged.
-#[cfg(any())]
-#[rustfmt::skip]
-mod client_faults;

@@ -85,17 +85,11 @@ impl Served {
             .and_then(|listener| listener.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(python)
-            .args(["-m", "http.server", "--bind", "127.0.0.1"])
-            .arg(port.to_string())
-            .arg("--directory")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 -m http.server");
-        let server = Running(child);
+        let port_arg = port.to_string();
+        let mut command = Command::new(python);
+        command.args(["-m", "http.server", "--bind", "127.0.0.1", &port_arg, "--directory"]);
+        command.arg(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let server = Running(command.spawn().expect("start python3 -m http.server"));
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "http.server did not start");
@@ -126,16 +120,11 @@ fn fake_release(root: &Path) -> Vec<(&'static str, String)> {
         let script = format!("#!/bin/sh\necho \"torale 9.9.9 ({target} build)\"\n");
         write_executable(&dir.join("torale"), &script);
         fs::write(dir.join("README.md"), "torale\n").expect("readme");
-        run_ok(
-            Command::new("tar")
-                .arg("-czf")
-                .arg(good.join(format!("{name}.tar.gz")))
-                .arg("-C")
-                .arg(&stage)
-                .arg(&name),
-        );
+        let archive = format!("{name}.tar.gz");
+        let mut tar = Command::new("tar");
+        run_ok(tar.arg("-czf").arg(good.join(&archive)).arg("-C").arg(&stage).arg(&name));
         binaries.push((target, script));
-        names.push(format!("{name}.tar.gz"));
+        names.push(archive);
     }
     let sums = run_ok(Command::new("sha256sum").args(&names).current_dir(&good));
     fs::write(good.join("SHA256SUMS"), &sums.stdout).expect("sums");
@@ -215,12 +204,8 @@ fn install_script_verifies_and_installs_the_archive_for_this_platform() {
 
     let into = |tools: &Path, platform: (&str, &str), base: &str, dir: &Path| {
         let dir = dir.to_str().expect("utf-8");
-        install(
-            tools,
-            home,
-            platform,
-            &[("TORALE_INSTALL_BASE", base), ("TORALE_INSTALL_DIR", dir)],
-        )
+        let env = [("TORALE_INSTALL_BASE", base), ("TORALE_INSTALL_DIR", dir)];
+        install(tools, home, platform, &env)
     };
 
     // x86-64 Linux with curl and sha256sum, into TORALE_INSTALL_DIR.
@@ -340,8 +325,9 @@ fn man_page_renders_every_help_text_without_warnings() {
     let source = text(&page);
     assert!(source.contains(".TH TORALE 1 \"2026-01-01\" \"torale 0.1.0\""), "{source}");
 
+    // -P-cbou: plain text, without the overstrikes (or escapes) that make bold and underline.
     let mut render = Command::new(groff)
-        .args(["-man", "-Tutf8", "-ww"])
+        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
         .env("LC_ALL", "C.UTF-8")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -352,15 +338,7 @@ fn man_page_renders_every_help_text_without_warnings() {
     let output = render.wait_with_output().expect("groff");
     assert!(output.status.success(), "{output:?}");
     assert_eq!(text(&output.stderr), "", "groff warnings");
-    // Bold and underline are overstrikes in groff's terminal output.
-    let mut plain = String::new();
-    for c in text(&output.stdout).chars() {
-        if c == '\u{8}' {
-            plain.pop();
-        } else {
-            plain.push(c);
-        }
-    }
+    let plain = text(&output.stdout);
     for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "EXIT STATUS"] {
         assert!(plain.contains(&format!("\n{section}\n")), "{section}:\n{plain}");
     }

@@ -430,17 +430,7 @@ fn server_text_is_shown_not_obeyed() {
 fn a_closed_stdout_pipe_ends_quietly() {
     let w = World::new();
     w.fake.seed_tasks(&w.fake.key(), 3000);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_torale"))
-        .args(["task", "list"])
-        .env_clear()
-        .env("HOME", &w.home)
-        .env("TORALE_CONFIG_DIR", &w.config_dir)
-        .env("TORALE_API_URL", w.fake.url())
-        .env("TORALE_API_KEY", w.fake.key())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = w.cmd(&["task", "list"]).server(&w.fake).command().spawn().unwrap();
     // Like `torale task list | head -c 10`: read a little, then close the pipe.
     let mut stdout = child.stdout.take().unwrap();
     std::io::Read::read_exact(&mut stdout, &mut [0u8; 10]).unwrap();

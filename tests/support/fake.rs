@@ -127,10 +127,8 @@ impl Fault {
 
     /// The same response with one more header (`Respond` only).
     pub fn header(self, name: &str, value: &str) -> Fault {
-        match self {
-            Fault::Respond(resp) => Fault::Respond(resp.header(name, value)),
-            other => other,
-        }
+        let Fault::Respond(resp) = self else { panic!("fake torale: only a response has headers") };
+        Fault::Respond(resp.header(name, value))
     }
 }
 
@@ -291,11 +289,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn serve(shared: &Shared, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = stream.set_nodelay(true);
-    let request = match read_request(&mut stream) {
-        Ok(Some(request)) => request,
-        Ok(None) => return,
-        Err(()) => return send(&mut stream, &Resp::text(400, "Invalid HTTP request received.")),
-    };
+    let Some(request) = read_request(&mut stream) else { return };
     let fault = {
         let mut st = lock(&shared.state);
         st.requests.push(request.clone());
@@ -383,37 +377,31 @@ fn reset(stream: TcpStream) {
     drop(stream);
 }
 
-/// Reads one HTTP/1.1 request: `Ok(None)` when the peer sent nothing, `Err` when it is not HTTP.
-fn read_request(stream: &mut TcpStream) -> Result<Option<Request>, ()> {
+/// Reads one HTTP/1.1 request; `None` (the connection is closed unanswered) when the peer sent
+/// nothing, as the wake-up in [`Fake`]'s drop does, or something that is not HTTP.
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    if reader.read_line(&mut line).map_err(|_| ())? == 0 {
-        return Ok(None);
-    }
+    reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
     let mut parts = line.trim_end().split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(());
-    };
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
     if !target.starts_with('/') || !version.starts_with("HTTP/1.") {
-        return Err(());
+        return None;
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let (method, path, query) = (method.to_string(), path.to_string(), query.to_string());
     let mut request = Request { method, path, query, headers: Vec::new(), body: Vec::new() };
     loop {
         line.clear();
-        if reader.read_line(&mut line).map_err(|_| ())? == 0 {
-            return Err(());
-        }
+        reader.read_line(&mut line).ok().filter(|&n| n > 0)?;
         let Some((name, value)) = line.trim_end().split_once(':') else { break };
         request.headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
     }
     // Content-Length bodies only: the CLI sends no chunked ones.
-    let length: usize = request.header("content-length").unwrap_or("0").parse().map_err(|_| ())?;
+    let length: usize = request.header("content-length").unwrap_or("0").parse().ok()?;
     request.body = vec![0; length];
-    reader.read_exact(&mut request.body).map_err(|_| ())?;
-    Ok(Some(request))
+    reader.read_exact(&mut request.body).ok()?;
+    Some(request)
 }
 
 /// A response to write.
@@ -995,10 +983,7 @@ impl State {
     }
 
     fn seed(&mut self, user: &str, fields: Value) -> String {
-        let mut given = match fields {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
+        let Value::Object(mut given) = fields else { panic!("fake torale: fields not an object") };
         let name = format!("Seeded task {}", self.tasks.len() + 1);
         given.entry("name").or_insert(json!(name));
         let mut task = self.new_task(user, &given);

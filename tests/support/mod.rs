@@ -71,9 +71,10 @@ impl World {
         self.fake.take_requests().iter().map(Request::line).collect()
     }
 
-    /// The fake's user's key, masked as torale shows it.
+    /// The fake's user's key as torale shows it: `sk_...` and its last five characters.
     pub fn masked_key(&self) -> String {
-        masked(&self.fake.key())
+        let key = self.fake.key();
+        format!("sk_...{}", &key[key.len() - 5..])
     }
 
     /// A task of the fake's user.
@@ -169,11 +170,6 @@ pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// A key as torale shows it: `sk_...` and its last five characters.
-pub fn masked(key: &str) -> String {
-    format!("sk_...{}", &key[key.len() - 5..])
-}
-
 /// Bytes a program printed, as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -225,15 +221,9 @@ impl Cmd {
         self
     }
 
-    /// Run under `ulimit -f 0`: the first byte written to a file kills the process.
-    pub fn crash_on_file_write(mut self) -> Cmd {
-        self.shell_prefix = Some("ulimit -f 0;".into());
-        self
-    }
-
-    /// Run under `ulimit -f 0` with SIGXFSZ ignored: every file write fails as on a full disk.
-    pub fn fail_file_writes(mut self) -> Cmd {
-        self.shell_prefix = Some("trap '' XFSZ; ulimit -f 0;".into());
+    /// Run as `sh -c 'PREFIX exec torale ARGS'`: for redirections, `ulimit` and `trap`.
+    pub fn shell(mut self, prefix: &str) -> Cmd {
+        self.shell_prefix = Some(prefix.into());
         self
     }
 
@@ -248,9 +238,8 @@ impl Cmd {
         self
     }
 
-    /// Run to completion (or fail the test after a minute) and check that no full API key
-    /// appears in anything the binary printed.
-    pub fn run(self) -> Run {
+    /// The process [`Cmd::run`] starts, with stdin, stdout and stderr piped.
+    pub fn command(&self) -> Command {
         use std::os::unix::process::CommandExt;
         let mut command = match &self.shell_prefix {
             Some(prefix) => {
@@ -271,8 +260,14 @@ impl Cmd {
         if let Some(uid) = self.uid {
             command.uid(uid).gid(uid);
         }
+        command
+    }
+
+    /// Run to completion (or fail the test after a minute) and check that no full API key
+    /// appears in anything the binary printed.
+    pub fn run(self) -> Run {
         let started = Instant::now();
-        let mut child = command.spawn().expect("spawn torale");
+        let mut child = self.command().spawn().expect("spawn torale");
         let mut stdin = child.stdin.take().unwrap();
         let input = self.stdin.clone();
         let writer = std::thread::spawn(move || stdin.write_all(&input));
@@ -348,15 +343,9 @@ pub struct Run {
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "torale {:?} ({:.2}s)\n--- exit {}\n--- stdout\n{}--- stderr\n{}---",
-            self.args,
-            self.elapsed.as_secs_f64(),
-            self.code,
-            self.stdout,
-            self.stderr
-        )
+        let (args, secs, code) = (&self.args, self.elapsed.as_secs_f64(), self.code);
+        write!(f, "torale {args:?} ({secs:.2}s)\n--- exit {code}\n")?;
+        write!(f, "--- stdout\n{}--- stderr\n{}---", self.stdout, self.stderr)
     }
 }
 
