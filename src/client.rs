@@ -88,7 +88,12 @@ impl Client {
             .max_redirects(0)
             .user_agent(concat!("torale/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
-            .tls_config(ureq::tls::TlsConfig::builder().root_certs(root_certs()).build())
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(root_certs())
+                    .unversioned_rustls_crypto_provider(std::sync::Arc::new(crate::tls::provider()))
+                    .build(),
+            )
             .build();
         if let Some(url) = base.as_ref().ok().filter(|u| key.is_some() && !u.https && !u.loopback) {
             let url = redacted(&url.text);

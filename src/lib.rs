@@ -9,4 +9,5 @@ pub mod model;
 pub mod output;
 pub mod settings;
 pub mod terminal;
+pub mod tls;
 pub mod url;

@@ -2,15 +2,16 @@
 //! in URLs, and results too deep or too large. Each story checks exit code, stdout, stderr and
 //! what the server (or a bare listener standing in for it) received.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
 use crate::support::fake::Fault;
-use crate::support::{closed_port_url, World, UNKNOWN_KEY};
+use crate::support::{closed_port_url, temp_dir, World, UNKNOWN_KEY};
 
 /// A loopback listener that counts the connections it accepts and answers each with `reply`.
 fn listener(reply: &'static [u8]) -> (u16, Arc<AtomicUsize>) {
@@ -142,6 +143,49 @@ fn tls_and_dns_failures_are_one_plain_line_and_not_retried() {
         .stderr_has("Error: Could not resolve host")
         .stderr_has("Hint: Check the host name in the API URL")
         .stderr_lacks("waiting");
+}
+
+/// A real TLS server (`openssl s_server`) whose certificate comes from a private CA that
+/// SSL_CERT_FILE names: TLS 1.3 and 1.2 with AES-GCM work; a server that offers nothing but
+/// ChaCha20-Poly1305 is refused in the handshake, as torale offers AES-GCM only (src/tls.rs).
+#[test]
+#[ignore = "needs openssl (.ci/run installs it and runs the ignored tests)"]
+fn tls_with_a_private_ca_and_the_cipher_suites_torale_offers() {
+    let (w, dir) = (World::new(), temp_dir("tls"));
+    let openssl = |args: &str| {
+        let run = Command::new("openssl").args(args.split(' ')).current_dir(&dir).output();
+        assert!(run.is_ok_and(|o| o.status.success()), "openssl {args} (is openssl installed?)");
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    openssl(&format!("req -x509 {ec} -subj /CN=ca -keyout ca.key -out ca.pem -days 2"));
+    openssl(&format!("req {ec} -subj /CN=localhost -keyout key.pem -out leaf.csr"));
+    std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl("x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -days 2 -extfile ext -out cert.pem");
+    std::fs::create_dir(dir.join("auth")).unwrap();
+    std::fs::write(dir.join("auth/me"), r#"{"email": "tls@example.com"}"#).unwrap();
+    let chacha12 = "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305";
+    let chacha13 = "-ciphersuites TLS_CHACHA20_POLY1305_SHA256";
+    for (options, code) in [("", 0), ("-tls1_2", 0), (chacha13, 10), (chacha12, 10)] {
+        let serve =
+            format!("s_server -accept 127.0.0.1:0 -cert cert.pem -key key.pem -WWW {options}");
+        let mut server = Command::new("openssl");
+        server.args(serve.split_whitespace()).current_dir(&dir).stderr(Stdio::null());
+        let mut server = server.stdout(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let port = lines.find_map(|l| l.strip_prefix("ACCEPT 127.0.0.1:").map(str::to_string));
+        std::thread::spawn(move || lines.for_each(drop));
+        let url = format!("https://localhost:{}", port.expect("s_server's port"));
+        let run = w.cmd(&["--api-url", &url, "auth", "whoami"]);
+        let run = run.env("SSL_CERT_FILE", &dir.join("ca.pem").display().to_string());
+        let run = run.env("TORALE_API_KEY", UNKNOWN_KEY).run();
+        let _ = server.kill().and_then(|()| server.wait());
+        match code {
+            0 => run.ok().stdout_has("tls@example.com"),
+            _ => {
+                run.code(10).no_stdout().stderr_has("Error: TLS: the server refused the handshake")
+            }
+        };
+    }
 }
 
 #[test]
