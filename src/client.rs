@@ -86,6 +86,8 @@ impl Client {
             .http_status_as_error(false)
             // Redirects are refused, not followed: see `exchange`. Timeouts are set per request.
             .max_redirects(0)
+            // Requests are small: 16 KB holds any request head, and bodies pass through in parts.
+            .output_buffer_size(16 * 1024)
             .user_agent(concat!("torale/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
             .tls_config(
