@@ -111,6 +111,12 @@ fn names_never_collide_and_a_taken_name_is_a_clear_rejection() {
         let names: Vec<Value> = w.fake.tasks().iter().map(|t| t["name"].clone()).collect();
         assert_eq!(names, ["same question", "same question (2)"], "{generation:?}");
     }
+    // A long question is cut at a word to at most 60 characters; one with no words is "Task".
+    let w = World::new();
+    w.run(&["task", "create", "-q", &"word ".repeat(40)]).ok();
+    w.run(&["task", "create", "-q", "???"]).ok();
+    let names: Vec<Value> = w.fake.tasks().iter().map(|t| t["name"].clone()).collect();
+    assert_eq!(names, [json!("word ".repeat(12).trim_end()), json!("Task")]);
     // The current server answers a duplicate name with a bare 500.
     let w = World::new();
     w.run(&["task", "create", "-q", "q1", "-n", "Mine"]).ok();

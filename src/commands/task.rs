@@ -1102,15 +1102,3 @@ fn logs(t: &Tasks, c: &Command, output: &Output, out: &mut Vec<u8>) -> Result<()
     }
     Ok(table.write(out, output)?)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What the naming stories in tests/task.rs do not reach: long and empty questions.
-    #[test]
-    fn default_names_are_short_and_never_empty() {
-        assert!(default_name(&"word ".repeat(40), &[]).chars().count() <= 60);
-        assert_eq!(default_name("???", &[]), "Task");
-    }
-}
