@@ -245,3 +245,29 @@ fn a_url_with_user_info_or_a_bad_port_is_refused_and_its_password_never_printed(
     w.run(&["--api-url", &format!("HTTP://127.0.0.1:{port}"), "auth", "whoami"]).ok();
     assert_eq!(w.requests(), ["GET /auth/me"]);
 }
+
+/// A list over 1 MiB is checked in two halves at once. Wherever the split falls (here first
+/// on a `},{` inside a string) and wherever a flaw is, the verdict is the whole document's.
+#[test]
+fn a_large_list_is_valid_or_malformed_as_a_whole() {
+    let w = World::new();
+    let tasks: Vec<String> = (0..6000)
+        .map(|i| format!(r#"{{"id": "{i:04}", "name": "{}"}}"#, "n".repeat(200)))
+        .collect();
+    let list = |middle: &str, end: &str| {
+        format!("[{},{middle},{}{end}", tasks[..3000].join(","), tasks[3000..].join(","))
+    };
+    let flawed = |at: usize| list(r#"{"id": "m"}"#, "]").replacen(&tasks[at], "{\"id\": tru}", 1);
+    for good in [list(r#"{"id": "m"}"#, "]"), list(r#"{"id": "m", "name": "},{"}"#, "] ")] {
+        w.fake.fault(Fault::json(200, &good), 1);
+        w.run(&["task", "list", "--json"]).ok().stdout_is(&format!("{}\n", good.trim_end()));
+    }
+    let m = r#"{"id": "m"}"#;
+    for bad in [flawed(10), flawed(5990), list(m, ",]"), list(m, ""), list("{", "]")] {
+        w.fake.fault(Fault::json(200, &bad), 1);
+        w.run(&["task", "list", "--json"])
+            .code(9)
+            .no_stdout()
+            .stderr_has("\"message\":\"Malformed response from the server: not JSON");
+    }
+}
