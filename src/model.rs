@@ -51,15 +51,15 @@ impl Json {
 }
 
 /// Whether `body`, an array over 1 MiB, checks out in two halves at once, split between two
-/// of its elements. False where the split falls inside an element (a `},{` in a string) or a
-/// half is not valid: then the whole is checked as one.
+/// elements; false where the split is inside one, a half fails, or no thread can be started.
 fn in_halves(body: &[u8]) -> bool {
     let (half, large) = (body.len() / 2, body.len() > 1 << 20 && body[0] == b'[');
     let split = large.then(|| memchr::memmem::find(&body[half..], b"},{")).flatten();
     let Some(at) = split.map(|at| half + at + 1) else { return false };
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| values_then(&body[at + 1..], Some(b']')));
-        values_then(&body[1..at], None) && second.join().unwrap_or(false)
+    let second = || values_then(&body[at + 1..], Some(b']'));
+    std::thread::scope(|scope| match std::thread::Builder::new().spawn_scoped(scope, second) {
+        Ok(second) => values_then(&body[1..at], None) && second.join().unwrap_or(false),
+        Err(_) => false,
     })
 }
 
