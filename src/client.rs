@@ -494,6 +494,7 @@ fn too_large(url: &str) -> Error {
     Error::new(Kind::Server, format!("Response larger than {mib} MiB refused ({url})"))
 }
 
+const ALERT_HINT: &str = "torale offers TLS 1.3 and 1.2 with AES-GCM; a server that accepts neither, or wants a client certificate, refuses the handshake";
 const TLS_HINT: &str = "If the API uses a private certificate authority, set SSL_CERT_FILE to a PEM file holding its certificate";
 
 /// One readable line for a TLS failure: what is wrong with the server's certificate or
@@ -522,16 +523,15 @@ fn tls_error(err: &rustls::Error, url: &str) -> Error {
         R::InvalidMessage(_) => "the server did not answer in TLS (is it plain http?)".into(),
         other => format!("handshake failed ({})", words(&format!("{other:?}"))),
     };
-    Error::new(Kind::Network, format!("TLS: {what} ({url})")).hint(TLS_HINT)
+    let hint = if matches!(err, R::AlertReceived(_)) { ALERT_HINT } else { TLS_HINT };
+    Error::new(Kind::Network, format!("TLS: {what} ({url})")).hint(hint)
 }
 
 /// `CaUsedAsEndEntity` (the last name in a Rust debug text) as `ca used as end entity`.
 fn words(debug: &str) -> String {
     let name = debug.split(|c: char| !c.is_ascii_alphanumeric()).rfind(|w| !w.is_empty());
-    let spaced = name
-        .unwrap_or("unknown")
-        .chars()
-        .flat_map(|c| [c.is_ascii_uppercase().then_some(' '), Some(c.to_ascii_lowercase())]);
+    let space = |c: char| [c.is_ascii_uppercase().then_some(' '), Some(c.to_ascii_lowercase())];
+    let spaced = name.unwrap_or("unknown").chars().flat_map(space);
     spaced.flatten().collect::<String>().trim_start().to_string()
 }
 
@@ -826,6 +826,6 @@ mod tests {
         let io = std::io::Error::other(R::AlertReceived(AlertDescription::HandshakeFailure));
         let (error, retry) = attempt.io_failure(io);
         assert_eq!(error.message, "TLS: the server refused the handshake (handshake failure) (h)");
-        assert!(!retry && error.hints[0].contains("SSL_CERT_FILE"));
+        assert!(!retry && error.hints[0].contains("AES-GCM"));
     }
 }
