@@ -16,7 +16,7 @@ pub struct Json(String);
 impl Json {
     /// Check that `text` is one valid JSON document.
     pub fn parse(text: String) -> std::result::Result<Json, serde_json::Error> {
-        if !in_halves(text.as_bytes().trim_ascii_start()) {
+        if !in_halves(text.as_bytes()) {
             serde_json::from_str::<IgnoredAny>(&text)?;
         }
         Ok(Json(text))
@@ -63,15 +63,16 @@ fn in_halves(body: &[u8]) -> bool {
     })
 }
 
-/// Whether `bytes` is JSON values separated by commas, then `end`, then only whitespace.
+/// Whether `bytes` is JSON values split by commas, then `end`, then JSON's whitespace (no FF).
 fn values_then(mut bytes: &[u8], end: Option<u8>) -> bool {
+    let space = |c: &u8| b" \t\n\r".contains(c);
     loop {
         let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<IgnoredAny>();
         let Some(Ok(_)) = values.next() else { return false };
-        bytes = bytes[values.byte_offset()..].trim_ascii_start();
-        match bytes.split_first() {
+        bytes = &bytes[values.byte_offset()..];
+        match bytes[bytes.iter().take_while(|c| space(c)).count()..].split_first() {
             Some((b',', rest)) => bytes = rest,
-            Some((&c, rest)) => return Some(c) == end && rest.trim_ascii().is_empty(),
+            Some((&c, rest)) => return Some(c) == end && rest.iter().all(space),
             None => return end.is_none(),
         }
     }
