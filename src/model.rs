@@ -15,8 +15,8 @@ pub struct Json(String);
 
 impl Json {
     /// Check that `text` is one valid JSON document.
-    pub fn parse(text: String) -> std::result::Result<Json, serde_json::Error> {
-        if !in_halves(text.as_bytes()) {
+    pub fn parse(mut text: String) -> std::result::Result<Json, serde_json::Error> {
+        if !in_parts(&mut text) {
             serde_json::from_str::<IgnoredAny>(&text)?;
         }
         Ok(Json(text))
@@ -50,32 +50,31 @@ impl Json {
     }
 }
 
-/// Whether `body`, an array over 1 MiB, checks out in two halves at once, split between two
-/// elements; false where the split is inside one, a half fails, or no thread can be started.
-fn in_halves(body: &[u8]) -> bool {
-    let (half, large) = (body.len() / 2, body.len() > 1 << 20 && body[0] == b'[');
-    let split = large.then(|| memchr::memmem::find(&body[half..], b"},{")).flatten();
-    let Some(at) = split.map(|at| half + at + 1) else { return false };
-    let second = || values_then(&body[at + 1..], Some(b']'));
-    std::thread::scope(|scope| match std::thread::Builder::new().spawn_scoped(scope, second) {
-        Ok(second) => values_then(&body[1..at], None) && second.join().unwrap_or(false),
-        Err(_) => false,
-    })
-}
-
-/// Whether `bytes` is JSON values split by commas, then `end`, then JSON's whitespace (no FF).
-fn values_then(mut bytes: &[u8], end: Option<u8>) -> bool {
-    let space = |c: &u8| b" \t\n\r".contains(c);
-    loop {
-        let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<IgnoredAny>();
-        let Some(Ok(_)) = values.next() else { return false };
-        bytes = &bytes[values.byte_offset()..];
-        match bytes[bytes.iter().take_while(|c| space(c)).count()..].split_first() {
-            Some((b',', rest)) => bytes = rest,
-            Some((&c, rest)) => return Some(c) == end && rest.iter().all(space),
-            None => return end.is_none(),
+/// Whether `text`, an array over 1 MiB, checks out in three parts at once: the elements up to
+/// the first `},{` past its middle, closed by a `]` over that comma; the next element; the
+/// rest, opened by a `[` over the comma after that element (both commas are put back). One
+/// parser a part, not one an element: each parser allocates, and a C library's allocator may
+/// take a lock that both threads then wait on. False where a comma is inside a string, a part
+/// fails, or no thread can be started.
+fn in_parts(text: &mut String) -> bool {
+    let comma =
+        |text: &str, from| Some(from + memchr::memmem::find(&text.as_bytes()[from..], b"},{")? + 1);
+    let large = text.len() > 1 << 20 && text.starts_with('[');
+    let first = large.then(|| comma(text, text.len() / 2)).flatten();
+    let Some((a, b)) = first.and_then(|a| Some((a, comma(text, a)?))) else { return false };
+    text.replace_range(a..=a, "]");
+    text.replace_range(b..=b, "[");
+    let check = |part: &str| serde_json::from_str::<IgnoredAny>(part).is_ok();
+    let (head, middle, rest) = (&text[..=a], &text[a + 1..b], &text[b..]);
+    let ok = std::thread::scope(|scope| {
+        match std::thread::Builder::new().spawn_scoped(scope, || check(rest)) {
+            Ok(rest) => check(head) && check(middle) && rest.join().unwrap_or(false),
+            Err(_) => false,
         }
-    }
+    });
+    text.replace_range(a..=a, ",");
+    text.replace_range(b..=b, ",");
+    ok
 }
 
 /// Decode `text`; a shape that does not fit is a malformed response.
