@@ -550,7 +550,8 @@ fn mask_body(mut body: Vec<u8>, key: &str, masked: &str) -> Vec<u8> {
         out.extend_from_slice(&body[copied..]);
         body = out;
     }
-    if memmem::find(&body, b"\\u").is_none() && memchr::memchr(b'%', &body).is_none() {
+    let escape = |at: usize| body[at] == b'%' || body.get(at + 1) == Some(&b'u');
+    if !memchr::memchr2_iter(b'\\', b'%', &body).any(escape) {
         return body;
     }
     // Not JSON (a plain-text or HTML page): the whole text is decoded when it hides the key.
