@@ -1,8 +1,10 @@
 #!/bin/sh
 # `make bench`: the static binary's speed and memory beside the alternatives, each pair measured
 # side by side in this one run, on loopback against the in-repo fake Torale API. Prints one
-# Markdown table; every time is the median of BENCH_RUNS (default 20, at least 10) runs after
-# warm-up (hyperfine -N), every peak RSS the median of as many runs under GNU time.
+# Markdown table. Commands compared take turns in five rounds (hyperfine -N, the order turning
+# each round), so a machine or fake API that drifts slows them alike; every time is the median of
+# the rounds' medians, BENCH_RUNS (default 20, at least 10) runs in all. Every peak RSS is the
+# median of BENCH_RUNS runs under GNU time.
 # Usage: bench.sh TORALE FAKE_TORALE
 set -eu
 
@@ -32,16 +34,30 @@ export HOME="$work" TORALE_CONFIG_DIR="$work/config"
 
 . "$(dirname "$0")/fake-api.sh"
 
-# medians NAME COMMAND...: hyperfine over the commands side by side; their medians in ms, one a line.
+# medians NAME COMMAND...: each command's median time in ms, one a line, from five rounds in
+# which the commands take turns (round r starts with command r).
 medians() {
   name=$1
   shift
-  if ! hyperfine -N --style none --warmup 3 --runs "$runs" --export-csv "$work/$name.csv" "$@" \
-    >"$work/$name.log" 2>&1; then
-    cat "$work/$name.log" >&2
-    exit 1
-  fi
-  awk -F, 'NR > 1 { printf "%.4f\n", $(NF - 4) * 1000 }' "$work/$name.csv"
+  n=$# r=0 per=$(((runs + 4) / 5))
+  : >"$work/$name.times"
+  while [ "$r" -lt 5 ]; do
+    if ! hyperfine -N --style none --warmup 1 --runs "$per" --export-csv "$work/$name.csv" "$@" \
+      >"$work/$name.log" 2>&1; then
+      cat "$work/$name.log" >&2
+      exit 1
+    fi
+    awk -F, -v r="$r" -v n="$n" 'NR > 1 { print (NR - 2 + r) % n, $(NF - 4) * 1000 }' \
+      "$work/$name.csv" >>"$work/$name.times"
+    set -- "$@" "$1"
+    shift
+    r=$((r + 1))
+  done
+  i=0
+  while [ "$i" -lt "$n" ]; do
+    awk -v i="$i" '$1 == i { print $2 }' "$work/$name.times" | sort -n | sed -n 3p
+    i=$((i + 1))
+  done
 }
 
 # rss COMMAND...: median peak RSS in KiB.
@@ -117,7 +133,7 @@ os=$(sed -n 's/^PRETTY_NAME="\(.*\)"/\1/p' /etc/os-release 2>/dev/null || true)
 target=$(cat "$(dirname "$torale")/TARGET" 2>/dev/null || echo "?")
 echo "torale bench, $(date -u '+%Y-%m-%d %H:%M UTC'): $cpu, $(nproc) cores, $mem; $os, Linux $(uname -r)"
 echo "binary: $torale ($target, $size_bytes bytes); $(hyperfine --version), $(curl --version | head -n 1 | cut -d' ' -f1-2)"
-echo "medians of $runs runs; responses: 1,000 tasks = $small_bytes bytes, 10,000 tasks = $large_bytes bytes"
+echo "medians of $runs runs in 5 rounds; responses: 1,000 tasks = $small_bytes bytes, 10,000 tasks = $large_bytes bytes"
 echo
 row "measurement" "torale" "compared with" "ratio" "target" "met"
 row "---" "---:" "---" "---:" "---" "---"
