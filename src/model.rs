@@ -57,8 +57,7 @@ impl Json {
 /// take a lock that both threads then wait on. False where a comma is inside a string, a part
 /// fails, or no thread can be started.
 fn in_parts(text: &mut String) -> bool {
-    let comma =
-        |text: &str, from| Some(from + memchr::memmem::find(&text.as_bytes()[from..], b"},{")? + 1);
+    let comma = |t: &str, at| Some(at + memchr::memmem::find(&t.as_bytes()[at..], b"},{")? + 1);
     let large = text.len() > 1 << 20 && text.starts_with('[');
     let first = large.then(|| comma(text, text.len() / 2)).flatten();
     let Some((a, b)) = first.and_then(|a| Some((a, comma(text, a)?))) else { return false };

@@ -666,6 +666,7 @@ fn list(client: &Client, c: &Command, output: &Output, out: &mut Vec<u8>) -> Res
         stderr_line("No tasks");
         return Ok(());
     }
+    drop(doc); // the rows are copies: a long list's response is freed before they are laid out
     Ok(table.write(out, output)?)
 }
 
