@@ -1,11 +1,11 @@
 #!/bin/sh
 # `make bench`: the static binary's speed and memory beside the alternatives, each pair measured
 # side by side in this one run, on loopback against the in-repo fake Torale API. Prints one
-# Markdown table. Commands compared take turns in five rounds (hyperfine -N, the order turning
-# each round), so a machine or fake API that drifts slows them alike: every time is the median of
-# the rounds' medians, BENCH_RUNS (default 20, at least 10) runs in all, and every ratio between
-# two timed commands the median of their five rounds' ratios. Every peak RSS is the median of
-# BENCH_RUNS runs under GNU time.
+# Markdown table. Commands compared take turns in nine rounds (hyperfine -N, the order turning
+# each round), so a machine or fake API that drifts slows them alike: each command runs
+# BENCH_RUNS times (default 20, at least 10; rounded up to a multiple of nine), every time is
+# the median of the rounds' medians, and every ratio between two timed commands the median of
+# their nine rounds' ratios. Every peak RSS is the median of BENCH_RUNS runs under GNU time.
 # Usage: bench.sh TORALE FAKE_TORALE
 set -eu
 
@@ -19,6 +19,7 @@ torale=$(realpath "$1")
 fake=$(realpath "$2")
 runs=$BENCH_RUNS
 [ "$runs" -ge 10 ] || runs=10
+rounds=9 middle=5 per=$(((runs + 8) / 9))
 python_ms=340   # the Python CLI printing its version (measured when it was replaced)
 python_mib=42
 budget_mib=2.0
@@ -35,14 +36,14 @@ export HOME="$work" TORALE_CONFIG_DIR="$work/config"
 
 . "$(dirname "$0")/fake-api.sh"
 
-# medians NAME COMMAND...: each command's median time in ms, one a line, from five rounds in
+# medians NAME COMMAND...: each command's median time in ms, one a line, from nine rounds in
 # which the commands take turns (round r starts with command r).
 medians() {
   name=$1
   shift
-  n=$# r=0 per=$(((runs + 4) / 5))
+  n=$# r=0
   : >"$work/$name.times"
-  while [ "$r" -lt 5 ]; do
+  while [ "$r" -lt "$rounds" ]; do
     if ! hyperfine -N --style none --warmup 1 --runs "$per" --export-csv "$work/$name.csv" "$@" \
       >"$work/$name.log" 2>&1; then
       cat "$work/$name.log" >&2
@@ -56,7 +57,7 @@ medians() {
   done
   i=0
   while [ "$i" -lt "$n" ]; do
-    awk -v i="$i" '$1 == i { print $2 }' "$work/$name.times" | sort -n | sed -n 3p
+    awk -v i="$i" '$1 == i { print $2 }' "$work/$name.times" | sort -n | sed -n "${middle}p"
     i=$((i + 1))
   done
 }
@@ -84,7 +85,7 @@ mib() { awk -v v="$1" 'BEGIN { printf "%.2f MiB", v / 1024 }'; }
 # the two commands' medians in the same round; the ratios in the table are these.
 paired() {
   awk -v i="$2" -v j="$3" '$1 == i { a[++n] = $2 } $1 == j { b[++m] = $2 }
-    END { for (k = 1; k <= n; k++) print a[k] / b[k] }' "$work/$1.times" | sort -n | sed -n 3p
+    END { for (k = 1; k <= n; k++) print a[k] / b[k] }' "$work/$1.times" | sort -n | sed -n "${middle}p"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { r = a / b; if (r < 0.1) printf "%.4f×", r; else printf "%.2f×", r }'; }
 ok() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? "yes" : "**no**" }'; }
@@ -142,7 +143,7 @@ os=$(sed -n 's/^PRETTY_NAME="\(.*\)"/\1/p' /etc/os-release 2>/dev/null || true)
 target=$(cat "$(dirname "$torale")/TARGET" 2>/dev/null || echo "?")
 echo "torale bench, $(date -u '+%Y-%m-%d %H:%M UTC'): $cpu, $(nproc) cores, $mem; $os, Linux $(uname -r)"
 echo "binary: $torale ($target, $size_bytes bytes); $(hyperfine --version), $(curl --version | head -n 1 | cut -d' ' -f1-2)"
-echo "medians of $runs runs in 5 rounds; responses: 1,000 tasks = $small_bytes bytes, 10,000 tasks = $large_bytes bytes"
+echo "medians of $rounds rounds of $per runs; responses: 1,000 tasks = $small_bytes bytes, 10,000 tasks = $large_bytes bytes"
 echo
 row "measurement" "torale" "compared with" "ratio" "target" "met"
 row "---" "---:" "---" "---:" "---" "---"
