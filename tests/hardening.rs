@@ -275,6 +275,7 @@ fn a_large_list_is_valid_or_malformed_as_a_whole() {
     // A form feed is whitespace to Rust's `trim_ascii`, not to JSON.
     let bad = [flawed(10), flawed(5990), list(m, ",]"), list(m, ""), list("{", "]")];
     let bad = bad.into_iter().chain((2996..3004).map(flawed)); // around the splits
+    let bad = bad.chain([format!(r#"[{{"s": "{}"}},{{}},]"#, "x".repeat(1 << 20))]); // `},` ≠ `},{`
     for bad in bad.chain([list(m, "]\x0c"), format!("\x0c{}", list(m, "]"))]) {
         w.fake.fault(Fault::json(200, &bad), 1);
         w.run(&["task", "list", "--json"])
